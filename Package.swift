@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot numeric code is compiled for this project's CPU class (x86-64-v3: AVX2 + FMA + F16C);
+// a default build targets baseline x86-64, where SIMD FMAs and Float16 conversions become slow calls.
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])]
+
+let package = Package(
+    name: "OuroKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ouro", targets: ["ouro"]),
+        .library(name: "OuroKit", targets: [
+            "OuroIO", "SafeTensors", "Quantization", "GGUF", "OuroModel", "OuroConversion", "OuroValidation",
+        ]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: dense float math (OpenBLAS) and compression of reference bundles (zstd).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+
+        // Files: memory maps, bounds-checked byte cursors, atomic output.
+        .target(name: "OuroIO"),
+        // Hugging Face safetensors files and sharded checkpoints (read only, by mmap).
+        .target(name: "SafeTensors", dependencies: ["OuroIO", "Quantization"]),
+        // ggml element formats: the type table, f16/bf16 conversion, Q8_0/Q4_0 codecs and dot kernels.
+        .target(name: "Quantization", swiftSettings: kernelSettings),
+        // GGUF v3 container: reader and writer.
+        .target(name: "GGUF", dependencies: ["OuroIO", "Quantization"]),
+        // The looped model: configuration, tensor naming, weights, forward pass, KV cache, generation.
+        .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS"],
+                swiftSettings: kernelSettings),
+        // Checkpoint folder -> GGUF file.
+        .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel"]),
+        // Reference bundles, parity metrics and reports.
+        .target(name: "OuroValidation", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "CZstd"]),
+        // The command-line tool.
+        .executableTarget(name: "ouro", dependencies: [
+            "OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroConversion", "OuroValidation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "OuroIOTests", dependencies: ["OuroIO"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "OuroIO", "Quantization"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization"], resources: [.copy("Vectors")]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "OuroIO"]),
+        .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "SafeTensors", "GGUF", "Quantization"]),
+        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
+        .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroModel", "OuroConversion", "SafeTensors"]),
+    ]
+)
