@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job on the bundled model: convert the trained Ouro fixture to Q8_0 and Q4_0 GGUF files,
+# then validate each against the PyTorch reference logits, printing the parity report by loop step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./Scripts/setup.sh
+swift build -c release --product ouro >&2
+ouro=.build/release/ouro
+model=${1:-Tests/Fixtures/ouro-trained-s}
+out=${OURO_DEMO_OUT:-out}
+mkdir -p "$out"
+status=0
+for type in q8_0 q4_0; do
+  echo
+  echo "== ouro convert $model --type $type"
+  "$ouro" convert "$model" --output "$out/model-$type.gguf" --type "$type"
+  echo
+  echo "== ouro validate $out/model-$type.gguf"
+  "$ouro" validate "$out/model-$type.gguf" --reference "$model/reference.safetensors" || status=$?
+done
+exit $status

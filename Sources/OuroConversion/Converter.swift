@@ -1,0 +1,162 @@
+import Foundation
+import GGUF
+import OuroIO
+import OuroModel
+import Quantization
+
+/// Converts a Hugging Face Ouro checkpoint folder into one GGUF file.
+///
+/// The checkpoint is validated in full (config, every tensor's presence, dtype and shape) before the
+/// output is created. Tensors are then streamed one at a time, a bounded chunk of rows at a time, so
+/// memory stays bounded whatever the checkpoint's size. The output appears at the destination only
+/// when it is complete (see `AtomicOutputFile`).
+public struct Converter {
+    public struct Progress: Sendable {
+        public let tensorIndex: Int       // 0-based index of the tensor being written
+        public let tensorCount: Int
+        public let tensorName: String
+        public let bytesWritten: Int
+        public let totalBytes: Int
+    }
+
+    public struct Summary: Sendable {
+        public let destination: String
+        public let plan: ConversionPlan
+        public let fileBytes: Int
+        public let seconds: Double
+        /// True when every stored value equals its source value exactly (f32, or f16/bf16 that could hold the source).
+        public let lossless: Bool
+    }
+
+    public let folder: String
+    public let weights: OuroWeights
+    public let plan: ConversionPlan
+    public var modelName: String
+
+    /// Opens and validates the checkpoint and decides each tensor's output type.
+    public init(checkpoint folder: String, type: GGMLType, name: String? = nil) throws {
+        guard Self.writableTypes.contains(type) else { throw ConversionError.unsupportedTargetType(type.name) }
+        self.folder = folder
+        weights = try OuroWeights.load(checkpoint: folder)
+        let expected = TensorNaming.expectedTensors(weights.config)
+        var sourceTypes: [String: GGMLType] = [:]
+        for tensor in expected {
+            if let weight = weights.tensor(tensor.ggufName) { sourceTypes[tensor.ggufName] = weight.type }
+        }
+        plan = ConversionPlan(expected: expected, sourceTypes: sourceTypes, requestedType: type)
+        modelName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+    }
+
+    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
+
+    /// Rows converted per chunk: enough to amortise calls, small enough to keep memory bounded.
+    static let chunkElements = 1 << 20
+
+    public func convert(to destination: String, progress: ((Progress) -> Void)? = nil) throws -> Summary {
+        let started = Date()
+        try checkNotOverwritingInput(destination)
+        let writer = try GGUFWriter(destination: destination)
+        do {
+            for (key, value) in metadata() { try writer.add(key, value) }
+            for entry in plan.entries {
+                try writer.addTensor(name: entry.name, dimensions: entry.shape.reversed(), type: entry.targetType)
+            }
+            var lossless = true
+            var written = 0
+            for (index, entry) in plan.entries.enumerated() {
+                progress?(Progress(tensorIndex: index, tensorCount: plan.entries.count, tensorName: entry.name,
+                                   bytesWritten: written, totalBytes: plan.totalBytes))
+                guard let source = weights.tensor(entry.name) else { continue }  // validated by OuroWeights.load
+                lossless = try convertTensor(entry, source: source, writer: writer) && lossless
+                written += entry.byteCount
+            }
+            progress?(Progress(tensorIndex: plan.entries.count, tensorCount: plan.entries.count, tensorName: "",
+                               bytesWritten: written, totalBytes: plan.totalBytes))
+            try writer.finish()
+            let size = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0
+            return Summary(destination: destination, plan: plan, fileBytes: size ?? 0,
+                           seconds: Date().timeIntervalSince(started), lossless: lossless)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    /// Streams one tensor through f32 into its target type. Returns whether every value survived exactly.
+    private func convertTensor(_ entry: ConversionPlan.Entry, source: WeightTensor, writer: GGUFWriter) throws -> Bool {
+        let columns = entry.columns
+        let rowsPerChunk = max(1, Self.chunkElements / max(columns, 1))
+        let sourceRowBytes = source.type.rowByteCount(columns)!
+        let targetRowBytes = entry.targetType.rowByteCount(columns)!
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * columns)
+        defer { floats.deallocate() }
+        let check = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+        defer { check.deallocate() }
+        let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
+        defer { output.deallocate() }
+        let checksExactness = !entry.targetType.isBlockQuantized && entry.targetType != entry.sourceType
+        var exact = !entry.targetType.isBlockQuantized
+
+        var row = 0
+        while row < entry.rows {
+            let count = min(rowsPerChunk, entry.rows - row)
+            for r in 0..<count {
+                let src = source.bytes.baseAddress! + (row + r) * sourceRowBytes
+                let dst = floats + r * columns
+                dequantizeRow(source.type, src, count: columns, into: dst)
+                let out = output + r * targetRowBytes
+                quantizeRow(entry.targetType, dst, count: columns, into: out)
+                if checksExactness && exact {
+                    dequantizeRow(entry.targetType, out, count: columns, into: check)
+                    for c in 0..<columns where check[c].bitPattern != dst[c].bitPattern && !(check[c].isNaN && dst[c].isNaN) {
+                        exact = false
+                        break
+                    }
+                }
+            }
+            try writer.writeTensorData(UnsafeRawBufferPointer(start: output, count: count * targetRowBytes))
+            row += count
+        }
+        return exact
+    }
+
+    /// The model's hyper-parameters plus what identifies this file.
+    func metadata() -> [(String, GGUFValue)] {
+        var keys: [(String, GGUFValue)] = [("general.architecture", .string("ouro"))]
+        keys.append(("general.name", .string(modelName)))
+        keys.append(("general.file_type", .uint32(Self.fileType(plan.requestedType))))
+        keys.append(("general.quantization_version", .uint32(2)))
+        keys += weights.config.ggufMetadata().filter { $0.0 != "general.architecture" }
+        let tokenizer = URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json").path
+        if let data = FileManager.default.contents(atPath: tokenizer), let text = String(data: data, encoding: .utf8) {
+            keys.append(("tokenizer.huggingface.json", .string(text)))
+        }
+        return keys
+    }
+
+    /// llama.cpp's `llama_ftype` numbers, so other tools label the file the same way.
+    static func fileType(_ type: GGMLType) -> UInt32 {
+        switch type {
+        case .f32: return 0
+        case .f16: return 1
+        case .q4_0: return 2
+        case .q8_0: return 7
+        case .bf16: return 32
+        default: return 0
+        }
+    }
+
+    private func checkNotOverwritingInput(_ destination: String) throws {
+        let out = URL(fileURLWithPath: destination).standardizedFileURL.resolvingSymlinksInPath().path
+        let input = URL(fileURLWithPath: folder).standardizedFileURL.resolvingSymlinksInPath().path
+        let inputFiles = try FileManager.default.contentsOfDirectory(atPath: input).map { "\(input)/\($0)" }
+        if inputFiles.contains(out) && (out.hasSuffix(".safetensors") || out.hasSuffix(".json")) {
+            throw ConversionError.outputIsInput(path: destination)
+        }
+    }
+}
+
+extension GGMLType {
+    /// Block-quantized types lose information by design; float types may be exact.
+    var isBlockQuantized: Bool { blockSize > 1 }
+}

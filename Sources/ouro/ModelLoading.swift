@@ -1,0 +1,11 @@
+import Foundation
+import OuroModel
+
+/// A model argument is either a GGUF file or a checkpoint folder (run straight from safetensors).
+func loadWeights(_ path: String) throws -> OuroWeights {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        return try OuroWeights.load(checkpoint: path)
+    }
+    return try OuroWeights.load(gguf: path)
+}
