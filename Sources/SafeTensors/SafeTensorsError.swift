@@ -110,7 +110,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
         case let .dataGap(path, start, end):
             return "\(path): data bytes \(start)..<\(end) belong to no tensor"
         case let .trailingBytes(path, count):
-            return "\(path): \(count) bytes after the last tensor's data"
+            return "\(path): trailing data: \(count) byte(s) after the last tensor"
         case let .tensorNotFound(path, tensor):
             return "\(path): no tensor named \(q(tensor))"
         case let .wrongDType(path, tensor, dtype, expected):
