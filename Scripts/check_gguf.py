@@ -4,7 +4,8 @@
   {"version": 3, "alignment": 64, "data_offset": N,
    "metadata": {key: {"type": "UINT32", "value": ...}, ...},          # file order; arrays: "element_type"
    "tensors": [{"name", "type", "shape" (innermost first, as stored), "n_elements", "n_bytes", "offset",
-                "sum", "absmax", "first" (up to 8 dequantized values)}, ...]}
+                "sum", "absmax", "first" (up to 8 dequantized values), "first_bits" (their f32 bits)}, ...]}
+  Arrays of arrays come out flattened ("flattened": true, "leaf_type"), as gguf-py reads them.
 
 Q8_0 / Q4_0 tensors are verified: dequantizing and re-quantizing with gguf.quants must give back the
 stored bytes (both formats are idempotent under that round trip), and the dequantized values must be
@@ -31,9 +32,10 @@ def field_json(field):
         element = field.types[1] if len(field.types) > 1 else None
         out = {"type": "ARRAY", "element_type": element.name if element is not None else None}
         if element == GGUFValueType.ARRAY:
-            out["length"] = len(field.data)          # gguf-py does not decode nested arrays' contents
-        else:
-            out["value"] = [clean(v) for v in field.contents()]
+            # gguf-py flattens arrays of arrays: report the innermost type and the leaves in order.
+            out["flattened"] = True
+            out["leaf_type"] = field.types[-1].name
+        out["value"] = [clean(v) for v in field.contents()]
         return out
     return {"type": main.name, "value": clean(field.contents())}
 
@@ -65,6 +67,8 @@ def tensor_json(t, problems):
         out["sum"] = float(values.sum())
         out["absmax"] = float(np.abs(values).max()) if values.size else 0.0
         out["first"] = [float(v) for v in values[:8]]
+        # Exact float32 bit patterns too: JSON decimal round trips are not exact in every parser.
+        out["first_bits"] = [int(b) for b in values[:8].astype(np.float32).view(np.uint32)]
         if qtype in BLOCK_TYPES:
             if not np.isfinite(values).all():
                 problems.append(f"{t.name}: non-finite values after dequantizing")
