@@ -67,6 +67,28 @@ final class GGUFMalformedTests: XCTestCase {
         }
     }
 
+    func testRandomByteCorruptionThrowsOrReadsNeverCrashes() throws {
+        let bytes = RawGGUF.valid().bytes()
+        let folder = try makeTemporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var rng = SystemRandomNumberGenerator()
+        let path = folder + "/c.gguf"
+        for _ in 0..<400 {
+            var corrupt = bytes
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let i = Int.random(in: 0..<corrupt.count, using: &rng)
+                corrupt[i] = [0, 0xff, UInt8.random(in: 0...255, using: &rng), corrupt[i] ^ 0x80].randomElement(using: &rng)!
+            }
+            try writeBytes(corrupt, to: path)
+            do {
+                let file = try GGUFFile(path: path)
+                for t in file.tensors { XCTAssertLessThanOrEqual(file.dataOffset + t.offset + t.byteCount, file.fileSize) }
+            } catch {
+                XCTAssertTrue(error is GGUFError, "\(error)")
+            }
+        }
+    }
+
     func testRejectsHugeStringLengths() throws {
         var raw = RawGGUF()
         raw.keyValues.append(("general.name", GGUFValueType.string.rawValue, { $0.integer(UInt64(1) << 63) }))
