@@ -45,12 +45,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Fixture paths and checkpoint builders shared by the test targets.
+        .target(name: "OuroTestSupport", dependencies: ["SafeTensors"], path: "Tests/OuroTestSupport"),
         .testTarget(name: "OuroIOTests", dependencies: ["OuroIO"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "OuroIO", "Quantization"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"], resources: [.copy("Vectors")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "OuroIO"]),
-        .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "SafeTensors", "GGUF", "Quantization"]),
-        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
-        .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroModel", "OuroConversion", "SafeTensors"]),
+        .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "OuroTestSupport", "SafeTensors", "GGUF", "Quantization"]),
+        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
+        .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroTestSupport", "OuroModel", "OuroConversion", "SafeTensors"]),
     ]
 )

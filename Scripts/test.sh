@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy" 2
   python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q gguf numpy >/dev/null 2>&1 \
     || echo "test.sh: could not install gguf-py into $venv; interop tests will be skipped" >&2
 fi
-if [ -x "$venv/bin/python" ]; then export OURO_TEST_PYTHON="$PWD/$venv/bin/python"; fi
+if [ -x "$venv/bin/python" ]; then export OURO_PYTHON="$PWD/$venv/bin/python"; fi
 
 swift build --build-tests
 swift test --skip-build "$@"

@@ -36,7 +36,7 @@ public struct ConversionPlan: Sendable {
     /// Norms and the exit gate stay F32: they are tiny, and the gate decides where the loop exits.
     /// A matrix whose rows are not whole blocks of the requested type falls back to F16 (F32 when the
     /// source is F32), because the block formats run along each row.
-    public init(expected: [TensorNaming.ExpectedTensor], sourceTypes: [String: GGMLType], requestedType: GGMLType) {
+    public init(expected: [ExpectedTensor], sourceTypes: [String: GGMLType], requestedType: GGMLType) {
         self.requestedType = requestedType
         entries = expected.map { tensor in
             let source = sourceTypes[tensor.ggufName] ?? .f32

@@ -94,8 +94,8 @@ public struct Converter {
         defer { check.deallocate() }
         let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
         defer { output.deallocate() }
-        let checksExactness = !entry.targetType.isBlockQuantized && entry.targetType != entry.sourceType
-        var exact = !entry.targetType.isBlockQuantized
+        let checksExactness = !entry.targetType.isQuantized && entry.targetType != entry.sourceType
+        var exact = !entry.targetType.isQuantized
 
         var row = 0
         while row < entry.rows {
@@ -154,9 +154,4 @@ public struct Converter {
             throw ConversionError.outputIsInput(path: destination)
         }
     }
-}
-
-extension GGMLType {
-    /// Block-quantized types lose information by design; float types may be exact.
-    var isBlockQuantized: Bool { blockSize > 1 }
 }

@@ -18,10 +18,13 @@ public final class OuroWeights: @unchecked Sendable {
     public let exitGateWeight: WeightTensor
     public let exitGateBias: WeightTensor
     public let layers: [LayerWeights]
+    /// Every stored tensor by GGUF name (`output.weight` absent when tied).
+    private let tensorsByName: [String: WeightTensor]
 
     private init(config: OuroConfiguration, source: String, tensors: [String: WeightTensor]) {
         self.config = config
         self.source = source
+        tensorsByName = tensors
         // `tensors` holds every expected GGUF name (checked by the caller), so these lookups succeed.
         func t(_ name: String) -> WeightTensor { tensors[name]! }
         tokenEmbedding = t("token_embd.weight")
@@ -39,6 +42,11 @@ public final class OuroWeights: @unchecked Sendable {
         }
         let projectionTypes = Set(layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down].map(\.type) })
         fileType = projectionTypes.count == 1 ? projectionTypes.first : nil
+    }
+
+    /// The tensor stored under a GGUF name (`blk.0.attn_q.weight`), as loaded.
+    public func tensor(_ ggufName: String) -> WeightTensor? {
+        tensorsByName[ggufName]
     }
 
     /// Loads a Hugging Face checkpoint folder (config.json + safetensors, sharded or not).

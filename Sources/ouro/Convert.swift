@@ -48,7 +48,7 @@ extension OuroCommand {
                     output: summary.destination, type: type.rawValue, tensors: plan.entries.count,
                     file_bytes: summary.fileBytes, bits_per_weight: plan.quantizedBitsPerWeight,
                     lossless: summary.lossless, seconds: summary.seconds,
-                    fallbacks: plan.entries.compactMap { $0.note.map { n in [$0.name, n] } })
+                    fallbacks: plan.entries.compactMap { entry in entry.note.map { [entry.name, $0] } })
                 print(try jsonString(report))
             } else {
                 print("wrote \(summary.destination): \(plan.entries.count) tensors, \(formatBytes(summary.fileBytes)), " +

@@ -1,3 +1,4 @@
+import OuroTestSupport
 import XCTest
 @testable import OuroModel
 

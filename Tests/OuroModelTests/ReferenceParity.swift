@@ -1,3 +1,4 @@
+import OuroTestSupport
 import Foundation
 import SafeTensors
 import XCTest

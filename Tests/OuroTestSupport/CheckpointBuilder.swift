@@ -2,32 +2,39 @@ import Foundation
 import SafeTensors
 
 /// Writes a modified copy of a fixture checkpoint (single safetensors file) into a temporary folder.
-struct CheckpointBuilder {
-    struct Tensor {
-        var name: String
-        var dtype: String
-        var shape: [Int]
-        var bytes: [UInt8]
+public struct CheckpointBuilder {
+    public struct Tensor {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+        public var bytes: [UInt8]
+
+        public init(name: String, dtype: String, shape: [Int], bytes: [UInt8]) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
     }
 
-    var config: String
-    var tensors: [Tensor]
+    public var config: String
+    public var tensors: [Tensor]
 
-    init(fixture: String) throws {
+    public init(fixture: String) throws {
         let folder = Fixtures.folder(fixture)
         config = try String(contentsOfFile: folder + "/config.json", encoding: .utf8)
         let file = try SafeTensorsFile(path: folder + "/model.safetensors")
         tensors = file.tensors.map { Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, bytes: Array(file.data($0))) }
     }
 
-    mutating func update(_ name: String, _ change: (inout Tensor) -> Void) {
+    public mutating func update(_ name: String, _ change: (inout Tensor) -> Void) {
         if let i = tensors.firstIndex(where: { $0.name == name }) { change(&tensors[i]) }
     }
 
-    mutating func remove(_ name: String) { tensors.removeAll { $0.name == name } }
+    public mutating func remove(_ name: String) { tensors.removeAll { $0.name == name } }
 
     /// Writes config.json and model.safetensors; returns the folder.
-    func write() throws -> String {
+    public func write() throws -> String {
         let folder = try Fixtures.temporaryFolder()
         try config.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
         var header: [String] = []
