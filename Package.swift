@@ -53,6 +53,8 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "OuroIO"]),
         .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "OuroTestSupport", "SafeTensors", "GGUF", "Quantization"]),
         .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
+        // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
+        .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),
         .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroTestSupport", "OuroModel", "OuroConversion", "SafeTensors"]),
     ]
 )
