@@ -54,6 +54,14 @@ public final class AtomicOutputFile {
         try write([UInt8](repeating: 0, count: count))
     }
 
+    /// Replaces bytes already written at `offset` (e.g. checksums known only after the data).
+    public func overwrite(at offset: Int, _ bytes: [UInt8]) throws {
+        precondition(offset >= 0 && offset + bytes.count <= bytesWritten, "overwrite outside the written range")
+        try flush()
+        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard n == bytes.count else { throw FileIOError.writeFailed(path: destination, errno: n < 0 ? errno : ENOSPC) }
+    }
+
     /// Flushes, fsyncs and renames the temporary file over the destination.
     public func commit() throws {
         do {
