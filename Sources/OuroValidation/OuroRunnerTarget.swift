@@ -1,0 +1,37 @@
+import OuroModel
+
+/// The runtime as a validation target: every exit mode comes from the runtime's own LoopOutputs,
+/// so its exit-pdf, threshold and weighted code is what gets checked.
+public final class OuroRunnerTarget: ValidationTarget {
+    public let weights: OuroWeights
+    public let runner: OuroRunner
+    public var dimensions: ModelDimensions {
+        ModelDimensions(vocab: weights.config.vocabSize, steps: weights.config.loopCount, hidden: weights.config.hiddenSize)
+    }
+
+    public init(weights: OuroWeights) {
+        self.weights = weights
+        runner = OuroRunner(weights: weights)
+    }
+
+    public func run(tokens: [Int], request: OutputRequest) throws -> ModelRun {
+        let out = try runner.forward(tokens: tokens)
+        // Upstream's forward without exit arguments takes the threshold branch with the config's
+        // early_exit_threshold (1.0 in real checkpoints); only without one does it return the last step.
+        let finalMode: ExitMode = weights.config.earlyExitThreshold.map { .threshold(Float($0)) } ?? .lastStep
+        return ModelRun(
+            stepLogits: out.stepLogits,
+            stepHidden: out.stepHidden,
+            gateLogits: out.gateLogits,
+            exitPDF: out.exitPDF(),
+            finalLogits: out.logits(finalMode),
+            weightedLogits: request.weighted ? out.logits(.weighted) : nil,
+            thresholdLogits: request.thresholds.map { out.logits(.threshold($0)) },
+            thresholdExitSteps: request.thresholds.map { out.exitSteps(threshold: $0) },
+            exitAtStepLogits: request.exitAtSteps.map { out.logits(.step($0)) })
+    }
+
+    public func greedy(prompt: [Int], maxNewTokens: Int, cached: Bool) throws -> [Int] {
+        try runner.generate(prompt: prompt, maxNewTokens: maxNewTokens, cached: cached, exit: .lastStep)
+    }
+}
