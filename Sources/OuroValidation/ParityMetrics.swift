@@ -27,23 +27,31 @@ public enum ParityMetrics {
         return (diff / norm).squareRoot()
     }
 
-    /// log softmax of one row; subtracting the maximum first keeps exp() from overflowing.
+    /// log softmax of one row.
     public static func logSoftmax(_ row: ArraySlice<Float>) -> [Double] {
-        var top = -Double.infinity
-        for x in row { top = max(top, Double(x)) }
-        var sum = 0.0
-        for x in row { sum += _exp(Double(x) - top) }
-        let logZ = top + _log(sum)
-        return row.map { Double($0) - logZ }
+        let z = logSumExp(row)
+        return row.map { Double($0) - z }
     }
 
-    /// KL(reference || model) of the softmax distributions of two logit rows, in nats.
+    /// log of the sum of exp over a row, shifted by its maximum so exp() cannot overflow.
+    public static func logSumExp(_ row: ArraySlice<Float>) -> Double {
+        var top = -Double.infinity
+        for x in row { top = max(top, Double(x)) }
+        if !top.isFinite { return top }
+        var sum = 0.0
+        for x in row { sum += _exp(Double(x) - top) }
+        return top + _log(sum)
+    }
+
+    /// KL(reference || model) of the softmax distributions of two logit rows, in nats:
+    /// sum p_i (log p_i - log q_i) with log p_i = a_i - logsumexp(a).
     public static func klDivergence(reference: ArraySlice<Float>, model: ArraySlice<Float>) -> Double {
         precondition(reference.count == model.count, "klDivergence: length mismatch")
-        let p = logSoftmax(reference), q = logSoftmax(model)
+        let zp = logSumExp(reference), zq = logSumExp(model)
         var kl = 0.0
-        for i in p.indices where p[i] > -Double.infinity {
-            kl += _exp(p[i]) * (p[i] - q[i])
+        for (a, b) in zip(reference, model) where a > -Float.infinity {
+            let logp = Double(a) - zp
+            kl += _exp(logp) * (logp - (Double(b) - zq))
         }
         if kl.isNaN { return .infinity }
         return max(kl, 0)   // rounding can make a true 0 slightly negative
@@ -91,8 +99,8 @@ public enum ParityMetrics {
     public static func crossEntropy(logits: [Float], labels: [Int], width: Int) -> (sum: Double, count: Int) {
         var sum = 0.0, count = 0
         for (r, label) in labels.enumerated() where label >= 0 && label < width {
-            let logp = logSoftmax(logits[r * width..<(r + 1) * width])
-            sum -= logp[label]
+            let row = logits[r * width..<(r + 1) * width]
+            sum += logSumExp(row) - Double(row[row.startIndex + label])
             count += 1
         }
         return (sum, count)

@@ -69,14 +69,8 @@ public struct PassCriteria: Codable, Sendable, Equatable {
     }
 }
 
-/// Short numbers for human text: 0.001 -> "1e-03"; 0.98 -> "0.98".
+/// Short numbers for human text: 0.001 -> "0.001", 2.5e-05 -> "2.5e-05", 0.98 -> "0.98".
 func format(_ x: Double) -> String {
     if !x.isFinite { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
-    if x == 0 { return "0" }
-    if abs(x) >= 0.01 && abs(x) < 1e5 {
-        var s = String(x)
-        if s.count > 7, let v = Double(s) { s = String(format: "%.4g", v) }
-        return s
-    }
-    return String(format: "%.2e", x)
+    return String(format: "%.3g", x)
 }
