@@ -8,6 +8,8 @@ public final class OuroRunnerTarget: ValidationTarget {
     public var dimensions: ModelDimensions {
         ModelDimensions(vocab: weights.config.vocabSize, steps: weights.config.loopCount, hidden: weights.config.hiddenSize)
     }
+    /// "F32", "BF16", "Q8_0"... from the projection matrices; "mixed" when they differ.
+    public var fileTypeName: String { weights.fileType?.name ?? "mixed" }
 
     public init(weights: OuroWeights) {
         self.weights = weights
@@ -16,9 +18,9 @@ public final class OuroRunnerTarget: ValidationTarget {
 
     public func run(tokens: [Int], request: OutputRequest) throws -> ModelRun {
         let out = try runner.forward(tokens: tokens)
-        // Upstream's forward without exit arguments takes the threshold branch with the config's
-        // early_exit_threshold (1.0 in real checkpoints); only without one does it return the last step.
-        let finalMode: ExitMode = weights.config.earlyExitThreshold.map { .threshold(Float($0)) } ?? .lastStep
+        // final_logits are upstream's forward without exit arguments: the threshold branch with the
+        // config's early_exit_threshold (1.0 in real checkpoints), else the last step.
+        let finalMode = ExitMode.default(for: weights.config)
         return ModelRun(
             stepLogits: out.stepLogits,
             stepHidden: out.stepHidden,
@@ -32,6 +34,7 @@ public final class OuroRunnerTarget: ValidationTarget {
     }
 
     public func greedy(prompt: [Int], maxNewTokens: Int, cached: Bool) throws -> [Int] {
-        try runner.generate(prompt: prompt, maxNewTokens: maxNewTokens, cached: cached, exit: .lastStep)
+        // The reference generated with upstream's default forward; EOS stopping was disabled.
+        try runner.generate(prompt: prompt, maxNewTokens: maxNewTokens, cached: cached, exit: nil)
     }
 }

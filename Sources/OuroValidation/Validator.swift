@@ -1,3 +1,5 @@
+import OuroModel
+
 /// Runs a model over every prompt of a reference bundle and measures it against the reference,
 /// loop step by loop step, then judges the numbers with `PassCriteria`.
 public struct Validator {
@@ -17,6 +19,14 @@ public struct Validator {
         self.modelType = modelType
         self.criteria = criteria ?? .forFileType(modelType)
         self.uncachedGreedy = uncachedGreedy
+    }
+
+    /// Validates weights loaded from a GGUF file or checkpoint folder with the runtime;
+    /// criteria default to the file type's.
+    public init(weights: OuroWeights, criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
+        let target = OuroRunnerTarget(weights: weights)
+        self.init(target: target, modelFile: weights.source, modelType: target.fileTypeName,
+                  criteria: criteria, uncachedGreedy: uncachedGreedy)
     }
 
     /// `progress` receives one short line per prompt.
