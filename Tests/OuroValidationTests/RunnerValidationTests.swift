@@ -5,10 +5,10 @@ import XCTest
 
 /// The real runtime against the PyTorch reference, from the checkpoint folders.
 final class RunnerValidationTests: XCTestCase {
-    private func validate(folder: String, bundle: String? = nil) throws -> ValidationReport {
+    private func validate(folder: String, bundle: String? = nil, uncachedGreedy: Bool = true) throws -> ValidationReport {
         let weights = try OuroWeights.load(checkpoint: folder)
         let reference = try ReferenceBundle(path: bundle ?? TestSupport.fixture("ouro-tiny-a", "reference.safetensors"))
-        return try Validator(weights: weights, uncachedGreedy: true).validate(bundle: reference)
+        return try Validator(weights: weights, uncachedGreedy: uncachedGreedy).validate(bundle: reference)
     }
 
     func testTinyACheckpointPassesLossless() throws {
@@ -26,6 +26,19 @@ final class RunnerValidationTests: XCTestCase {
         XCTAssertEqual(report.exit.thresholdStepAgreement, ["0.5": 1, "0.9": 1])
         XCTAssertEqual(report.greedy.cached, GreedyCount(matched: 24, total: 24, prompts: 2))
         XCTAssertEqual(report.greedy.uncached, GreedyCount(matched: 24, total: 24, prompts: 2))
+    }
+
+    func testTinyBAndTrainedCheckpointsPassLossless() throws {
+        for name in ["ouro-tiny-b", "ouro-trained-s"] {
+            // Uncached greedy re-runs the whole sequence per token: too slow for a debug test on trained-s.
+            let report = try validate(folder: TestSupport.fixture(name), bundle: TestSupport.fixture(name, "reference.safetensors"),
+                                      uncachedGreedy: false)
+            print(ReportText.render(report))
+            XCTAssertTrue(report.pass, "\(name): \(report.reasons)")
+            XCTAssertEqual(report.final.top1Agreement, 1, name)
+            XCTAssertTrue(report.greedy.match, name)
+            if let p = report.perplexity { XCTAssertEqual(p.ratio, 1, accuracy: 1e-4, name) }
+        }
     }
 
     /// One bf16 weight of the shared layer 1 down projection is changed; every loop step runs the
