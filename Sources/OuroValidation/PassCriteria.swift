@@ -40,9 +40,11 @@ public struct PassCriteria: Codable, Sendable, Equatable {
         name: "lossless", maxAbsLogitError: 1e-3, exitPDFMaxAbsError: 1e-4,
         requireGreedyMatch: true, requireThresholdStepMatch: true)
 
-    // Provisional until measured on all fixtures (see Formats/reference-bundle.md).
-    public static let q8_0 = PassCriteria(name: "q8_0", finalKLDMean: 1e-3, finalTop1Min: 0.98)
-    public static let q4_0 = PassCriteria(name: "q4_0", finalKLDMean: 2e-2, finalTop1Min: 0.90)
+    // Set from measurement on ouro-trained-s (GGUF written by our quantizers): Q8_0 final KLD mean
+    // 1.9e-5, p99 1.5e-4, top-1 100 %; Q4_0 3.8e-3, p99 3.3e-2, top-1 95.3 % (ggml's own numbers for
+    // this model). Limits sit 5-50x above those; see Formats/reference-bundle.md.
+    public static let q8_0 = PassCriteria(name: "q8_0", finalKLDMean: 1e-3, finalKLDP99: 1e-2, finalTop1Min: 0.98)
+    public static let q4_0 = PassCriteria(name: "q4_0", finalKLDMean: 2e-2, finalKLDP99: 0.2, finalTop1Min: 0.90)
 
     /// Criteria for a file type name as in GGMLType.name ("F32", "BF16", "Q8_0"...), case-insensitive.
     /// Float types count as lossless: converting a bf16 checkpoint to f16 is not exact in general,

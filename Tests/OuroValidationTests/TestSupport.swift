@@ -1,5 +1,6 @@
 import CZstd
 import Foundation
+import SafeTensors
 import XCTest
 @testable import OuroValidation
 
@@ -94,6 +95,18 @@ enum TestSupport {
         }
         tensors.removeAll { dropping.contains($0.name) }
         return safetensors(tensors, metadata: metadata ?? ["format": "ouro-reference", "format_version": "1"])
+    }
+
+    /// A bundle holding only the given prompts of a fixture bundle (faster model tests).
+    static func subsetBundle(_ fixture: String, prompts: [Int], in dir: URL) throws -> String {
+        let file = try SafeTensorsFile(path: self.fixture(fixture, "reference.safetensors"))
+        let prefixes = prompts.map { "p\($0)." }
+        let tensors = file.tensors.filter { info in prefixes.contains { info.name.hasPrefix($0) } }.map {
+            Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, bytes: Array(file.data($0)))
+        }
+        let path = dir.appendingPathComponent("\(fixture)-subset.safetensors")
+        try write(safetensors(tensors, metadata: file.metadata), to: path)
+        return path.path
     }
 
     static func write(_ bytes: [UInt8], to url: URL) throws {

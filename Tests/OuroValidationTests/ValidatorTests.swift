@@ -87,13 +87,12 @@ final class ValidatorTests: XCTestCase {
     }
 
     func testQuantizedCriteriaJudgeFinalKLAndTop1() throws {
-        let target = ReferenceEchoTarget(bundle: try bundle("ouro-trained-s"))
+        let target = ReferenceEchoTarget(bundle: try bundle("ouro-tiny-b"))
         target.finalScale = 1.5       // sharper distributions: KL > 0, same argmax
         let report = try validate(target, type: "Q4_0")
         XCTAssertEqual(report.final.top1Agreement, 1)
         XCTAssertGreaterThan(report.final.kldMean, 0)
-        var strict = PassCriteria.q4_0
-        strict.finalKLDMean = report.final.kldMean / 2
+        let strict = PassCriteria(name: "strict", finalKLDMean: report.final.kldMean / 2, finalTop1Min: 0.9)
         let failing = try validate(target, type: "Q4_0", criteria: strict)
         XCTAssertFalse(failing.pass)
         XCTAssertEqual(failing.reasons.count, 1)
