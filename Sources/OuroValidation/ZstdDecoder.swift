@@ -36,7 +36,7 @@ public enum ZstdDecoder {
         var output: [UInt8] = []
         // The declared size comes from the file: reserve at most a plausible multiple of the input and grow beyond.
         if declared != contentSizeUnknown {
-            let plausible = UInt64(input.count).multipliedReportingOverflow(by: 64)
+            let plausible = UInt64(input.count).multipliedReportingOverflow(by: 16)
             let reserve = plausible.overflow ? declared : min(declared, max(plausible.partialValue, 1 << 20))
             output.reserveCapacity(Int(reserve))
         }
