@@ -79,6 +79,25 @@ def tensor_json(t, problems):
     return out
 
 
+def check_checksums(reader, problems):
+    """Recomputes `integrity.tensor_xxh64` (see Formats/ouro-gguf.md) with the `xxhash` package."""
+    field = reader.fields.get("integrity.tensor_xxh64")
+    if field is None:
+        return "absent"
+    try:
+        import xxhash
+    except ImportError:
+        return "not checked (pip install xxhash)"
+    stored = [int(v) for v in field.contents()]
+    if len(stored) != len(reader.tensors):
+        problems.append(f"integrity.tensor_xxh64 has {len(stored)} values for {len(reader.tensors)} tensors")
+        return "malformed"
+    for t, expected in zip(reader.tensors, stored):
+        if xxhash.xxh64(np.asarray(t.data).tobytes()).intdigest() != expected:
+            problems.append(f"{t.name}: data does not match its integrity.tensor_xxh64 checksum")
+    return "verified"
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: check_gguf.py FILE.gguf", file=sys.stderr)
@@ -97,6 +116,7 @@ def main(argv):
         "metadata": {k: field_json(f) for k, f in reader.fields.items() if not k.startswith("GGUF.")},
         "tensors": [tensor_json(t, problems) for t in reader.tensors],
     }
+    result["checksums"] = check_checksums(reader, problems)
     result["ok"] = not problems
     result["problems"] = problems
     json.dump(result, sys.stdout, indent=1)

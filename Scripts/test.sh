@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 
 # gguf-py from PyPI reads our files independently; tests skip that check only if it cannot be installed.
 venv=.build-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy" 2>/dev/null; then
-  python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q gguf numpy >/dev/null 2>&1 \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy, xxhash" 2>/dev/null; then
+  python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q gguf numpy xxhash >/dev/null 2>&1 \
     || echo "test.sh: could not install gguf-py into $venv; interop tests will be skipped" >&2
 fi
 if [ -x "$venv/bin/python" ]; then export OURO_PYTHON="$PWD/$venv/bin/python"; fi

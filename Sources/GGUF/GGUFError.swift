@@ -54,9 +54,21 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     case tooMuchTensorData(path: String, tensor: String, expected: Int, received: Int)
     /// Writer: `finish()` before every tensor's bytes were written.
     case incompleteTensorData(path: String, tensor: String, expected: Int, received: Int)
+    /// The metadata or tensor table differs from what was written (`integrity.header_xxh64`).
+    case headerChecksumMismatch(path: String)
+    /// An `integrity.*` key has the wrong type or size.
+    case malformedIntegrity(path: String, key: String)
+    /// Verification was asked for, but the file carries no tensor checksums.
+    case noChecksums(path: String)
 
     public var description: String {
         switch self {
+        case let .headerChecksumMismatch(path):
+            return "\(path): header checksum mismatch: the metadata or tensor table was altered or corrupted; run 'ouro verify \(path)'"
+        case let .malformedIntegrity(path, key):
+            return "\(path): integrity key '\(key)' is malformed; run 'ouro verify \(path)'"
+        case let .noChecksums(path):
+            return "\(path): the file carries no tensor checksums (not written by ouro convert); nothing to verify against"
         case let .truncated(path, what, offset, needed):
             return "\(path): file ends inside \(what) (needed \(needed) bytes at offset \(offset))"
         case let .badMagic(path, found):

@@ -34,13 +34,20 @@ public final class GGUFWriter {
     public private(set) var tensors: [GGUFTensorInfo] = []
     private var tensorNames: Set<String> = []
     private var nextOffset = 0
+    /// Whether `integrity.*` checksums are written (see GGUFIntegrity).
+    public let writesChecksums: Bool
+    private var tensorHash = XXH64()
+    private var tensorHashes: [UInt64] = []
+    /// Where the reserved `integrity.tensor_xxh64` values start in the file.
+    private var tensorHashesOffset = 0
 
-    public init(destination: String, alignment: Int = 64) throws {
+    public init(destination: String, alignment: Int = 64, checksums: Bool = true) throws {
         guard alignment > 0, alignment & (alignment - 1) == 0, alignment <= Int(UInt32.max) else {
             throw GGUFError.badAlignment(path: destination, found: "\(alignment)")
         }
         self.destination = destination
         self.alignment = alignment
+        writesChecksums = checksums
         output = try AtomicOutputFile(destination: destination)
     }
 
@@ -50,6 +57,9 @@ public final class GGUFWriter {
         guard !key.isEmpty else { throw GGUFError.emptyName(path: destination, what: "metadata key") }
         guard key.utf8.count <= GGUFFormat.maxKeyBytes else {
             throw GGUFError.stringTooLong(path: destination, what: "metadata key", length: UInt64(key.utf8.count))
+        }
+        guard !GGUFIntegrity.isIntegrityKey(key) else {
+            throw GGUFError.malformedIntegrity(path: destination, key: key + " (set by the caller; the writer writes it)")
         }
         guard key != GGUFFormat.alignmentKey else {
             throw GGUFError.badAlignment(path: destination, found: "set by the caller; the writer writes it (\(alignment))")
@@ -106,7 +116,12 @@ public final class GGUFWriter {
             throw GGUFError.tooMuchTensorData(path: destination, tensor: tensor.name, expected: tensor.byteCount, received: written + chunk.count)
         }
         try output.write(chunk)
+        if writesChecksums { tensorHash.update(chunk) }
         if written + chunk.count == tensor.byteCount {
+            if writesChecksums {
+                tensorHashes.append(tensorHash.digest())
+                tensorHash = XXH64()
+            }
             try output.writeZeros(alignedUp(tensor.byteCount, to: alignment) - tensor.byteCount)
             state = .data(tensor: index + 1, written: 0)
         } else {
@@ -133,6 +148,11 @@ public final class GGUFWriter {
             }
         default: throw wrongState("finish")
         }
+        if writesChecksums && !tensors.isEmpty {
+            var e = GGUFEncoder()
+            for h in tensorHashes { e.integer(h) }
+            try output.overwrite(at: tensorHashesOffset, e.data)
+        }
         try output.commit()
         state = .finished
     }
@@ -150,19 +170,21 @@ public final class GGUFWriter {
         e.bytes(GGUFFormat.magic)
         e.integer(GGUFFormat.version)
         e.integer(UInt64(tensors.count))
-        e.integer(UInt64(metadata.count + 1))
-        for (key, value) in metadata + [(GGUFFormat.alignmentKey, .uint32(UInt32(alignment)))] {
+        var entries = metadata + [(GGUFFormat.alignmentKey, .uint32(UInt32(alignment)))]
+        if writesChecksums {
+            entries.append((GGUFIntegrity.algorithmKey, .string(GGUFIntegrity.algorithm)))
+            entries.append((GGUFIntegrity.headerKey, .uint64(GGUFIntegrity.headerHash(metadata: entries, tensors: tensors))))
+            // Zeros for now; `finish()` writes the real values once every tensor has streamed past.
+            entries.append((GGUFIntegrity.tensorsKey, .array(.uint64, Array(repeating: .uint64(0), count: tensors.count))))
+        }
+        e.integer(UInt64(entries.count))
+        for (key, value) in entries {
             e.string(key)
             e.integer(value.type.rawValue)
+            if key == GGUFIntegrity.tensorsKey { tensorHashesOffset = output.bytesWritten + e.data.count + 4 + 8 }
             e.value(value)
         }
-        for t in tensors {
-            e.string(t.name)
-            e.integer(UInt32(t.dimensions.count))
-            for d in t.dimensions { e.integer(UInt64(d)) }
-            e.integer(t.type.rawValue)
-            e.integer(UInt64(t.offset))
-        }
+        for t in tensors { e.tensorInfo(t) }
         e.bytes([UInt8](repeating: 0, count: alignedUp(e.data.count, to: alignment) - e.data.count))
         try output.write(e.data)
     }

@@ -32,6 +32,8 @@ public struct Converter {
     public let weights: OuroWeights
     public let plan: ConversionPlan
     public var modelName: String
+    /// Every stored value equals the source's (see `isLossless`).
+    public let lossless: Bool
 
     /// Opens and validates the checkpoint and decides each tensor's output type.
     public init(checkpoint folder: String, type: GGMLType, name: String? = nil) throws {
@@ -45,6 +47,7 @@ public struct Converter {
         }
         plan = ConversionPlan(expected: expected, sourceTypes: sourceTypes, requestedType: type)
         modelName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+        lossless = Self.isLossless(plan, weights)
     }
 
     public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
@@ -57,17 +60,16 @@ public struct Converter {
         try checkNotOverwritingInput(destination)
         let writer = try GGUFWriter(destination: destination)
         do {
-            for (key, value) in metadata() { try writer.add(key, value) }
+            for (key, value) in try metadata() { try writer.add(key, value) }
             for entry in plan.entries {
                 try writer.addTensor(name: entry.name, dimensions: entry.shape.reversed(), type: entry.targetType)
             }
-            var lossless = true
             var written = 0
             for (index, entry) in plan.entries.enumerated() {
                 progress?(Progress(tensorIndex: index, tensorCount: plan.entries.count, tensorName: entry.name,
                                    bytesWritten: written, totalBytes: plan.totalBytes))
                 guard let source = weights.tensor(entry.name) else { continue }  // validated by OuroWeights.load
-                lossless = try convertTensor(entry, source: source, writer: writer) && lossless
+                try convertTensor(entry, source: source, writer: writer)
                 written += entry.byteCount
             }
             progress?(Progress(tensorIndex: plan.entries.count, tensorCount: plan.entries.count, tensorName: "",
@@ -82,46 +84,56 @@ public struct Converter {
         }
     }
 
-    /// Streams one tensor through f32 into its target type. Returns whether every value survived exactly.
-    private func convertTensor(_ entry: ConversionPlan.Entry, source: WeightTensor, writer: GGUFWriter) throws -> Bool {
+    /// Streams one tensor through f32 into its target type, a bounded chunk of rows at a time.
+    private func convertTensor(_ entry: ConversionPlan.Entry, source: WeightTensor, writer: GGUFWriter) throws {
         let columns = entry.columns
         let rowsPerChunk = max(1, Self.chunkElements / max(columns, 1))
-        let sourceRowBytes = source.type.rowByteCount(columns)!
+        let sourceRowBytes = source.rowByteCount
         let targetRowBytes = entry.targetType.rowByteCount(columns)!
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * columns)
         defer { floats.deallocate() }
-        let check = UnsafeMutablePointer<Float>.allocate(capacity: columns)
-        defer { check.deallocate() }
         let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
         defer { output.deallocate() }
-        let checksExactness = !entry.targetType.isQuantized && entry.targetType != entry.sourceType
-        var exact = !entry.targetType.isQuantized
-
         var row = 0
         while row < entry.rows {
             let count = min(rowsPerChunk, entry.rows - row)
             for r in 0..<count {
-                let src = source.bytes.baseAddress! + (row + r) * sourceRowBytes
                 let dst = floats + r * columns
-                dequantizeRow(source.type, src, count: columns, into: dst)
-                let out = output + r * targetRowBytes
-                quantizeRow(entry.targetType, dst, count: columns, into: out)
-                if checksExactness && exact {
-                    dequantizeRow(entry.targetType, out, count: columns, into: check)
-                    for c in 0..<columns where check[c].bitPattern != dst[c].bitPattern && !(check[c].isNaN && dst[c].isNaN) {
-                        exact = false
-                        break
-                    }
-                }
+                dequantizeRow(source.type, source.bytes.baseAddress! + (row + r) * sourceRowBytes, count: columns, into: dst)
+                quantizeRow(entry.targetType, dst, count: columns, into: output + r * targetRowBytes)
             }
             try writer.writeTensorData(UnsafeRawBufferPointer(start: output, count: count * targetRowBytes))
             row += count
         }
-        return exact
+    }
+
+    /// Whether every value survives in the plan's types: decided before writing, because the answer is
+    /// stored in the header (`ouro.conversion.lossless`) and picks `validate`'s criteria.
+    static func isLossless(_ plan: ConversionPlan, _ weights: OuroWeights) -> Bool {
+        for entry in plan.entries {
+            if entry.targetType.isQuantized { return false }
+            guard entry.targetType != entry.sourceType, entry.targetType != .f32,
+                  let source = weights.tensor(entry.name) else { continue }
+            // Only 16-bit targets of a different source type can round: check each value.
+            let columns = entry.columns
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+            let again = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+            let stored = UnsafeMutableRawPointer.allocate(byteCount: entry.targetType.rowByteCount(columns)!, alignment: 16)
+            defer { row.deallocate(); again.deallocate(); stored.deallocate() }
+            for r in 0..<entry.rows {
+                dequantizeRow(source.type, source.bytes.baseAddress! + r * source.rowByteCount, count: columns, into: row)
+                quantizeRow(entry.targetType, row, count: columns, into: stored)
+                dequantizeRow(entry.targetType, stored, count: columns, into: again)
+                for c in 0..<columns where row[c].bitPattern != again[c].bitPattern && !(row[c].isNaN && again[c].isNaN) {
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     /// The model's hyper-parameters plus what identifies this file.
-    func metadata() -> [(String, GGUFValue)] {
+    func metadata() throws -> [(String, GGUFValue)] {
         var keys: [(String, GGUFValue)] = [("general.architecture", .string("ouro"))]
         keys.append(("general.name", .string(modelName)))
         keys.append(("general.file_type", .uint32(Self.fileType(plan.requestedType))))
@@ -131,6 +143,8 @@ public struct Converter {
         if let data = FileManager.default.contents(atPath: tokenizer), let text = String(data: data, encoding: .utf8) {
             keys.append(("tokenizer.huggingface.json", .string(text)))
         }
+        keys.append(("ouro.conversion.lossless", .bool(lossless)))
+        keys += try SourceIdentity(folder: folder).metadata()
         return keys
     }
 

@@ -9,6 +9,9 @@ public final class OuroWeights: @unchecked Sendable {
     public let config: OuroConfiguration
     /// The type of the projection matrices when they all share one, else nil (mixed).
     public let fileType: GGMLType?
+    /// Whether every stored value equals the original checkpoint's: true for a checkpoint folder,
+    /// the converter's `ouro.conversion.lossless` for a GGUF file, nil when the file does not say.
+    public let storesSourceExactly: Bool?
     /// The checkpoint folder or GGUF file the weights come from.
     public let source: String
     public let tokenEmbedding: WeightTensor
@@ -21,8 +24,9 @@ public final class OuroWeights: @unchecked Sendable {
     /// Every stored tensor by GGUF name (`output.weight` absent when tied).
     private let tensorsByName: [String: WeightTensor]
 
-    private init(config: OuroConfiguration, source: String, tensors: [String: WeightTensor]) {
+    private init(config: OuroConfiguration, source: String, tensors: [String: WeightTensor], storesSourceExactly: Bool?) {
         self.config = config
+        self.storesSourceExactly = storesSourceExactly
         self.source = source
         tensorsByName = tensors
         // `tensors` holds every expected GGUF name (checked by the caller), so these lookups succeed.
@@ -87,12 +91,14 @@ public final class OuroWeights: @unchecked Sendable {
             tensors[tensor.ggufName] = WeightTensor(type: type, shape: tensor.shape, bytes: bytes, owner: file)
                 .alignedForFloatAccess()
         }
-        return OuroWeights(config: config, source: folder, tensors: tensors)
+        return OuroWeights(config: config, source: folder, tensors: tensors, storesSourceExactly: true)
     }
 
     /// Loads a GGUF file written for architecture `ouro`; tensors are zero-copy views of the map.
     public static func load(gguf path: String) throws -> OuroWeights {
         let file = try GGUFFile(path: path)
+        // Cheap (microseconds): refuses a file whose metadata or tensor table was altered.
+        try file.checkHeaderIntegrity()
         let config = try OuroConfiguration(gguf: file)
         let expected = TensorNaming.expectedTensors(config)
         let expectedNames = Set(expected.map(\.ggufName))
@@ -123,6 +129,8 @@ public final class OuroWeights: @unchecked Sendable {
             tensors[tensor.ggufName] = WeightTensor(type: info.type, shape: tensor.shape, bytes: bytes, owner: file)
                 .alignedForFloatAccess()
         }
-        return OuroWeights(config: config, source: path, tensors: tensors)
+        let lossless: Bool?
+        if case let .bool(value)? = file.value("ouro.conversion.lossless") { lossless = value } else { lossless = nil }
+        return OuroWeights(config: config, source: path, tensors: tensors, storesSourceExactly: lossless)
     }
 }

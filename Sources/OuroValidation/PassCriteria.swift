@@ -46,6 +46,10 @@ public struct PassCriteria: Codable, Sendable, Equatable {
     public static let q8_0 = PassCriteria(name: "q8_0", finalKLDMean: 1e-3, finalKLDP99: 1e-2, finalTop1Min: 0.98)
     public static let q4_0 = PassCriteria(name: "q4_0", finalKLDMean: 2e-2, finalKLDP99: 0.2, finalTop1Min: 0.90)
 
+    /// f16/bf16 files that round some source values (e.g. a bf16 checkpoint stored as f16, or an f32
+    /// one stored as bf16): 16-bit rounding of the weights, far below any quantization error.
+    public static let nearLossless = PassCriteria(name: "near-lossless", finalKLDMean: 1e-4, finalKLDP99: 1e-3, finalTop1Min: 0.99)
+
     /// Criteria for a file type name as in GGMLType.name ("F32", "BF16", "Q8_0"...), case-insensitive.
     /// Float types count as lossless: converting a bf16 checkpoint to f16 is not exact in general,
     /// so an f16 file of a bf16 source that fails here should be judged with `q8_0` limits.

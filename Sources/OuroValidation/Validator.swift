@@ -25,8 +25,10 @@ public struct Validator {
     /// criteria default to the file type's.
     public init(weights: OuroWeights, criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
         let target = OuroRunnerTarget(weights: weights)
+        var fileCriteria = PassCriteria.forFileType(target.fileTypeName)
+        if fileCriteria == .lossless && weights.storesSourceExactly == false { fileCriteria = .nearLossless }
         self.init(target: target, modelFile: weights.source, modelType: target.fileTypeName,
-                  criteria: criteria, uncachedGreedy: uncachedGreedy)
+                  criteria: criteria ?? fileCriteria, uncachedGreedy: uncachedGreedy)
     }
 
     /// `progress` receives one short line per prompt.

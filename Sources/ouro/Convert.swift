@@ -30,6 +30,11 @@ extension OuroCommand {
         @Flag(help: "Print the summary as JSON.")
         var json = false
 
+        /// Test hook: stop after writing this many tensors (prints "paused" on stderr) until a signal
+        /// arrives, so tests can interrupt a conversion at a known point.
+        @Option(help: .private)
+        var pauseAfterTensors: Int?
+
         func run() throws {
             let converter = try reportingBadInput { try Converter(checkpoint: checkpoint, type: type.ggmlType, name: name) }
             if !json {
@@ -39,7 +44,13 @@ extension OuroCommand {
             }
             let progress = ProgressLine(enabled: standardErrorIsTerminal)
             let summary = try reportingBadInput {
-                try converter.convert(to: output) { progress.update($0) }
+                try converter.convert(to: output) { p in
+                    progress.update(p)
+                    if p.tensorIndex == pauseAfterTensors {
+                        printError("paused after \(p.tensorIndex) tensors")
+                        while true { sleep(60) }
+                    }
+                }
             }
             progress.finish()
             let plan = summary.plan

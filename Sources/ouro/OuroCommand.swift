@@ -11,10 +11,11 @@ struct OuroCommand: ParsableCommand {
               ouro convert ./Ouro-1.4B --output ouro-q8.gguf --type q8_0
               ouro validate ouro-q8.gguf --reference reference.safetensors.zst
               ouro generate ouro-q8.gguf --tokens 5,17,3 --max-new 12
+              ouro verify ouro-q8.gguf
 
             Exit codes: 0 success, 1 a check failed (validate), 2 bad input or usage.
             """,
-        subcommands: [Convert.self, Inspect.self, Validate.self, Generate.self])
+        subcommands: [Convert.self, Inspect.self, Validate.self, Generate.self, Verify.self])
 
     /// Usage errors exit with 2 (as bad input does) instead of ArgumentParser's 64, so scripts see one code.
     static func main() {
@@ -44,8 +45,8 @@ func reportingBadInput<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+func printError(_ line: String, terminator: String = "\n") {
+    FileHandle.standardError.write(Data((line + terminator).utf8))
 }
 
 /// True when stderr is a terminal: progress lines are drawn only there.

@@ -17,6 +17,9 @@ final class GGUFRoundTripTests: XCTestCase {
         ("test.array_nested", .array(.array, [.array(.uint8, [.uint8(1), .uint8(2)]), .array(.uint8, [.uint8(3)])])),
     ]
 
+    /// Written by the writer after the caller's metadata (see GGUFIntegrity).
+    static let integrityKeys = ["integrity.algorithm", "integrity.header_xxh64", "integrity.tensor_xxh64"]
+
     /// (name, dimensions innermost first, type)
     static let tensorSpecs: [(String, [Int], GGMLType)] = [
         ("t.f32", [5, 3], .f32), ("t.f16", [7], .f16), ("t.bf16", [4, 2], .bf16),
@@ -57,7 +60,8 @@ final class GGUFRoundTripTests: XCTestCase {
         let file = try GGUFFile(path: path)
         XCTAssertEqual(file.version, 3)
         XCTAssertEqual(file.alignment, 64)
-        XCTAssertEqual(file.metadata.map(\.key), Self.everyValue.map(\.0) + ["general.alignment"])
+        XCTAssertEqual(file.metadata.map(\.key), Self.everyValue.map(\.0) + ["general.alignment"] + Self.integrityKeys)
+        XCTAssertEqual(try file.corruptedTensors(), [])
         for (key, value) in Self.everyValue { XCTAssertEqual(file.value(key), value, key) }
         XCTAssertEqual(file.value("general.alignment"), .uint32(64))
         XCTAssertEqual(file.dataOffset % 64, 0)
@@ -95,7 +99,7 @@ final class GGUFRoundTripTests: XCTestCase {
     }()
 
     private func writeGolden(to path: String) throws {
-        let writer = try GGUFWriter(destination: path, alignment: 32)
+        let writer = try GGUFWriter(destination: path, alignment: 32, checksums: false)
         try writer.add("a", .uint8(7))
         try writer.addTensor(name: "t", dimensions: [2], type: .f32)
         try [Float(1), -2].withUnsafeBytes { try writer.writeTensorData($0) }
@@ -167,7 +171,7 @@ final class GGUFRoundTripTests: XCTestCase {
         XCTAssertEqual(all["version"] as? Int, 3)
         XCTAssertEqual(all["ok"] as? Bool, true, "\(all["problems"] ?? "")")
         let metadata = try XCTUnwrap(all["metadata"] as? [String: [String: Any]])
-        XCTAssertEqual(Set(metadata.keys), Set(Self.everyValue.map(\.0) + ["general.alignment"]))
+        XCTAssertEqual(Set(metadata.keys), Set(Self.everyValue.map(\.0) + ["general.alignment"] + Self.integrityKeys))
         XCTAssertEqual(metadata["test.string"]?["value"] as? String, "héllo ✓")
         XCTAssertEqual(metadata["test.i64"]?["value"] as? Int, Int(Int64.min))
         XCTAssertEqual(metadata["test.u16"]?["type"] as? String, "UINT16")
