@@ -36,8 +36,10 @@ public enum ReportText {
         }
         let g = r.greedy
         if g.tokensTotal > 0 {
-            lines.append("greedy: \(g.match ? "equal" : "DIFFERENT"): cached \(g.cached.matched)/\(g.cached.total), "
-                         + "uncached reference \(g.uncached.matched)/\(g.uncached.total) tokens before the first difference")
+            // Tokens after a prompt's first difference are not comparable, so only the agreeing prefix counts.
+            lines.append("greedy tokens: \(g.match ? "equal" : "DIFFERENT"): \(g.cached.matched) of \(g.cached.total) agree "
+                         + "before each prompt's first difference (cached reference), "
+                         + "\(g.uncached.matched) of \(g.uncached.total) (uncached reference)")
         } else {
             lines.append("greedy: no reference tokens in the bundle")
         }
