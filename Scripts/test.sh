@@ -15,4 +15,19 @@ fi
 if [ -x "$venv/bin/python" ]; then export OURO_PYTHON="$PWD/$venv/bin/python"; fi
 
 swift build --build-tests
-swift test --skip-build "$@"
+# XCTest only: the suite has no swift-testing tests, whose empty summary would otherwise close the log.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line: "N passed, N failed, N skipped".
+summary=$(grep -E "Executed [0-9]+ tests?, with" "$log" | tail -1)
+if [ -n "$summary" ]; then
+  total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+  failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+  skipped=$(grep -oE "[0-9]+ tests? skipped" <<<"$summary" | grep -oE "^[0-9]+" || echo 0)
+  echo "$((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+fi
+exit "$status"
