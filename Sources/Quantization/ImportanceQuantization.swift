@@ -22,7 +22,7 @@ public func quantizeRow(_ type: GGMLType, _ source: UnsafePointer<Float>, count:
 
 /// Q4_0 with a per-block weighted least-squares scale search; the output is ordinary Q4_0.
 /// With `importance` it equals `quantizeRow(.q4_0, …, importance:)` (ggml's imatrix Q4_0); without,
-/// every column weighs 1. Plain `quantizeRow(.q4_0, …)` stays ggml's reference max/-8 rounding.
+/// it minimizes the plain squared error of each block. Plain `quantizeRow(.q4_0, …)` stays ggml's reference max/-8 rounding.
 public func quantizeRowQ4_0Searched(_ source: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?,
                                     into destination: UnsafeMutableRawPointer) {
     precondition(GGMLType.q4_0.rowByteCount(count) != nil, "quantizeRowQ4_0Searched: \(count) is not a whole number of Q4_0 blocks")
