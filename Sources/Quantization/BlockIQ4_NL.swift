@@ -82,9 +82,21 @@ enum BlockIQ4_NL {
     }
 
     /// ggml's `best_index_int8` over the sorted 16-value grid: clamp to the ends, bisect, then pick
-    /// the nearer neighbour by float distance, the upper one on ties. NaN lands on the last value.
+    /// the nearer neighbour by float distance, the upper one on ties; NaN lands on the last value.
+    /// Computed without branches: the bisection's answer is the number of neighbour pairs (v_k, v_k+1)
+    /// for which `x - v_k < v_k+1 - x` is false, because that float comparison is monotone in x.
     @inline(__always)
     static func bestIndex(_ val: UnsafePointer<Int8>, _ x: Float) -> Int {
+        guard x == x else { return 15 }
+        let vx = SIMD16<Float>(repeating: x)
+        // Lane 15 compares -inf < +inf (always true) and so never counts.
+        let below = (vx - lowerNeighbours) .< (upperNeighbours - vx)
+        // min: +inf makes lane 15 compare NaN and count too.
+        return Swift.min(15, 16 - Int(SIMD16<Int32>(repeating: 0).replacing(with: 1, where: below).wrappedSum()))
+    }
+
+    /// The scalar bisection exactly as ggml writes it, the reference for `bestIndex`.
+    static func referenceBestIndex(_ val: UnsafePointer<Int8>, _ x: Float) -> Int {
         if x <= Float(val[0]) { return 0 }
         if x >= Float(val[15]) { return 15 }
         var ml = 0, mu = 15
@@ -94,6 +106,9 @@ enum BlockIQ4_NL {
         }
         return x - Float(val[mu - 1]) < Float(val[mu]) - x ? mu - 1 : mu
     }
+
+    private static let lowerNeighbours = SIMD16<Float>((0..<16).map { $0 < 15 ? Float(values[$0]) : .infinity })
+    private static let upperNeighbours = SIMD16<Float>((0..<16).map { $0 < 15 ? Float(values[$0 + 1]) : .infinity })
 
     static func dequantize(_ x: UnsafeRawPointer, blocks: Int, into y: UnsafeMutablePointer<Float>) {
         floatValues.withUnsafeBufferPointer { kv in

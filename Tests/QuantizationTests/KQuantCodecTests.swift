@@ -146,6 +146,22 @@ final class KQuantCodecTests: XCTestCase {
         XCTAssertEqual(try roundTrip(.iq4_nl, x), x)
     }
 
+    func testBranchFreeGridSearchEqualsGGMLBisection() {
+        BlockIQ4_NL.values.withUnsafeBufferPointer { v in
+            var probes: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1e30, -1e30, .leastNonzeroMagnitude]
+            for k in 0..<15 {
+                // Exact midpoints (ties go up), their float neighbours, and the grid values themselves.
+                let mid = (Float(v[k]) + Float(v[k + 1])) / 2
+                probes += [mid, mid.nextUp, mid.nextDown, Float(v[k]), Float(v[k]).nextUp, Float(v[k]).nextDown]
+            }
+            var rng = SplitMix64(seed: 31)
+            for _ in 0..<20000 { probes.append(Float.random(in: -140...140, using: &rng)) }
+            for x in probes {
+                XCTAssertEqual(BlockIQ4_NL.bestIndex(v.baseAddress!, x), BlockIQ4_NL.referenceBestIndex(v.baseAddress!, x), "x = \(x)")
+            }
+        }
+    }
+
     func testZeroRowsQuantizeToZero() throws {
         let zeros = [Float](repeating: 0, count: 512)
         for type in [GGMLType.q4_K, .q6_K, .iq4_nl] {
