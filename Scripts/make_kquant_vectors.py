@@ -21,7 +21,7 @@ Writes into Tests/QuantizationTests/Vectors/KQuants/ (little-endian, no headers;
   <t>.random.bin, <t>.random.dequant.f32   random blocks and their gguf-py dequantization
 
 Usage: python3 Scripts/make_kquant_vectors.py [--ggml-src DIR]   (needs gcc, numpy, `pip install gguf`;
-without --ggml-src it runs `pip download ggml-python==0.0.45 --no-deps --no-binary :all:` into a temp dir)
+without --ggml-src it runs `pip download ggml-python==0.0.45 --no-deps --no-binary ggml-python` into a temp dir)
 """
 import argparse
 import glob
@@ -115,7 +115,7 @@ def build_harness(ggml_src, work):
 
 
 def fetch_ggml(work):
-    subprocess.check_call([sys.executable, "-m", "pip", "download", GGML_PYTHON, "--no-deps", "--no-binary", ":all:", "-d", work])
+    subprocess.check_call([sys.executable, "-m", "pip", "download", GGML_PYTHON, "--no-deps", "--no-binary", "ggml-python", "-d", work])
     archive = glob.glob(os.path.join(work, "ggml_python-*.tar.gz"))[0]
     with tarfile.open(archive) as tar:
         tar.extractall(work, filter="data")
