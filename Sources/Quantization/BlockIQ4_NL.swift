@@ -17,7 +17,7 @@ enum BlockIQ4_NL {
 
     static func quantize(_ x: UnsafePointer<Float>, blocks: Int, importance: UnsafePointer<Float>?,
                          into y: UnsafeMutableRawPointer) {
-        values.withUnsafeBufferPointer { v in
+        floatValues.withUnsafeBufferPointer { v in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { w in
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { l in
                     for b in 0..<blocks {
@@ -30,7 +30,7 @@ enum BlockIQ4_NL {
     }
 
     private static func quantizeBlock(_ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?, _ y: UnsafeMutableRawPointer,
-                                      values: UnsafePointer<Int8>, weight: UnsafeMutablePointer<Float>,
+                                      values: UnsafePointer<Float>, weight: UnsafeMutablePointer<Float>,
                                       L: UnsafeMutablePointer<UInt8>) {
         let ntry = 7
         var sigma2: Float = 0
@@ -48,22 +48,22 @@ enum BlockIQ4_NL {
         }
         var d: Float = 0
         if amax >= ScaleSearch.groupMaxEps {
-            let v0 = Float(values[0])
+            let v0 = values[0]
             d = -max / v0
             var id = 1 / d
             var sumqx: Float = 0, sumq2: Float = 0
             for j in 0..<32 {
-                let q = Float(values[bestIndex(values, id * x[j])])
+                let q = values[bestIndex(values, id * x[j])]
                 sumqx += weight[j] * q * x[j]
                 sumq2 += weight[j] * q * q
             }
             d = sumq2 > 0 ? sumqx / sumq2 : 0
             var best = d * sumqx
             for itry in -ntry...ntry {
-                id = Float(itry + Int(values[0])) / max
+                id = Float(itry + Int(values[0])) / max   // C: (int + int8) / float
                 sumqx = 0; sumq2 = 0
                 for j in 0..<32 {
-                    let q = Float(values[bestIndex(values, id * x[j])])
+                    let q = values[bestIndex(values, id * x[j])]
                     sumqx += weight[j] * q * x[j]
                     sumq2 += weight[j] * q * q
                 }
@@ -84,15 +84,13 @@ enum BlockIQ4_NL {
     /// ggml's `best_index_int8` over the sorted 16-value grid: clamp to the ends, bisect, then pick
     /// the nearer neighbour by float distance, the upper one on ties; NaN lands on the last value.
     /// Computed without branches: the bisection's answer is the number of neighbour pairs (v_k, v_k+1)
-    /// for which `x - v_k < v_k+1 - x` is false, because that float comparison is monotone in x.
+    /// for which `x - v_k < v_k+1 - x` is false, because that float comparison is monotone in x
+    /// (and false throughout for NaN).
     @inline(__always)
-    static func bestIndex(_ val: UnsafePointer<Int8>, _ x: Float) -> Int {
-        guard x == x else { return 15 }
-        let vx = SIMD16<Float>(repeating: x)
-        // Lane 15 compares -inf < +inf (always true) and so never counts.
-        let below = (vx - lowerNeighbours) .< (upperNeighbours - vx)
-        // min: +inf makes lane 15 compare NaN and count too.
-        return Swift.min(15, 16 - Int(SIMD16<Int32>(repeating: 0).replacing(with: 1, where: below).wrappedSum()))
+    static func bestIndex(_ grid: UnsafePointer<Float>, _ x: Float) -> Int {
+        var n = 0
+        for k in 0..<15 { n += x - grid[k] < grid[k + 1] - x ? 0 : 1 }
+        return n
     }
 
     /// The scalar bisection exactly as ggml writes it, the reference for `bestIndex`.
@@ -106,9 +104,6 @@ enum BlockIQ4_NL {
         }
         return x - Float(val[mu - 1]) < Float(val[mu]) - x ? mu - 1 : mu
     }
-
-    private static let lowerNeighbours = SIMD16<Float>((0..<16).map { $0 < 15 ? Float(values[$0]) : .infinity })
-    private static let upperNeighbours = SIMD16<Float>((0..<16).map { $0 < 15 ? Float(values[$0 + 1]) : .infinity })
 
     static func dequantize(_ x: UnsafeRawPointer, blocks: Int, into y: UnsafeMutablePointer<Float>) {
         floatValues.withUnsafeBufferPointer { kv in

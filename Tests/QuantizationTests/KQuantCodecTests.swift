@@ -156,8 +156,10 @@ final class KQuantCodecTests: XCTestCase {
             }
             var rng = SplitMix64(seed: 31)
             for _ in 0..<20000 { probes.append(Float.random(in: -140...140, using: &rng)) }
-            for x in probes {
-                XCTAssertEqual(BlockIQ4_NL.bestIndex(v.baseAddress!, x), BlockIQ4_NL.referenceBestIndex(v.baseAddress!, x), "x = \(x)")
+            BlockIQ4_NL.floatValues.withUnsafeBufferPointer { grid in
+                for x in probes {
+                    XCTAssertEqual(BlockIQ4_NL.bestIndex(grid.baseAddress!, x), BlockIQ4_NL.referenceBestIndex(v.baseAddress!, x), "x = \(x)")
+                }
             }
         }
     }
