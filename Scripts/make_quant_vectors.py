@@ -18,6 +18,9 @@ replaces its initial `max = 0.0f` and stores d = 0.0f / -8 = -0 (0x8000). Quants
 Such blocks are listed in manifest.json under "q4_0_negative_zero_blocks"; the Swift quantizer follows C.
 
 Usage: python3 Scripts/make_quant_vectors.py   (needs `pip install gguf numpy`; deterministic seed)
+
+Q4_K / Q6_K / IQ4_NL and importance-weighted Q4_0, which gguf-py cannot quantize, have their own
+generator: Scripts/make_kquant_vectors.py (ggml's C quantizers + gguf-py dequantization).
 """
 import json
 import os

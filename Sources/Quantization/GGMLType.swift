@@ -7,6 +7,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case f16 = 1
     case q4_0 = 2
     case q8_0 = 8
+    case q4_K = 12
+    case q6_K = 14
+    case iq4_nl = 20
     case bf16 = 30
 
     /// ggml's name for the type.
@@ -16,6 +19,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .f16: return "F16"
         case .q4_0: return "Q4_0"
         case .q8_0: return "Q8_0"
+        case .q4_K: return "Q4_K"
+        case .q6_K: return "Q6_K"
+        case .iq4_nl: return "IQ4_NL"
         case .bf16: return "BF16"
         }
     }
@@ -26,7 +32,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q8_0: return 32
+        case .q4_0, .q8_0, .iq4_nl: return 32
+        case .q4_K, .q6_K: return 256      // ggml's QK_K super-blocks
         }
     }
 
@@ -38,11 +45,17 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .bf16: return 2
         case .q4_0: return 2 + 32 / 2
         case .q8_0: return 2 + 32
+        case .q4_K: return 2 + 2 + 12 + 256 / 2            // d, dmin, 8 packed 6-bit scale/min pairs, nibbles
+        case .q6_K: return 256 / 2 + 256 / 4 + 256 / 16 + 2 // low nibbles, high 2 bits, int8 scales, d
+        case .iq4_nl: return 2 + 32 / 2
         }
     }
 
     /// True for types stored as blocks with a scale (as opposed to one float per element).
     public var isQuantized: Bool { blockSize > 1 }
+
+    /// Stored bits per element (4.5 for Q4_0, 4.5 for Q4_K, 6.5625 for Q6_K...).
+    public var bitsPerWeight: Double { Double(bytesPerBlock * 8) / Double(blockSize) }
 
     /// The type with ggml id `id`, or nil when this toolkit does not know it.
     public init?(id: UInt32) { self.init(rawValue: id) }

@@ -7,6 +7,8 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
     case sizeOverflow(type: GGMLType, count: Int)
     /// A byte buffer holds `actual` bytes where `count` elements of `type` need `expected`.
     case byteCountMismatch(type: GGMLType, count: Int, expected: Int, actual: Int)
+    /// An importance vector of `importance` values came with a row of `count` elements.
+    case importanceCountMismatch(count: Int, importance: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
             return "\(count) elements of \(type.name) do not fit in memory"
         case let .byteCountMismatch(type, count, expected, actual):
             return "\(count) elements of \(type.name) need \(expected) bytes; got \(actual)"
+        case let .importanceCountMismatch(count, importance):
+            return "importance has \(importance) values for a row of \(count) elements"
         }
     }
 }

@@ -6,7 +6,8 @@ final class GGMLTypeTests: XCTestCase {
     func testTableMatchesGGML() {
         let expected: [(GGMLType, UInt32, String, Int, Int)] = [
             (.f32, 0, "F32", 1, 4), (.f16, 1, "F16", 1, 2), (.q4_0, 2, "Q4_0", 32, 18),
-            (.q8_0, 8, "Q8_0", 32, 34), (.bf16, 30, "BF16", 1, 2),
+            (.q8_0, 8, "Q8_0", 32, 34), (.q4_K, 12, "Q4_K", 256, 144), (.q6_K, 14, "Q6_K", 256, 210),
+            (.iq4_nl, 20, "IQ4_NL", 32, 18), (.bf16, 30, "BF16", 1, 2),
         ]
         XCTAssertEqual(GGMLType.allCases.count, expected.count)
         for (type, id, name, block, bytes) in expected {
@@ -18,7 +19,8 @@ final class GGMLTypeTests: XCTestCase {
             XCTAssertEqual(GGMLType(name: name.lowercased()), type)
         }
         XCTAssertNil(GGMLType(id: 3))
-        XCTAssertNil(GGMLType(name: "Q4_K"))
+        XCTAssertNil(GGMLType(id: 13))
+        XCTAssertNil(GGMLType(name: "Q5_K"))
     }
 
     func testRowByteCountRequiresWholeBlocks() {
@@ -29,6 +31,19 @@ final class GGMLTypeTests: XCTestCase {
         XCTAssertNil(GGMLType.q8_0.rowByteCount(33))
         XCTAssertNil(GGMLType.q4_0.rowByteCount(-32))
         XCTAssertNil(GGMLType.f32.rowByteCount(Int.max))
+        // ffn_down rows of the trained fixture (704) are whole 32-blocks but not 256-super-blocks.
+        XCTAssertEqual(GGMLType.iq4_nl.rowByteCount(704), 22 * 18)
+        XCTAssertNil(GGMLType.q4_K.rowByteCount(704))
+        XCTAssertEqual(GGMLType.q6_K.rowByteCount(768), 3 * 210)
+    }
+
+    func testBitsPerWeight() {
+        XCTAssertEqual(GGMLType.q4_0.bitsPerWeight, 4.5)
+        XCTAssertEqual(GGMLType.q4_K.bitsPerWeight, 4.5)
+        XCTAssertEqual(GGMLType.iq4_nl.bitsPerWeight, 4.5)
+        XCTAssertEqual(GGMLType.q6_K.bitsPerWeight, 6.5625)
+        XCTAssertEqual(GGMLType.q8_0.bitsPerWeight, 8.5)
+        XCTAssertEqual(GGMLType.f16.bitsPerWeight, 16)
     }
 
     func testCheckedRowByteCountThrowsOneLineError() {

@@ -69,18 +69,22 @@ final class QuantCodecTests: XCTestCase {
     }
 
     func testNonFiniteInputsDoNotTrap() throws {
-        var x = [Float](repeating: 1, count: 64)
-        x[3] = .nan; x[40] = .infinity
+        var x = [Float](repeating: 1, count: 512)
+        x[3] = .nan; x[40] = .infinity; x[300] = -.infinity
+        let importance = [Float](repeating: 1, count: 512)
         for type in GGMLType.allCases {
             let bytes = try quantize(type, x)
-            _ = try bytes.withUnsafeBytes { try dequantize(type, $0, count: 64) }
+            _ = try bytes.withUnsafeBytes { try dequantize(type, $0, count: 512) }
+            _ = try quantize(type, x, importance: importance)
         }
+        _ = try quantizeQ4_0Searched(x, importance: nil)
     }
 
     func testFastDotMatchesScalarReferenceForEveryType() throws {
         var rng = SplitMix64(seed: 3)
         for type in GGMLType.allCases {
-            for count in [32, 64, 96, 1024, 4096] + (type.isQuantized ? [] : [1, 7, 33, 1000]) {
+            let unit = type.blockSize >= 32 ? type.blockSize : 32
+            for count in [unit, 2 * unit, 3 * unit, 4096] + (type.isQuantized ? [] : [1, 7, 33, 1000]) {
                 let w = (0..<count).map { _ in Float.random(in: -2...2, using: &rng) }
                 let x = (0..<count).map { _ in Float.random(in: -2...2, using: &rng) }
                 let row = try quantize(type, w)
