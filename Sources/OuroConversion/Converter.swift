@@ -90,34 +90,93 @@ public struct Converter {
         let targetRowBytes = entry.targetType.rowByteCount(columns)!
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * columns)
         defer { floats.deallocate() }
-        let check = UnsafeMutablePointer<Float>.allocate(capacity: columns)
-        defer { check.deallocate() }
         let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
         defer { output.deallocate() }
         let checksExactness = !entry.targetType.isQuantized && entry.targetType != entry.sourceType
-        var exact = !entry.targetType.isQuantized
+        // Each chunk's rows are split over the cores (quantizing is the costly part); each part
+        // keeps its own exactness flag and check row.
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let work = ChunkWork(source: source, targetType: entry.targetType, columns: columns, sourceRowBytes: sourceRowBytes,
+                             targetRowBytes: targetRowBytes, floats: floats, output: output,
+                             checksExactness: checksExactness, parts: parts)
+        defer { work.deallocate() }
 
         var row = 0
         while row < entry.rows {
             let count = min(rowsPerChunk, entry.rows - row)
-            for r in 0..<count {
-                let src = source.bytes.baseAddress! + (row + r) * sourceRowBytes
-                let dst = floats + r * columns
+            if parts == 1 || count < 2 * parts {
+                work.run(part: 0, rows: row..<row + count, chunkStart: row)
+            } else {
+                let start = row
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    work.run(part: p, rows: (start + count * p / parts)..<(start + count * (p + 1) / parts), chunkStart: start)
+                }
+            }
+            try writer.writeTensorData(UnsafeRawBufferPointer(start: output, count: count * targetRowBytes))
+            // Done with these source rows: let their pages go, so resident memory stays at about
+            // one chunk whatever the checkpoint's size.
+            source.releasePages(rows: row..<row + count)
+            row += count
+        }
+        return !entry.targetType.isQuantized && work.exact
+    }
+
+    /// One tensor's scratch buffers and per-part state while its chunks are converted; parts write
+    /// disjoint rows of `floats`/`output` and their own slot of `partExact`.
+    private final class ChunkWork: @unchecked Sendable {
+        let source: WeightTensor
+        let targetType: GGMLType
+        let columns: Int, sourceRowBytes: Int, targetRowBytes: Int
+        let floats: UnsafeMutablePointer<Float>
+        let output: UnsafeMutableRawPointer
+        let checksExactness: Bool
+        let checks: UnsafeMutablePointer<Float>      // one check row per part
+        let partExact: UnsafeMutablePointer<Bool>   // one flag per part
+        let parts: Int
+
+        init(source: WeightTensor, targetType: GGMLType, columns: Int, sourceRowBytes: Int, targetRowBytes: Int,
+             floats: UnsafeMutablePointer<Float>, output: UnsafeMutableRawPointer, checksExactness: Bool, parts: Int) {
+            self.source = source
+            self.targetType = targetType
+            self.columns = columns
+            self.sourceRowBytes = sourceRowBytes
+            self.targetRowBytes = targetRowBytes
+            self.floats = floats
+            self.output = output
+            self.checksExactness = checksExactness
+            checks = .allocate(capacity: parts * columns)
+            partExact = .allocate(capacity: parts)
+            partExact.initialize(repeating: true, count: parts)
+            self.parts = parts
+        }
+
+        func deallocate() {
+            checks.deallocate()
+            partExact.deallocate()
+        }
+
+        var exact: Bool { (0..<parts).allSatisfy { partExact[$0] } }
+
+        /// Converts source rows `rows`; chunk buffers are indexed from `chunkStart`.
+        func run(part: Int, rows: Range<Int>, chunkStart: Int) {
+            let check = checks + part * columns
+            var exact = partExact[part]
+            for r in rows {
+                let src = source.bytes.baseAddress! + r * sourceRowBytes
+                let dst = floats + (r - chunkStart) * columns
                 dequantizeRow(source.type, src, count: columns, into: dst)
-                let out = output + r * targetRowBytes
-                quantizeRow(entry.targetType, dst, count: columns, into: out)
+                let out = output + (r - chunkStart) * targetRowBytes
+                quantizeRow(targetType, dst, count: columns, into: out)
                 if checksExactness && exact {
-                    dequantizeRow(entry.targetType, out, count: columns, into: check)
+                    dequantizeRow(targetType, out, count: columns, into: check)
                     for c in 0..<columns where check[c].bitPattern != dst[c].bitPattern && !(check[c].isNaN && dst[c].isNaN) {
                         exact = false
                         break
                     }
                 }
             }
-            try writer.writeTensorData(UnsafeRawBufferPointer(start: output, count: count * targetRowBytes))
-            row += count
+            partExact[part] = exact
         }
-        return exact
     }
 
     /// The model's hyper-parameters plus what identifies this file.
