@@ -63,6 +63,9 @@ extension OuroCommand {
             let bandwidth = MachineProbe.readBandwidth(weights.matrixRegions, threads: n, passes: 3)
             let sgemm = MachineProbe.sgemmGFLOPS(m: prompt, n: config.intermediateSize, k: config.hiddenSize, threads: n)
 
+            // The runner's own pool splits the big products; OpenBLAS only sees the small attention
+            // products, where its threads would spin against ours.
+            MachineProbe.setBLASThreads(1)
             let tokens = (0..<prompt).map { (1 + $0 * 7919) % config.vocabSize }
             var best: GenerationTiming?
             for _ in 0..<repeats {
