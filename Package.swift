@@ -24,6 +24,9 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
 
+        // Integer dot kernels for quantized linear layers (AVX-512 VNNI / AVX2 / plain C, chosen at
+        // run time per function, as ggml does) and the thread pool that splits them.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Files: memory maps, bounds-checked byte cursors, atomic output.
         .target(name: "OuroIO"),
         // Hugging Face safetensors files and sharded checkpoints (read only, by mmap).
@@ -33,7 +36,7 @@ let package = Package(
         // GGUF v3 container: reader and writer.
         .target(name: "GGUF", dependencies: ["OuroIO", "Quantization"]),
         // The looped model: configuration, tensor naming, weights, forward pass, KV cache, generation.
-        .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS"],
+        .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"],
                 swiftSettings: kernelSettings),
         // Checkpoint folder -> GGUF file.
         .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel"]),
@@ -51,7 +54,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "OuroIO", "Quantization"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"], resources: [.copy("Vectors")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "OuroIO"]),
-        .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "OuroTestSupport", "SafeTensors", "GGUF", "Quantization"]),
+        .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "OuroTestSupport", "SafeTensors", "GGUF", "Quantization", "CKernels"]),
         .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
         // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
         .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),

@@ -94,16 +94,55 @@ public struct Converter {
         defer { floats.deallocate() }
         let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
         defer { output.deallocate() }
+        // Each chunk's rows are split over the cores: quantizing is the costly part.
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let work = ChunkWork(source: source, targetType: entry.targetType, columns: columns, sourceRowBytes: sourceRowBytes,
+                             targetRowBytes: targetRowBytes, floats: floats, output: output)
         var row = 0
         while row < entry.rows {
             let count = min(rowsPerChunk, entry.rows - row)
-            for r in 0..<count {
-                let dst = floats + r * columns
-                dequantizeRow(source.type, source.bytes.baseAddress! + (row + r) * sourceRowBytes, count: columns, into: dst)
-                quantizeRow(entry.targetType, dst, count: columns, into: output + r * targetRowBytes)
+            if parts == 1 || count < 2 * parts {
+                work.run(rows: row..<row + count, chunkStart: row)
+            } else {
+                let start = row
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    work.run(rows: (start + count * p / parts)..<(start + count * (p + 1) / parts), chunkStart: start)
+                }
             }
             try writer.writeTensorData(UnsafeRawBufferPointer(start: output, count: count * targetRowBytes))
+            // Done with these source rows: let their pages go, so resident memory stays at about
+            // one chunk whatever the checkpoint's size.
+            source.releasePages(rows: row..<row + count)
             row += count
+        }
+    }
+
+    /// One tensor's scratch buffers while its chunks are converted; parts write disjoint rows.
+    private final class ChunkWork: @unchecked Sendable {
+        let source: WeightTensor
+        let targetType: GGMLType
+        let columns: Int, sourceRowBytes: Int, targetRowBytes: Int
+        let floats: UnsafeMutablePointer<Float>
+        let output: UnsafeMutableRawPointer
+
+        init(source: WeightTensor, targetType: GGMLType, columns: Int, sourceRowBytes: Int, targetRowBytes: Int,
+             floats: UnsafeMutablePointer<Float>, output: UnsafeMutableRawPointer) {
+            self.source = source
+            self.targetType = targetType
+            self.columns = columns
+            self.sourceRowBytes = sourceRowBytes
+            self.targetRowBytes = targetRowBytes
+            self.floats = floats
+            self.output = output
+        }
+
+        /// Converts source rows `rows`; chunk buffers are indexed from `chunkStart`.
+        func run(rows: Range<Int>, chunkStart: Int) {
+            for r in rows {
+                let dst = floats + (r - chunkStart) * columns
+                dequantizeRow(source.type, source.bytes.baseAddress! + r * sourceRowBytes, count: columns, into: dst)
+                quantizeRow(targetType, dst, count: columns, into: output + (r - chunkStart) * targetRowBytes)
+            }
         }
     }
 
@@ -128,6 +167,7 @@ public struct Converter {
                     return false
                 }
             }
+            source.releasePages()
         }
         return true
     }

@@ -18,7 +18,8 @@ struct Activations: @unchecked Sendable {
     let logits: FloatBuffer     // [T, V]
     let kernels: LinearKernels
 
-    init(config c: OuroConfiguration, tokens: Int, context: Int) throws {
+    init(config c: OuroConfiguration, tokens: Int, context: Int, threads: Int = LinearKernels.defaultThreads,
+         integerPrefill: Bool = true) throws {
         // Sizes come from a validated config and the request; check the request-sized products.
         guard OuroConfiguration.checkedProduct([tokens, max(c.vocabSize, c.intermediateSize, c.headCount * c.headDim, context), 4]) != nil else {
             throw ModelError.invalidRequest("\(tokens) tokens are too many for one forward pass")
@@ -38,6 +39,7 @@ struct Activations: @unchecked Sendable {
         cos = FloatBuffer(tokens * c.headDim / 2)
         sin = FloatBuffer(tokens * c.headDim / 2)
         logits = FloatBuffer(tokens * c.vocabSize)
-        kernels = LinearKernels(maxColumns: max(c.hiddenSize, c.intermediateSize, c.headCount * c.headDim))
+        kernels = LinearKernels(maxColumns: max(c.hiddenSize, c.intermediateSize, c.headCount * c.headDim),
+                                threads: threads, integerPrefill: integerPrefill)
     }
 }

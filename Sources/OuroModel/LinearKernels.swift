@@ -1,24 +1,45 @@
+import CKernels
 import COpenBLAS
 import Dispatch
 import Quantization
 
 /// The one entry point for linear layers: y[T, out] = x[T, in] · Wᵀ for W of any ggml type.
 ///
+/// - q8_0/q4_0: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
+///   integer dot kernels (VNNI / AVX2 / C, picked at run time) run over the mapped weights, split
+///   across `threads` threads; prefill reuses each weight block for four tokens from registers.
 /// - f32: cblas_sgemm (sgemv when T == 1) straight on the mapped weights.
-/// - f16/bf16/q8_0/q4_0: T == 1 uses `dotRow` per row (no expansion at all); T > 1 expands
-///   `tileRows` rows at a time into a scratch f32 tile and multiplies the tile with sgemm, so the
-///   model is never expanded to f32 as a whole.
+/// - f16/bf16 (and the float tiles when `integerPrefill` is off): T == 1 uses `dotRow` per row; T > 1
+///   expands `tileRows` rows at a time into a scratch f32 tile multiplied with sgemm, so the model
+///   is never expanded to f32 as a whole.
 final class LinearKernels: @unchecked Sendable {
     static let tileRows = 128
-    /// Below this many weight elements a T == 1 product is not worth splitting across threads.
+    /// Below this many weight elements a T == 1 float product is not worth splitting across threads.
     static let parallelThreshold = 1 << 17
 
-    private let tile: FloatBuffer
     let maxColumns: Int
+    /// Threads a product may use (the caller included).
+    let threads: Int
+    /// T > 1 on q8_0/q4_0 through the integer kernels (true) or dequantized tiles + sgemm (false).
+    let integerPrefill: Bool
+    private var tileStorage: FloatBuffer?
+    private let quantized = QuantizedActivations()
 
-    init(maxColumns: Int) {
+    init(maxColumns: Int, threads: Int = LinearKernels.defaultThreads, integerPrefill: Bool = true) {
         self.maxColumns = maxColumns
-        tile = FloatBuffer(Self.tileRows * maxColumns)
+        self.threads = max(1, threads)
+        self.integerPrefill = integerPrefill
+    }
+
+    /// One thread per online CPU.
+    static var defaultThreads: Int { Int(ck_cpu_count()) }
+
+    /// The scratch tile, allocated on first use (decode never needs it).
+    private var tile: FloatBuffer {
+        if let tile = tileStorage { return tile }
+        let tile = FloatBuffer(Self.tileRows * maxColumns)
+        tileStorage = tile
+        return tile
     }
 
     /// `x` holds `tokens` rows of `w.columns` floats, `y` receives `tokens` rows of `w.rows` floats.
@@ -26,7 +47,10 @@ final class LinearKernels: @unchecked Sendable {
         let rows = w.rows, cols = w.columns
         precondition(cols <= maxColumns, "LinearKernels scratch sized for \(maxColumns) columns, got \(cols)")
         guard tokens > 0, rows > 0 else { return }
-        if w.type == .f32 {
+        if let kernelType = Self.integerKernelType(w.type), tokens == 1 || integerPrefill {
+            var a = quantized.quantize(x, tokens: tokens, cols: cols)
+            ck_matmul(kernelType, w.bytes.baseAddress!, w.rowByteCount, Int32(rows), &a, y, rows, Int32(threads))
+        } else if w.type == .f32 {
             let a = w.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
             if tokens == 1 {
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols), x, 1, 0, y, 1)
@@ -35,8 +59,9 @@ final class LinearKernels: @unchecked Sendable {
                             1, x, Int32(cols), a, Int32(cols), 0, y, Int32(rows))
             }
         } else if tokens == 1 {
-            Self.dotRows(w, x, into: y)
+            dotRows(w, x, into: y)
         } else {
+            let tile = self.tile
             var r0 = 0
             while r0 < rows {
                 let n = min(Self.tileRows, rows - r0)
@@ -49,25 +74,39 @@ final class LinearKernels: @unchecked Sendable {
         }
     }
 
-    /// y[r] = dot(W[r], x) for every row, split over two threads when the matrix is large.
-    private static func dotRows(_ w: WeightTensor, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let rows = w.rows
-        let work = DotWork(w: w, x: x, y: y)
-        if rows * w.columns < parallelThreshold || rows < 2 {
-            work.run(0..<rows)
-            return
-        }
-        let chunks = 2
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            work.run((rows * c / chunks)..<(rows * (c + 1) / chunks))
+    /// The CKernels type id for weight types the integer kernels read, else nil.
+    static func integerKernelType(_ type: GGMLType) -> Int32? {
+        switch type {
+        case .q8_0: return Int32(CK_TYPE_Q8_0)
+        case .q4_0: return Int32(CK_TYPE_Q4_0)
+        default: return nil
         }
     }
 
-    /// The pointers of one dotRows call; each thread writes a disjoint row range of `y`.
-    private struct DotWork: @unchecked Sendable {
+    /// y[r] = dot(W[r], x) for every row, split over the pool when the matrix is large.
+    private func dotRows(_ w: WeightTensor, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let rows = w.rows
+        var work = DotWork(w: w, x: x, y: y, chunk: 64)
+        if rows * w.columns < Self.parallelThreshold || rows < 2 || threads < 2 {
+            work.run(0..<rows)
+            return
+        }
+        let chunks = (rows + work.chunk - 1) / work.chunk
+        withUnsafeMutablePointer(to: &work) { context in
+            ck_parallel_for(Int32(chunks), Int32(threads), { context, index in
+                let work = context!.assumingMemoryBound(to: DotWork.self).pointee
+                let start = Int(index) * work.chunk
+                work.run(start..<min(start + work.chunk, work.w.rows))
+            }, context)
+        }
+    }
+
+    /// The pointers of one dotRows call; each task writes a disjoint row range of `y`.
+    private struct DotWork {
         let w: WeightTensor
         let x: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
+        let chunk: Int
 
         func run(_ range: Range<Int>) {
             let cols = w.columns

@@ -22,9 +22,9 @@ extension OuroRunner {
         var generated: [Int] = []
         if cached {
             let cache = try KVCache(config: config, capacity: total)
-            let prefill = try Activations(config: config, tokens: prompt.count, context: total)
+            let prefill = try makeActivations(tokens: prompt.count, context: total)
             var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
-            let single = try Activations(config: config, tokens: 1, context: total)
+            let single = try makeActivations(tokens: 1, context: total)
             while true {
                 let next = Self.argmax(outputs.logits(mode))
                 generated.append(next)
@@ -34,7 +34,7 @@ extension OuroRunner {
         } else {
             while true {
                 let cache = try KVCache(config: config, capacity: sequence.count)
-                let activations = try Activations(config: config, tokens: sequence.count, context: sequence.count)
+                let activations = try makeActivations(tokens: sequence.count, context: sequence.count)
                 let outputs = run(sequence[...], cache: cache, activations: activations, lastPositionOnly: true)
                 let next = Self.argmax(outputs.logits(mode))
                 generated.append(next)

@@ -22,9 +22,17 @@ public final class OuroRunner: @unchecked Sendable {
     let exitGateWeight: [Float]
     let exitGateBias: Float
     let eps: Float
+    /// Threads each linear layer may use (the calling thread included).
+    public let threads: Int
+    /// Prompt (T > 1) products on q8_0/q4_0 through the integer kernels (true) or through
+    /// dequantized f32 tiles and sgemm (false).
+    public let integerPrefill: Bool
 
-    public init(weights: OuroWeights) {
+    /// `threads` nil: one per online CPU.
+    public init(weights: OuroWeights, threads: Int? = nil, integerPrefill: Bool = true) {
         self.weights = weights
+        self.threads = max(1, threads ?? LinearKernels.defaultThreads)
+        self.integerPrefill = integerPrefill
         config = weights.config
         rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
         layerNorms = weights.layers.map {
@@ -43,8 +51,12 @@ public final class OuroRunner: @unchecked Sendable {
     public func forward(tokens: [Int]) throws -> LoopOutputs {
         try validate(tokens)
         let cache = try KVCache(config: config, capacity: tokens.count)
-        let activations = try Activations(config: config, tokens: tokens.count, context: tokens.count)
+        let activations = try makeActivations(tokens: tokens.count, context: tokens.count)
         return run(tokens[...], cache: cache, activations: activations, lastPositionOnly: false)
+    }
+
+    func makeActivations(tokens: Int, context: Int) throws -> Activations {
+        try Activations(config: config, tokens: tokens, context: context, threads: threads, integerPrefill: integerPrefill)
     }
 
     func validate(_ tokens: [Int]) throws {

@@ -1,4 +1,5 @@
 import Quantization
+import SafeTensors
 
 /// One weight tensor used in place: bytes straight from a memory map (or an owned copy), in any
 /// ggml element type. Rows are the outermost dimension; a 1-D tensor is one row.
@@ -26,6 +27,17 @@ public struct WeightTensor: @unchecked Sendable {
     @inline(__always)
     func row(_ index: Int) -> UnsafeRawPointer {
         bytes.baseAddress! + index * rowByteCount
+    }
+
+    /// Lets the kernel drop this tensor's mapped pages once a streaming pass (conversion) is done
+    /// with them, so resident memory stays bounded whatever the model's size. Reading the tensor
+    /// again afterwards is still valid (the pages come back from the file). No effect on owned copies.
+    /// `rows` nil: the whole tensor.
+    public func releasePages(rows: Range<Int>? = nil) {
+        guard let file = owner as? SafeTensorsFile else { return }
+        guard let rows else { return file.release(bytes) }
+        let start = min(rows.lowerBound * rowByteCount, bytes.count), end = min(rows.upperBound * rowByteCount, bytes.count)
+        file.release(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
     }
 
     /// The whole tensor expanded to floats; for the small vectors (norms, exit gate) only.

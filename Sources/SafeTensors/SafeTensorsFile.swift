@@ -53,6 +53,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
         storage.mapped?.release(info.byteRange)
     }
 
+    /// Drops the pages behind `bytes`, a view this file returned (from `data(_:)`, or part of one),
+    /// after a streaming pass. Views of other memory are ignored.
+    public func release(_ bytes: UnsafeRawBufferPointer) {
+        guard let mapped = storage.mapped, let base = bytes.baseAddress, let fileBase = storage.bytes.baseAddress,
+              base >= fileBase, base + bytes.count <= fileBase + storage.bytes.count else { return }
+        let start = base - fileBase
+        mapped.release(start..<start + bytes.count)
+    }
+
     /// The tensor's elements as Float: F32 as stored, F16 and BF16 widened exactly.
     public func floats(_ name: String) throws -> [Float] {
         let info = try lookUp(name)

@@ -22,8 +22,8 @@ final class LinearKernelsTests: XCTestCase {
         return WeightTensor(type: type, shape: [rows, cols], bytes: owned.bytes, owner: owned)
     }
 
-    private func apply(_ w: WeightTensor, _ x: [Float], tokens: Int) -> [Float] {
-        let kernels = LinearKernels(maxColumns: w.columns)
+    private func apply(_ w: WeightTensor, _ x: [Float], tokens: Int, integerPrefill: Bool = true) -> [Float] {
+        let kernels = LinearKernels(maxColumns: w.columns, integerPrefill: integerPrefill)
         var y = [Float](repeating: .nan, count: tokens * w.rows)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in kernels.linear(w, xp.baseAddress!, tokens: tokens, into: yp.baseAddress!) }
@@ -53,6 +53,19 @@ final class LinearKernelsTests: XCTestCase {
         }
     }
 
+    /// Worst-case error from rounding activations to int8 blocks: per block, the quant step is
+    /// max|x|/127 and each rounding moves a value by at most half of it.
+    private func activationQuantizationBound(_ w: [Float], rows: Int, cols: Int, _ x: [Float], tokens: Int) -> [Float] {
+        (0..<tokens).flatMap { t in
+            (0..<rows).map { r in
+                stride(from: 0, to: cols, by: 32).reduce(Float(0)) { total, b in
+                    let step = (b..<b + 32).map { abs(x[t * cols + $0]) }.max()! / 127
+                    return total + (b..<b + 32).reduce(Float(0)) { $0 + abs(w[r * cols + $1]) } * step / 2
+                }
+            }
+        }
+    }
+
     func testQ8MatrixAgreesWithItsDequantizedF32Matrix() throws {
         let rows = 300, cols = 96, tokens = 5     // 300 rows: two full tiles and a partial one
         let w = randomFloats(rows * cols), x = randomFloats(tokens * cols)
@@ -60,8 +73,15 @@ final class LinearKernelsTests: XCTestCase {
         let dequantized = try dequantize(.q8_0, q8.bytes, count: rows * cols)
         let f32 = tensor(.f32, dequantized, rows: rows, cols: cols)
         let expected = apply(f32, x, tokens: tokens)
-        assertRelativelyClose(apply(q8, x, tokens: tokens), expected, 1e-4, "tiled Q8_0 vs f32")
-        assertRelativelyClose(applyOneByOne(q8, x, tokens: tokens), expected, 1e-4, "dot Q8_0 vs f32")
+        assertRelativelyClose(apply(q8, x, tokens: tokens, integerPrefill: false), expected, 1e-4, "tiled Q8_0 vs f32")
+        // The integer paths also quantize the activations to int8 (as ggml does): within the error
+        // bound of that rounding, and the T == 1 and T > 1 integer paths agree to float rounding.
+        let bound = activationQuantizationBound(dequantized, rows: rows, cols: cols, x, tokens: tokens)
+        let integer = apply(q8, x, tokens: tokens), integerOneByOne = applyOneByOne(q8, x, tokens: tokens)
+        for i in expected.indices {
+            XCTAssertLessThanOrEqual(abs(integer[i] - expected[i]), bound[i] * 1.001 + 1e-5, "integer Q8_0 [\(i)]")
+        }
+        assertRelativelyClose(integerOneByOne, integer, 1e-5, "integer T == 1 vs T > 1")
         assertRelativelyClose(expected, reference(dequantized, rows: rows, cols: cols, x, tokens: tokens), 1e-5, "f32 vs double")
     }
 
@@ -70,11 +90,21 @@ final class LinearKernelsTests: XCTestCase {
         let w = randomFloats(rows * cols), x = randomFloats(tokens * cols)
         for type in GGMLType.allCases {
             let weight = tensor(type, w, rows: rows, cols: cols)
-            let tiled = apply(weight, x, tokens: tokens)
+            let tiled = apply(weight, x, tokens: tokens, integerPrefill: false)
             let dotted = applyOneByOne(weight, x, tokens: tokens)
-            assertRelativelyClose(dotted, tiled, 1e-4, "\(type) T == 1 vs T > 1")
-            let exact = reference(try dequantize(type, weight.bytes, count: rows * cols), rows: rows, cols: cols, x, tokens: tokens)
+            let dequantized = try dequantize(type, weight.bytes, count: rows * cols)
+            let exact = reference(dequantized, rows: rows, cols: cols, x, tokens: tokens)
             assertRelativelyClose(tiled, exact, 1e-4, "\(type) vs double reference")
+            if LinearKernels.integerKernelType(type) != nil {
+                let integer = apply(weight, x, tokens: tokens)
+                assertRelativelyClose(dotted, integer, 1e-5, "\(type) integer T == 1 vs T > 1")
+                let bound = activationQuantizationBound(dequantized, rows: rows, cols: cols, x, tokens: tokens)
+                for i in exact.indices {
+                    XCTAssertLessThanOrEqual(abs(integer[i] - exact[i]), bound[i] * 1.001 + 1e-5, "\(type) [\(i)]")
+                }
+            } else {
+                assertRelativelyClose(dotted, tiled, 1e-4, "\(type) T == 1 vs T > 1")
+            }
         }
     }
 

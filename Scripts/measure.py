@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Runs a command and reports its wall time and peak memory as one JSON line on stderr.
+
+Peak RSS comes from the kernel (VmHWM, read just before the process exits is not possible from
+outside, so /proc is sampled every 10 ms); RssAnon and RssFile are sampled the same way. RssAnon is
+what the process itself allocated; RssFile is mapped file pages (the input checkpoint), which the
+kernel can drop at any time.
+Usage: measure.py LABEL -- command args...
+"""
+import json, subprocess, sys, time
+
+def status(pid):
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "RssAnon", "RssFile", "VmRSS"):
+                    fields[key] = int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    return fields
+
+label = sys.argv[1]
+command = sys.argv[sys.argv.index("--") + 1:]
+start = time.monotonic()
+proc = subprocess.Popen(command)
+peak = {"VmHWM": 0, "RssAnon": 0, "RssFile": 0}
+while proc.poll() is None:
+    s = status(proc.pid)
+    for k in peak:
+        peak[k] = max(peak[k], s.get(k, 0))
+    time.sleep(0.01)
+wall = time.monotonic() - start
+print(json.dumps({"label": label, "seconds": round(wall, 3), "exit": proc.returncode,
+                  "peak_rss_bytes": peak["VmHWM"], "peak_anon_bytes": peak["RssAnon"],
+                  "peak_file_bytes": peak["RssFile"]}), file=sys.stderr)
+sys.exit(proc.returncode)

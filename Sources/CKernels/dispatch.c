@@ -1,0 +1,122 @@
+// Run-time choice of kernel level (as ggml does): the package is built for baseline x86-64, and
+// only these functions use AVX2/VNNI, behind __builtin_cpu_supports.
+#include <math.h>
+#include <stdatomic.h>
+#include "kernels_internal.h"
+
+static int detect_best(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        return CK_LEVEL_AVX512VNNI;
+    if (avx2) return CK_LEVEL_AVX2;
+#endif
+    return CK_LEVEL_SCALAR;
+}
+
+static _Atomic int best_level = -1;
+static _Atomic int current_level = -1;
+
+int ck_best_level(void) {
+    int level = atomic_load(&best_level);
+    if (level < 0) {
+        level = detect_best();
+        atomic_store(&best_level, level);
+    }
+    return level;
+}
+
+int ck_level(void) {
+    int level = atomic_load(&current_level);
+    if (level < 0) {
+        level = ck_best_level();
+        atomic_store(&current_level, level);
+    }
+    return level;
+}
+
+int ck_set_level(int level) {
+    int best = ck_best_level();
+    if (level < 0) level = 0;
+    if (level > best) level = best;
+    atomic_store(&current_level, level);
+    return level;
+}
+
+static ck_rows_fn rows_fn(void) {
+    switch (ck_level()) {
+#if defined(__x86_64__)
+    case CK_LEVEL_AVX512VNNI: return ck_rows_vnni;
+    case CK_LEVEL_AVX2: return ck_rows_avx2;
+#endif
+    default: return ck_rows_scalar;
+    }
+}
+
+void ck_quantize_activations(const float *x, ck_activations *a) {
+    const int nb = a->cols / CK_QK;
+    for (int t = 0; t < a->tokens; t++) {
+        for (int b = 0; b < nb; b++) {
+            const float *xb = x + (size_t)t * a->cols + (size_t)b * CK_QK;
+            int8_t *q = a->qs + (size_t)t * a->cols + (size_t)b * CK_QK;
+            float amax = 0;
+            for (int j = 0; j < CK_QK; j++) {
+                float v = fabsf(xb[j]);
+                amax = amax > v ? amax : v;
+            }
+            const float d = amax / 127.0f;
+            const float id = d != 0 ? 1.0f / d : 0.0f;
+            int32_t sum = 0;
+            for (int j = 0; j < CK_QK; j++) {
+                float v = roundf(xb[j] * id);
+                // NaN/inf inputs give NaN here; keep the quant defined (0) rather than UB.
+                int q8 = v == v ? (int)fmaxf(-127.0f, fminf(127.0f, v)) : 0;
+                q[j] = (int8_t)q8;
+                sum += q8;
+            }
+            a->d[(size_t)t * nb + b] = d;
+            a->sums[(size_t)t * nb + b] = sum;
+        }
+    }
+}
+
+void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                    float *y, size_t ldy) {
+    rows_fn()(type, w, row_bytes, row0, row1, a, y, ldy);
+}
+
+typedef struct {
+    ck_rows_fn fn;
+    int type;
+    const void *w;
+    size_t row_bytes;
+    int rows;
+    int chunk;
+    const ck_activations *a;
+    float *y;
+    size_t ldy;
+} matmul_job;
+
+static void matmul_task(void *ctx, int index) {
+    const matmul_job *job = ctx;
+    int row0 = index * job->chunk;
+    int row1 = row0 + job->chunk < job->rows ? row0 + job->chunk : job->rows;
+    job->fn(job->type, job->w, job->row_bytes, row0, row1, job->a, job->y, job->ldy);
+}
+
+void ck_matmul(int type, const void *w, size_t row_bytes, int rows, const ck_activations *a,
+               float *y, size_t ldy, int threads) {
+    ck_rows_fn fn = rows_fn();
+    // Small products are not worth waking another thread for.
+    if (threads <= 1 || (size_t)rows * (size_t)a->cols * (size_t)a->tokens < (1u << 16)) {
+        fn(type, w, row_bytes, 0, rows, a, y, ldy);
+        return;
+    }
+    // Chunks of ~16 KiB-64 KiB of weights: many more chunks than threads, so a thread slowed by
+    // another process does not hold the others up.
+    int chunk = a->tokens > 1 ? 16 : 64;
+    matmul_job job = { fn, type, w, row_bytes, rows, chunk, a, y, ldy };
+    ck_parallel_for((rows + chunk - 1) / chunk, threads, matmul_task, &job);
+}

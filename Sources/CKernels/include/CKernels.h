@@ -1,0 +1,76 @@
+// Hot integer kernels for quantized linear layers, with run-time CPU dispatch.
+//
+// Activations are quantized once per linear call to int8 blocks of 32 (ggml's Q8_0 activation idea,
+// with an f32 scale), then every weight row is multiplied with integer dot products:
+// AVX-512 VNNI `vpdpbusd` (256-bit, AVX512VL) when the CPU has it, AVX2 `vpmaddubsw` otherwise, and
+// a plain C loop everywhere else. Each fast path has the plain path as its reference in tests.
+#ifndef OURO_CKERNELS_H
+#define OURO_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Kernel instruction-set levels, lowest first.
+enum {
+    CK_LEVEL_SCALAR = 0,
+    CK_LEVEL_AVX2 = 1,
+    CK_LEVEL_AVX512VNNI = 2,
+};
+
+/// ggml type ids of the weight formats these kernels read.
+enum {
+    CK_TYPE_Q4_0 = 2,
+    CK_TYPE_Q8_0 = 8,
+};
+
+/// Best level this CPU supports.
+int ck_best_level(void);
+/// Level in use (defaults to the best). Tests force lower levels to compare paths.
+int ck_level(void);
+/// Sets the level, clamped to [0, ck_best_level()]; returns the level now in use.
+int ck_set_level(int level);
+
+/// `tokens` rows of `cols` activations quantized to int8 blocks of 32 (cols a multiple of 32).
+/// qs: tokens*cols int8; d: tokens*cols/32 scales; sums: tokens*cols/32 block sums of qs.
+typedef struct {
+    int8_t *qs;
+    float *d;
+    int32_t *sums;
+    int cols;
+    int tokens;
+} ck_activations;
+
+/// Quantizes x [tokens, cols] into `a` (a->cols, a->tokens and the buffers set by the caller):
+/// d = max|x| / 127, q = round-half-away(x / d), as ggml's quantize_row_q8_0 with an f32 scale.
+void ck_quantize_activations(const float *x, ck_activations *a);
+
+/// y[t * ldy + r] = dot(W[r], x[t]) for r in [0, rows), t in [0, a->tokens), W rows of `type`
+/// (CK_TYPE_Q8_0 or CK_TYPE_Q4_0), each `row_bytes` long, `a->cols` elements. Rows are split over
+/// `threads` threads (the calling thread included) of the shared pool.
+void ck_matmul(int type, const void *w, size_t row_bytes, int rows, const ck_activations *a,
+               float *y, size_t ldy, int threads);
+
+/// The same product on the calling thread only, for rows [row0, row1).
+void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                    float *y, size_t ldy);
+
+/// Runs fn(ctx, i) for i in [0, count) over `threads` pool threads (the caller included); returns
+/// when all are done. Indices are handed out dynamically.
+typedef void (*ck_task_fn)(void *ctx, int index);
+void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
+
+/// XOR of all bytes (so nothing is optimised away): a read-bandwidth probe over memory the model
+/// reads anyway.
+uint64_t ck_read_bytes(const void *bytes, size_t count);
+
+/// Number of online CPUs.
+int ck_cpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,26 @@
+// Shared between the per-level kernel files and the dispatcher; not part of the public API.
+#ifndef OURO_CKERNELS_INTERNAL_H
+#define OURO_CKERNELS_INTERNAL_H
+
+#include "CKernels.h"
+
+#define CK_QK 32            // elements per block
+#define CK_Q8_0_BYTES 34    // f16 scale + 32 int8
+#define CK_Q4_0_BYTES 18    // f16 scale + 16 bytes of nibbles
+
+typedef void (*ck_rows_fn)(int type, const void *w, size_t row_bytes, int row0, int row1,
+                           const ck_activations *a, float *y, size_t ldy);
+
+void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
+                    const ck_activations *a, float *y, size_t ldy);
+#if defined(__x86_64__)
+void ck_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
+                  const ck_activations *a, float *y, size_t ldy);
+void ck_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
+                  const ck_activations *a, float *y, size_t ldy);
+#endif
+
+/// IEEE half to float, exact, portable (scalar path and scales).
+float ck_half_to_float(uint16_t h);
+
+#endif

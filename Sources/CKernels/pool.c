@@ -1,0 +1,139 @@
+// A tiny persistent thread pool for ck_parallel_for. Decode issues ~700 small products per token,
+// so waking threads through the kernel each time would cost more than the work; workers spin
+// briefly on a generation counter, then sleep on a condition variable.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CK_PAUSE() _mm_pause()
+#else
+#define CK_PAUSE() ((void)0)
+#endif
+#include "CKernels.h"
+
+#define CK_MAX_WORKERS 63
+#define CK_SPIN_ROUNDS 20000     // ~0.5 ms of pause loops before sleeping
+
+// The task counter packs the job's generation, its task count and the next index into one word, so
+// a worker that wakes late for a job that is already done claims nothing (the generation or count
+// no longer matches) and never reads a newer job's fields with an older job's index.
+#define CK_INDEX_BITS 20
+#define CK_INDEX_MASK ((1ull << CK_INDEX_BITS) - 1)
+#define CK_PACK(gen, count, index) (((uint64_t)(gen) << (2 * CK_INDEX_BITS)) | ((uint64_t)(count) << CK_INDEX_BITS) | (uint64_t)(index))
+
+static struct {
+    pthread_mutex_t call_lock;   // one parallel_for at a time
+    pthread_mutex_t lock;        // with `wake`, for sleeping workers
+    pthread_cond_t wake;
+    int workers;                 // threads started (grows on demand)
+    _Atomic unsigned generation; // bumped once per job (low 24 bits used in `tasks`)
+    _Atomic int sleepers;
+    _Atomic uint64_t tasks;      // CK_PACK(generation, count, next index)
+    _Atomic int completed;       // tasks finished in the current job
+    _Atomic int participants;    // threads asked for (advisory: workers with a higher id sit out)
+    ck_task_fn fn;
+    void *ctx;
+} pool = {
+    .call_lock = PTHREAD_MUTEX_INITIALIZER,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+};
+
+int ck_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+/// Claims and runs tasks of job `gen` until none is left. A successful claim means the job is not
+/// complete, so its fn/ctx are still the ones published with it.
+static void run_tasks(unsigned gen) {
+    const uint64_t tag = (uint64_t)(gen & 0xffffff);
+    for (;;) {
+        uint64_t v = atomic_load_explicit(&pool.tasks, memory_order_acquire);
+        for (;;) {
+            if ((v >> (2 * CK_INDEX_BITS)) != tag) return;
+            if ((v & CK_INDEX_MASK) >= ((v >> CK_INDEX_BITS) & CK_INDEX_MASK)) return;
+            if (atomic_compare_exchange_weak_explicit(&pool.tasks, &v, v + 1, memory_order_acq_rel, memory_order_acquire)) break;
+        }
+        pool.fn(pool.ctx, (int)(v & CK_INDEX_MASK));
+        atomic_fetch_add_explicit(&pool.completed, 1, memory_order_release);
+    }
+}
+
+typedef struct {
+    int id;                  // 1-based: the caller is participant 0
+    unsigned seen;           // generation when created: the worker waits for the next one
+} worker_start;
+
+static void *worker_main(void *arg) {
+    const int id = ((worker_start *)arg)->id;
+    unsigned seen = ((worker_start *)arg)->seen;
+    free(arg);
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
+            if (++spins < CK_SPIN_ROUNDS) { CK_PAUSE(); continue; }
+            pthread_mutex_lock(&pool.lock);
+            atomic_fetch_add(&pool.sleepers, 1);
+            while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = atomic_load(&pool.generation);
+        if (id < atomic_load(&pool.participants)) run_tasks(seen);
+    }
+    return NULL;
+}
+
+static void ensure_workers(int n) {
+    if (n > CK_MAX_WORKERS) n = CK_MAX_WORKERS;
+    while (pool.workers < n) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        worker_start *start = malloc(sizeof *start);
+        if (!start) break;
+        // Read now, before this call publishes its job: a late-starting thread must not skip it.
+        start->id = pool.workers + 1;
+        start->seen = atomic_load(&pool.generation);
+        int ok = pthread_create(&thread, &attr, worker_main, start) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) {
+            free(start);
+            break;
+        }
+        pool.workers++;
+    }
+}
+
+void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
+    if (count <= 0) return;
+    if (threads > count) threads = count;
+    if (threads <= 1 || (uint64_t)count > CK_INDEX_MASK) {
+        for (int i = 0; i < count; i++) fn(ctx, i);
+        return;
+    }
+    pthread_mutex_lock(&pool.call_lock);
+    // The caller never waits for a worker that has not shown up (it may be descheduled on a busy
+    // machine): only for tasks already claimed to finish; unclaimed ones it runs itself.
+    ensure_workers(threads - 1);
+    unsigned gen = atomic_load(&pool.generation) + 1;
+    pool.fn = fn;
+    pool.ctx = ctx;
+    atomic_store(&pool.completed, 0);
+    atomic_store(&pool.participants, threads);
+    atomic_store_explicit(&pool.tasks, CK_PACK(gen & 0xffffff, count, 0), memory_order_release);
+    atomic_store(&pool.generation, gen);           // wakes spinning workers (seq_cst)
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    run_tasks(gen);
+    while (atomic_load_explicit(&pool.completed, memory_order_acquire) < count) CK_PAUSE();
+    pthread_mutex_unlock(&pool.call_lock);
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Wall times of one prompt + decode run, for `ouro bench`.
+public struct GenerationTiming: Sendable {
+    public let promptTokens: Int
+    /// Forward calls after the prompt (one new token each).
+    public let decodedTokens: Int
+    public let prefillSeconds: Double
+    public let decodeSeconds: Double
+    public let generated: [Int]
+
+    public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
+    public var decodeTokensPerSecond: Double { Double(decodedTokens) / decodeSeconds }
+}
+
+extension OuroRunner {
+    /// Greedy cached generation (last-step logits) that times the prompt pass and the decode steps
+    /// separately: `newTokens` tokens come out, the first from the prompt pass, the rest from
+    /// `newTokens - 1` single-token forward calls.
+    public func timedGeneration(prompt: [Int], newTokens: Int) throws -> GenerationTiming {
+        try validate(prompt)
+        guard newTokens >= 1, prompt.count + newTokens <= config.maxPositions else {
+            throw ModelError.invalidRequest("\(prompt.count) + \(newTokens) positions: need 1 or more new tokens within \(config.maxPositions)")
+        }
+        let total = prompt.count + newTokens
+        let cache = try KVCache(config: config, capacity: total)
+        let prefill = try makeActivations(tokens: prompt.count, context: total)
+        let single = try makeActivations(tokens: 1, context: total)
+        let started = DispatchTime.now().uptimeNanoseconds
+        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
+        var generated = [Self.argmax(outputs.logits(.lastStep))]
+        let prefillEnded = DispatchTime.now().uptimeNanoseconds
+        while generated.count < newTokens {
+            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true)
+            generated.append(Self.argmax(outputs.logits(.lastStep)))
+        }
+        let ended = DispatchTime.now().uptimeNanoseconds
+        return GenerationTiming(promptTokens: prompt.count, decodedTokens: newTokens - 1,
+                                prefillSeconds: Double(prefillEnded - started) / 1e9,
+                                decodeSeconds: Double(ended - prefillEnded) / 1e9, generated: generated)
+    }
+}
+
+extension OuroWeights {
+    /// Matrix bytes one token reads: every block's seven projections and the output head, once per
+    /// loop step (norms, the exit gate and one embedding row are negligible and left out).
+    public var matrixBytesPerToken: Int {
+        let perStep = layers.reduce(0) { sum, l in
+            sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.bytes.count }
+        } + output.bytes.count
+        return perStep * config.loopCount
+    }
+
+    /// Multiply-adds per token in the matrices (the same weights as `matrixBytesPerToken`), times 2.
+    public var matrixFlopsPerToken: Int {
+        let perStep = layers.reduce(0) { sum, l in
+            sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.rows * $1.columns }
+        } + output.rows * output.columns
+        return 2 * perStep * config.loopCount
+    }
+
+    /// Every matrix's bytes (what decode streams), for bandwidth probes.
+    public var matrixRegions: [UnsafeRawBufferPointer] {
+        layers.flatMap { l in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map(\.bytes) } + [output.bytes]
+    }
+}

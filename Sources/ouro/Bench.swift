@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import OuroModel
+
+extension OuroCommand {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure prefill and decode speed against this machine's own baselines.",
+            discussion: """
+                Loads the model, reads every matrix once (warm-up, so the file is resident), measures
+                read bandwidth over those same bytes and OpenBLAS sgemm on the prefill shape, then
+                runs one greedy generation: --prompt tokens at once, then --generate tokens one by one.
+                Decode reads every matrix once per loop step for every token, so its ceiling is
+                bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
+                """)
+
+        @Argument(help: "A .gguf file or a checkpoint folder.")
+        var model: String
+
+        @Option(help: "Prompt tokens processed in one prefill pass.")
+        var prompt: Int = 64
+
+        @Option(help: "Tokens generated (the first comes from the prefill pass).")
+        var generate: Int = 16
+
+        @Option(help: "Threads (default: number of online CPUs).")
+        var threads: Int?
+
+        @Option(help: "Runs; the best of them is reported.")
+        var repeats: Int = 1
+
+        @Option(help: "Integer kernel level: best, avx2 or c.")
+        var kernel: String = "best"
+
+        @Flag(help: "Prefill through dequantized f32 tiles and sgemm instead of the integer kernels.")
+        var floatPrefill = false
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func validate() throws {
+            guard prompt >= 1 else { throw ValidationError("'--prompt' must be 1 or more") }
+            guard generate >= 2 else { throw ValidationError("'--generate' must be 2 or more (one decode step at least)") }
+            guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
+            guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
+            guard ["best", "avx2", "c"].contains(kernel) else { throw ValidationError("'--kernel' is best, avx2 or c") }
+        }
+
+        func run() throws {
+            let level = MachineProbe.setKernelLevel(kernel)
+            let loadStarted = Date()
+            let (weights, runner) = try reportingBadInput { () -> (OuroWeights, OuroRunner) in
+                let weights = try loadWeights(model)
+                return (weights, OuroRunner(weights: weights, threads: threads, integerPrefill: !floatPrefill))
+            }
+            let loadSeconds = Date().timeIntervalSince(loadStarted)
+            let n = runner.threads
+            MachineProbe.setBLASThreads(n)
+            let config = weights.config
+
+            // Warm-up pass pages the weights in; the measured passes then see what decode sees.
+            _ = MachineProbe.readBandwidth(weights.matrixRegions, threads: n, passes: 1)
+            let bandwidth = MachineProbe.readBandwidth(weights.matrixRegions, threads: n, passes: 3)
+            let sgemm = MachineProbe.sgemmGFLOPS(m: prompt, n: config.intermediateSize, k: config.hiddenSize, threads: n)
+
+            // The runner's own pool splits the big products; OpenBLAS only sees the small attention
+            // products, where its threads would spin against ours.
+            MachineProbe.setBLASThreads(1)
+            let tokens = (0..<prompt).map { (1 + $0 * 7919) % config.vocabSize }
+            var best: GenerationTiming?
+            for _ in 0..<repeats {
+                let timing = try reportingBadInput { try runner.timedGeneration(prompt: tokens, newTokens: generate) }
+                if best == nil || timing.decodeSeconds + timing.prefillSeconds < best!.decodeSeconds + best!.prefillSeconds {
+                    best = timing
+                }
+            }
+            let timing = best!
+            let bytesPerToken = weights.matrixBytesPerToken
+            let limit = bandwidth / Double(bytesPerToken)
+            // Prefill computes logits for the last position only: the output head runs once per step.
+            let headFlops = 2 * weights.output.rows * weights.output.columns * config.loopCount
+            let prefillFlops = Double(weights.matrixFlopsPerToken - headFlops) * Double(prompt) + Double(headFlops)
+            let prefillGFLOPS = prefillFlops / timing.prefillSeconds / 1e9
+
+            let report = BenchReport(
+                model: model, type: weights.fileType?.name ?? "mixed", threads: n, kernel: level,
+                prefill_path: floatPrefill || LinearKernelsPath.isFloat(weights) ? "f32 tiles + sgemm" : "integer",
+                prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
+                prefill_tokens_per_s: timing.prefillTokensPerSecond, decode_tokens_per_s: timing.decodeTokensPerSecond,
+                bytes_per_token: bytesPerToken, read_bandwidth_gb_per_s: bandwidth / 1e9,
+                decode_limit_tokens_per_s: limit, decode_fraction_of_limit: timing.decodeTokensPerSecond / limit,
+                decode_gb_per_s: timing.decodeTokensPerSecond * Double(bytesPerToken) / 1e9,
+                prefill_gflops: prefillGFLOPS, sgemm_gflops: sgemm, prefill_fraction_of_sgemm: prefillGFLOPS / sgemm,
+                generated: timing.generated)
+            if json {
+                print(try jsonString(report))
+            } else {
+                print(String(format: "%@ %@, %d thread(s), kernels %@, load %.1f ms", model, report.type, n, level, report.load_ms))
+                print(String(format: "prefill %d tokens: %.2f tok/s = %.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s), %@",
+                             prompt, report.prefill_tokens_per_s, prefillGFLOPS, 100 * report.prefill_fraction_of_sgemm, sgemm,
+                             report.prefill_path))
+                print(String(format: "decode %d tokens: %.2f tok/s, %@ per token = %.1f GB/s (%.0f%% of read bandwidth %.1f GB/s, limit %.2f tok/s)",
+                             generate - 1, report.decode_tokens_per_s, formatBytes(bytesPerToken), report.decode_gb_per_s,
+                             100 * report.decode_fraction_of_limit, bandwidth / 1e9, limit))
+            }
+        }
+    }
+}
+
+/// Which prefill path the weights take regardless of the flag (float files have no integer path).
+enum LinearKernelsPath {
+    static func isFloat(_ weights: OuroWeights) -> Bool {
+        !(weights.fileType == .q8_0 || weights.fileType == .q4_0)
+    }
+}
+
+struct BenchReport: Encodable {
+    let model: String
+    let type: String
+    let threads: Int
+    let kernel: String
+    let prefill_path: String
+    let prompt_tokens: Int
+    let generated_tokens: Int
+    let load_ms: Double
+    let prefill_tokens_per_s: Double
+    let decode_tokens_per_s: Double
+    let bytes_per_token: Int
+    let read_bandwidth_gb_per_s: Double
+    let decode_limit_tokens_per_s: Double
+    let decode_fraction_of_limit: Double
+    let decode_gb_per_s: Double
+    let prefill_gflops: Double
+    let sgemm_gflops: Double
+    let prefill_fraction_of_sgemm: Double
+    let generated: [Int]
+}
