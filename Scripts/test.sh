@@ -26,7 +26,7 @@ set -e
 summary=$(grep -E "Executed [0-9]+ tests?, with" "$log" | tail -1)
 if [ -n "$summary" ]; then
   total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
-  failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+  failed=$(grep -oE "[0-9]+ failures?" <<<"$summary" | grep -oE "^[0-9]+")
   skipped=$(grep -oE "[0-9]+ tests? skipped" <<<"$summary" | grep -oE "^[0-9]+" || echo 0)
   echo "$((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 fi

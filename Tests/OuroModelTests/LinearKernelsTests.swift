@@ -86,7 +86,8 @@ final class LinearKernelsTests: XCTestCase {
     }
 
     func testSingleTokenDotPathAgreesWithTiledPathForEveryType() throws {
-        let rows = 257, cols = 64, tokens = 3
+        // Rows of 256: whole blocks of every type, the K-quants' super-blocks included.
+        let rows = 257, cols = 256, tokens = 3
         let w = randomFloats(rows * cols), x = randomFloats(tokens * cols)
         for type in GGMLType.allCases {
             let weight = tensor(type, w, rows: rows, cols: cols)
