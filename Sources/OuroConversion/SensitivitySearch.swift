@@ -32,6 +32,10 @@ public struct SensitivitySearch {
     /// Positions per forward pass (each window is its own context).
     public var window = 256
     public var importance: ImportanceMatrix?
+    /// Measure in context: every other tensor quantized as this recipe (after block fallbacks) rather
+    /// than unquantized, so errors that compound through the loop with the others' are counted.
+    /// nil measures each tensor alone.
+    public var context: QuantizationRecipe?
 
     public init(candidates: [GGMLType]? = nil, importance: ImportanceMatrix? = nil) {
         if let candidates { self.candidates = candidates }
@@ -40,15 +44,26 @@ public struct SensitivitySearch {
 
     /// Measures every (tensor, candidate type) pair. Types whose blocks do not divide a tensor's rows
     /// are skipped for that tensor; F16 is always available as the ceiling.
-    public func measure(weights: OuroWeights, tokens: [Int], progress: ((String) -> Void)? = nil) throws -> [Measurement] {
+    public func measure(weights original: OuroWeights, tokens: [Int], progress: ((String) -> Void)? = nil) throws -> [Measurement] {
+        // Every matrix expanded to f32 once (and each candidate stored as the f32 values its encoding
+        // decodes to): the same products, but straight BLAS instead of expanding tiles in every pass.
+        let weights = try Self.expandedToF32(original)
         let windows = stride(from: 0, to: tokens.count, by: max(window, 1)).map { Array(tokens[$0..<min(tokens.count, $0 + window)]) }
         let reference = try windows.map { try logSoftmaxSteps(OuroRunner(weights: weights).forward(tokens: $0)) }
+        var base = weights
+        if let context {
+            var replacements: [String: WeightTensor] = [:]
+            for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
+                guard let source = weights.tensor(tensor.ggufName) else { continue }
+                replacements[tensor.ggufName] = try Self.f32(encoder(contextType(tensor, context), tensor.ggufName).encode(source))
+            }
+            base = try weights.replacing(replacements)
+        }
         var results: [Measurement] = []
         for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
             guard let source = weights.tensor(tensor.ggufName) else { continue }
             for type in candidates where type.rowByteCount(source.columns) != nil {
-                let encoder = RowEncoder(type: type, importance: importance?.values[tensor.ggufName], searchedQ4_0: true)
-                let quantized = try weights.replacing(tensor.ggufName, with: try encoder.encode(source))
+                let quantized = try base.replacing(tensor.ggufName, with: try Self.f32(encoder(type, tensor.ggufName).encode(source)))
                 let runner = OuroRunner(weights: quantized)
                 var sums = [Double](repeating: 0, count: weights.config.loopCount)
                 var positions = 0
@@ -65,6 +80,28 @@ public struct SensitivitySearch {
             }
         }
         return results
+    }
+
+    private func encoder(_ type: GGMLType, _ name: String) -> RowEncoder {
+        RowEncoder(type: type, importance: importance?.values[name], searchedQ4_0: true)
+    }
+
+    private func contextType(_ tensor: ExpectedTensor, _ recipe: QuantizationRecipe) -> GGMLType {
+        let wanted = recipe.type(for: tensor.ggufName), columns = tensor.shape.last ?? 1
+        return wanted.rowByteCount(columns) != nil ? wanted : ConversionPlan.fallback(for: wanted, columns: columns, source: .f32)
+    }
+
+    static func f32(_ tensor: WeightTensor) throws -> WeightTensor {
+        let floats = tensor.floats()
+        return try WeightTensor(type: .f32, shape: tensor.shape, copying: floats.withUnsafeBytes { Array($0) })
+    }
+
+    static func expandedToF32(_ weights: OuroWeights) throws -> OuroWeights {
+        var replacements: [String: WeightTensor] = [:]
+        for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
+            if let w = weights.tensor(tensor.ggufName), w.type != .f32 { replacements[tensor.ggufName] = try f32(w) }
+        }
+        return try weights.replacing(replacements)
     }
 
     /// One type per tensor minimizing the summed final-step KLD with total bits <= budget x elements.

@@ -24,7 +24,9 @@ extension OuroCommand.Convert {
         var recipe: QuantizationRecipe
         switch type {
         case .loop:
-            let search = SensitivitySearch(importance: importance)
+            var search = SensitivitySearch(importance: importance)
+            // Each tensor is measured with the others in Q4_K (IQ4_NL where rows are not 256-blocks).
+            search.context = .uniform(.q4_K)
             let showProgress = standardErrorIsTerminal && !json
             let result = try search.run(weights: weights, tokens: tokens, budget: bpw) { line in
                 if showProgress { printError("\r\u{1B}[K  \(line)", terminator: "") }
