@@ -24,7 +24,8 @@ public struct SensitivitySearch {
         public let measurements: [Measurement]
         /// bits / elements over the quantizable tensors for the chosen types.
         public let bitsPerWeight: Double
-        /// Sum of the chosen types' final-step KLDs (the additive estimate the allocation minimized).
+        /// Sum of the chosen types' final-step KLDs (the additive objective the allocation minimized;
+        /// measured in a context it counts the context's own KLD once per tensor).
         public let predictedKLD: Double
     }
 

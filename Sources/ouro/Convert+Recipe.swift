@@ -34,7 +34,7 @@ extension OuroCommand.Convert {
             if showProgress { printError("\r\u{1B}[K", terminator: "") }
             recipe = result.recipe
             if !json {
-                print(String(format: "loop search: %d calibration tokens, budget %.3g bpw, chose %.4f bpw, predicted final KLD %.3e",
+                print(String(format: "loop search: %d calibration tokens, budget %.3g bpw, chose %.4f bpw, sum of per-tensor final KLDs %.3e",
                              tokens.count, bpw, result.bitsPerWeight, result.predictedKLD))
             }
         case .q4_k_m, .q4_k_s:

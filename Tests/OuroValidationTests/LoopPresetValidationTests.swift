@@ -15,10 +15,10 @@ final class LoopPresetValidationTests: XCTestCase {
     func testLoopPresetAt4_5BitsBeatsQ4_0FinalKLD() throws {
         let source = TestSupport.fixture("ouro-trained-s")
         let weights = try OuroWeights.load(checkpoint: source)
-        // Small for a debug build: 64 self-sampled tokens, the three 4.5-bpw candidates.
-        let tokens = try Calibration.sample(weights: weights, sequences: 1, length: 64, seed: 0)
-        var search = SensitivitySearch(candidates: [.q4_0, .iq4_nl, .q4_K])
-        search.window = 64
+        // Small for a debug build: 48 self-sampled tokens, two 4.5-bpw candidates.
+        let tokens = try Calibration.sample(weights: weights, sequences: 1, length: 48, seed: 0)
+        var search = SensitivitySearch(candidates: [.q4_0, .q4_K])
+        search.window = 48
         let result = try search.run(weights: weights, tokens: tokens, budget: 4.5)
         XCTAssertLessThanOrEqual(result.bitsPerWeight, 4.5)
 
@@ -27,14 +27,19 @@ final class LoopPresetValidationTests: XCTestCase {
         XCTAssertLessThanOrEqual(loopSummary.plan.quantizedBitsPerWeight, 4.5)
         _ = try Converter(checkpoint: source, type: .q4_0).convert(to: q4Path)
 
-        let bundle = try ReferenceBundle(path: TestSupport.subsetBundle("ouro-trained-s", prompts: [0, 2], in: URL(fileURLWithPath: folder)))
-        let loopWeights = try OuroWeights.load(gguf: loopPath)
-        XCTAssertEqual(loopWeights.quantizationRecipe, "loop")
-        let loop = try Validator(weights: loopWeights).validate(bundle: bundle)
-        let q4 = try Validator(weights: try OuroWeights.load(gguf: q4Path)).validate(bundle: bundle)
-        XCTAssertEqual(loop.criteria, .q4)
-        XCTAssertTrue(loop.pass, "\(loop.reasons)")
-        XCTAssertLessThan(loop.final.kldMean, q4.final.kldMean)
-        XCTAssertLessThan(loop.steps.last!.logits.kldMean, q4.steps.last!.logits.kldMean)
+        // The last loop step's KLD from the PyTorch reference on held-out prompt p0 (the validator's
+        // step metric, without its slow greedy runs in a debug build).
+        let bundle = try ReferenceBundle(path: TestSupport.fixture("ouro-trained-s", "reference.safetensors"))
+        let prompt = try bundle.load(bundle.prompts[0])
+        let t = bundle.prompts[0].tokens, v = bundle.vocab, last = bundle.steps - 1
+        let refLast = Array(prompt.stepLogits[last * t * v..<(last + 1) * t * v])
+        func lastStepKLD(_ path: String) throws -> Double {
+            let out = try OuroRunner(weights: try OuroWeights.load(gguf: path)).forward(tokens: prompt.inputIDs)
+            return ParityMetrics.rowKL(reference: refLast, model: out.stepLogits[last], rows: t, width: v).reduce(0, +) / Double(t)
+        }
+        XCTAssertEqual(try OuroWeights.load(gguf: loopPath).quantizationRecipe, "loop")
+        let loopKLD = try lastStepKLD(loopPath), q4KLD = try lastStepKLD(q4Path)
+        XCTAssertLessThan(loopKLD, q4KLD)
+        XCTAssertLessThan(loopKLD, 2e-2)
     }
 }
