@@ -11,7 +11,9 @@ public struct ConversionPlan: Sendable {
         public let shape: [Int]
         public let sourceType: GGMLType
         public let targetType: GGMLType
-        /// Why the target differs from the requested type, when it does.
+        /// Projections, token_embd and output (the recipe's tensors); norms and the exit gate are not.
+        public let quantizable: Bool
+        /// Why the target differs from the recipe's type, when it does.
         public let note: String?
 
         public var elementCount: Int { shape.reduce(1, *) }
@@ -20,36 +22,60 @@ public struct ConversionPlan: Sendable {
         public var byteCount: Int { rows * (targetType.rowByteCount(columns) ?? 0) }
     }
 
-    public let requestedType: GGMLType
+    public let recipe: QuantizationRecipe
     public let entries: [Entry]
+
+    /// The recipe's default type (the `--type` of a uniform conversion).
+    public var requestedType: GGMLType { recipe.defaultType }
 
     public var totalBytes: Int { entries.reduce(0) { $0 + $1.byteCount } }
 
-    /// Bits per weight over the tensors the requested type applies to (projections, embeddings, output).
+    /// Bits per weight over the tensors the recipe applies to (projections, embeddings, output):
+    /// stored bytes x 8 / elements, exactly.
     public var quantizedBitsPerWeight: Double {
-        let matrices = entries.filter { $0.shape.count == 2 && $0.shape[0] > 1 }
+        let matrices = entries.filter(\.quantizable)
         let elements = matrices.reduce(0) { $0 + $1.elementCount }
         let bytes = matrices.reduce(0) { $0 + $1.byteCount }
         return elements == 0 ? 0 : Double(bytes * 8) / Double(elements)
     }
 
-    /// Norms and the exit gate stay F32: they are tiny, and the gate decides where the loop exits.
-    /// A matrix whose rows are not whole blocks of the requested type falls back to F16 (F32 when the
-    /// source is F32), because the block formats run along each row.
     public init(expected: [ExpectedTensor], sourceTypes: [String: GGMLType], requestedType: GGMLType) {
-        self.requestedType = requestedType
+        self.init(expected: expected, sourceTypes: sourceTypes, recipe: .uniform(requestedType))
+    }
+
+    /// Norms and the exit gate stay F32: they are tiny, and the gate decides where the loop exits.
+    /// A matrix whose rows are not whole blocks of its type falls back (`fallback`).
+    public init(expected: [ExpectedTensor], sourceTypes: [String: GGMLType], recipe: QuantizationRecipe) {
+        self.recipe = recipe
         entries = expected.map { tensor in
             let source = sourceTypes[tensor.ggufName] ?? .f32
             guard tensor.isQuantizable else {
-                return Entry(name: tensor.ggufName, shape: tensor.shape, sourceType: source, targetType: .f32, note: nil)
+                return Entry(name: tensor.ggufName, shape: tensor.shape, sourceType: source, targetType: .f32,
+                             quantizable: false, note: nil)
             }
+            let wanted = recipe.type(for: tensor.ggufName)
             let columns = tensor.shape.last ?? 1
-            if requestedType.rowByteCount(columns) != nil {
-                return Entry(name: tensor.ggufName, shape: tensor.shape, sourceType: source, targetType: requestedType, note: nil)
+            if wanted.rowByteCount(columns) != nil {
+                return Entry(name: tensor.ggufName, shape: tensor.shape, sourceType: source, targetType: wanted,
+                             quantizable: true, note: nil)
             }
-            let fallback: GGMLType = source == .f32 ? .f32 : .f16
+            let fallback = Self.fallback(for: wanted, columns: columns, source: source)
             return Entry(name: tensor.ggufName, shape: tensor.shape, sourceType: source, targetType: fallback,
-                         note: "rows of \(columns) are not whole \(requestedType.name) blocks of \(requestedType.blockSize); kept as \(fallback.name)")
+                         quantizable: true,
+                         note: "rows of \(columns) are not whole \(wanted.name) blocks of \(wanted.blockSize); stored as \(fallback.name)")
         }
+    }
+
+    /// The type used when rows of `columns` are not whole blocks of `type`: as llama.cpp, a 32-element
+    /// block type of similar size (Q4_K -> IQ4_NL, Q6_K -> Q8_0), else F16 (F32 for an F32 source).
+    public static func fallback(for type: GGMLType, columns: Int, source: GGMLType) -> GGMLType {
+        let candidates: [GGMLType]
+        switch type {
+        case .q4_K: candidates = [.iq4_nl]
+        case .q6_K: candidates = [.q8_0]
+        default: candidates = []
+        }
+        if let fit = candidates.first(where: { $0.rowByteCount(columns) != nil }) { return fit }
+        return source == .f32 ? .f32 : .f16
     }
 }

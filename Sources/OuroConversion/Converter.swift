@@ -35,22 +35,35 @@ public struct Converter {
     /// Every stored value equals the source's (see `isLossless`).
     public let lossless: Bool
 
+    /// Per-column importance (imatrix) of the tensors it covers; nil quantizes without.
+    public let importance: ImportanceMatrix?
+
     /// Opens and validates the checkpoint and decides each tensor's output type.
     public init(checkpoint folder: String, type: GGMLType, name: String? = nil) throws {
-        guard Self.writableTypes.contains(type) else { throw ConversionError.unsupportedTargetType(type.name) }
+        try self.init(checkpoint: folder, recipe: .uniform(type), name: name)
+    }
+
+    /// Converts with a recipe (uniform type, preset or per-tensor map) and optional importance
+    /// weights. `weights` may be the checkpoint already loaded (by the caller that built the recipe).
+    public init(checkpoint folder: String, recipe: QuantizationRecipe, importance: ImportanceMatrix? = nil,
+                weights preloaded: OuroWeights? = nil, name: String? = nil) throws {
+        for type in Set([recipe.defaultType] + recipe.overrides.values) where !Self.writableTypes.contains(type) {
+            throw ConversionError.unsupportedTargetType(type.name)
+        }
         self.folder = folder
-        weights = try OuroWeights.load(checkpoint: folder)
+        weights = try preloaded ?? OuroWeights.load(checkpoint: folder)
         let expected = TensorNaming.expectedTensors(weights.config)
         var sourceTypes: [String: GGMLType] = [:]
         for tensor in expected {
             if let weight = weights.tensor(tensor.ggufName) { sourceTypes[tensor.ggufName] = weight.type }
         }
-        plan = ConversionPlan(expected: expected, sourceTypes: sourceTypes, requestedType: type)
+        plan = ConversionPlan(expected: expected, sourceTypes: sourceTypes, recipe: recipe)
+        self.importance = importance
         modelName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
         lossless = Self.isLossless(plan, weights)
     }
 
-    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
+    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q6_K, .iq4_nl]
 
     /// Rows converted per chunk: enough to amortise calls, small enough to keep memory bounded.
     static let chunkElements = 1 << 20
@@ -90,13 +103,15 @@ public struct Converter {
         let rowsPerChunk = max(1, Self.chunkElements / max(columns, 1))
         let sourceRowBytes = source.rowByteCount
         let targetRowBytes = entry.targetType.rowByteCount(columns)!
+        let encoder = RowEncoder(type: entry.targetType, importance: importance?.values[entry.name],
+                                 searchedQ4_0: plan.recipe.searchedQ4_0)
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * columns)
         defer { floats.deallocate() }
         let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
         defer { output.deallocate() }
         // Each chunk's rows are split over the cores: quantizing is the costly part.
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let work = ChunkWork(source: source, targetType: entry.targetType, columns: columns, sourceRowBytes: sourceRowBytes,
+        let work = ChunkWork(source: source, encoder: encoder, columns: columns, sourceRowBytes: sourceRowBytes,
                              targetRowBytes: targetRowBytes, floats: floats, output: output)
         var row = 0
         while row < entry.rows {
@@ -120,15 +135,15 @@ public struct Converter {
     /// One tensor's scratch buffers while its chunks are converted; parts write disjoint rows.
     private final class ChunkWork: @unchecked Sendable {
         let source: WeightTensor
-        let targetType: GGMLType
+        let encoder: RowEncoder
         let columns: Int, sourceRowBytes: Int, targetRowBytes: Int
         let floats: UnsafeMutablePointer<Float>
         let output: UnsafeMutableRawPointer
 
-        init(source: WeightTensor, targetType: GGMLType, columns: Int, sourceRowBytes: Int, targetRowBytes: Int,
+        init(source: WeightTensor, encoder: RowEncoder, columns: Int, sourceRowBytes: Int, targetRowBytes: Int,
              floats: UnsafeMutablePointer<Float>, output: UnsafeMutableRawPointer) {
             self.source = source
-            self.targetType = targetType
+            self.encoder = encoder
             self.columns = columns
             self.sourceRowBytes = sourceRowBytes
             self.targetRowBytes = targetRowBytes
@@ -141,7 +156,7 @@ public struct Converter {
             for r in rows {
                 let dst = floats + (r - chunkStart) * columns
                 dequantizeRow(source.type, source.bytes.baseAddress! + r * sourceRowBytes, count: columns, into: dst)
-                quantizeRow(targetType, dst, count: columns, into: output + (r - chunkStart) * targetRowBytes)
+                encoder.encode(dst, count: columns, into: output + (r - chunkStart) * targetRowBytes)
             }
         }
     }
@@ -176,7 +191,7 @@ public struct Converter {
     func metadata() throws -> [(String, GGUFValue)] {
         var keys: [(String, GGUFValue)] = [("general.architecture", .string("ouro"))]
         keys.append(("general.name", .string(modelName)))
-        keys.append(("general.file_type", .uint32(Self.fileType(plan.requestedType))))
+        keys.append(("general.file_type", .uint32(plan.recipe.fileType)))
         keys.append(("general.quantization_version", .uint32(2)))
         keys += weights.config.ggufMetadata().filter { $0.0 != "general.architecture" }
         let tokenizer = URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json").path
@@ -184,20 +199,14 @@ public struct Converter {
             keys.append(("tokenizer.huggingface.json", .string(text)))
         }
         keys.append(("ouro.conversion.lossless", .bool(lossless)))
+        if plan.entries.contains(where: { $0.targetType.isQuantized }) {
+            keys.append(("ouro.quantization.recipe", .string(plan.recipe.name)))
+            let weighted = plan.entries.filter { $0.targetType.isQuantized && $0.targetType != .q8_0 && importance?.values[$0.name] != nil }
+            keys.append(("ouro.quantization.imatrix.tensors", .array(.string, weighted.map { .string($0.name) })))
+            if let importance { keys.append(("ouro.quantization.imatrix.tokens", .uint32(UInt32(clamping: importance.tokens)))) }
+        }
         keys += try SourceIdentity(folder: folder).metadata()
         return keys
-    }
-
-    /// llama.cpp's `llama_ftype` numbers, so other tools label the file the same way.
-    static func fileType(_ type: GGMLType) -> UInt32 {
-        switch type {
-        case .f32: return 0
-        case .f16: return 1
-        case .q4_0: return 2
-        case .q8_0: return 7
-        case .bf16: return 32
-        default: return 0
-        }
     }
 
     private func checkNotOverwritingInput(_ destination: String) throws {

@@ -27,6 +27,8 @@ public final class OuroRunner: @unchecked Sendable {
     /// Prompt (T > 1) products on q8_0/q4_0 through the integer kernels (true) or through
     /// dequantized f32 tiles and sgemm (false).
     public let integerPrefill: Bool
+    /// Sees the input rows of every linear layer (imatrix collection); nil costs nothing.
+    public var activationObserver: ActivationObserver?
 
     /// `threads` nil: one per online CPU.
     public init(weights: OuroWeights, threads: Int? = nil, integerPrefill: Bool = true) {
@@ -90,6 +92,7 @@ public final class OuroRunner: @unchecked Sendable {
             // The normed state is both this step's output and the next step's input.
             let states = a.h.pointer + firstRecorded * H
             stepHidden.append(a.h.array(from: firstRecorded * H, count: recorded * H))
+            activationObserver?.observe(.output, layer: nil, rows: states, count: recorded, columns: H)
             a.kernels.linear(weights.output, states, tokens: recorded, into: a.logits.pointer)
             stepLogits.append(a.logits.array(count: recorded * V))
             gateLogits.append((0..<recorded).map { t in
@@ -109,15 +112,18 @@ public final class OuroRunner: @unchecked Sendable {
         let kernels = a.kernels
 
         rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
+        activationObserver?.observe(.attentionInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
         kernels.linear(w.q, a.normed.pointer, tokens: T, into: a.q.pointer)
         kernels.linear(w.k, a.normed.pointer, tokens: T, into: a.k.pointer)
         kernels.linear(w.v, a.normed.pointer, tokens: T, into: a.v.pointer)
         attention(slot: slot, tokens: T, start: start, cache: cache, a)
+        activationObserver?.observe(.attentionOutput, layer: layer, rows: a.attention.pointer, count: T, columns: w.o.columns)
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
         rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
 
         rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
+        activationObserver?.observe(.ffnInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
         kernels.linear(w.gate, a.normed.pointer, tokens: T, into: a.gate.pointer)
         kernels.linear(w.up, a.normed.pointer, tokens: T, into: a.up.pointer)
         let g = a.gate.pointer, u = a.up.pointer
@@ -125,6 +131,7 @@ public final class OuroRunner: @unchecked Sendable {
             let x = g[i]
             g[i] = (x / (1 + expf(-x))) * u[i]      // silu(gate) * up, as torch: x / (1 + e^-x)
         }
+        activationObserver?.observe(.ffnDownInput, layer: layer, rows: a.gate.pointer, count: T, columns: I)
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
         rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)

@@ -21,12 +21,17 @@ public final class OuroWeights: @unchecked Sendable {
     public let exitGateWeight: WeightTensor
     public let exitGateBias: WeightTensor
     public let layers: [LayerWeights]
+    /// The quantization recipe a GGUF file was written with (`ouro.quantization.recipe`: "q4_k_m",
+    /// "loop"...), nil for checkpoints and files that do not say.
+    public let quantizationRecipe: String?
     /// Every stored tensor by GGUF name (`output.weight` absent when tied).
-    private let tensorsByName: [String: WeightTensor]
+    let tensorsByName: [String: WeightTensor]
 
-    private init(config: OuroConfiguration, source: String, tensors: [String: WeightTensor], storesSourceExactly: Bool?) {
+    init(config: OuroConfiguration, source: String, tensors: [String: WeightTensor], storesSourceExactly: Bool?,
+         quantizationRecipe: String? = nil) {
         self.config = config
         self.storesSourceExactly = storesSourceExactly
+        self.quantizationRecipe = quantizationRecipe
         self.source = source
         tensorsByName = tensors
         // `tensors` holds every expected GGUF name (checked by the caller), so these lookups succeed.
@@ -131,6 +136,7 @@ public final class OuroWeights: @unchecked Sendable {
         }
         let lossless: Bool?
         if case let .bool(value)? = file.value("ouro.conversion.lossless") { lossless = value } else { lossless = nil }
-        return OuroWeights(config: config, source: path, tensors: tensors, storesSourceExactly: lossless)
+        return OuroWeights(config: config, source: path, tensors: tensors, storesSourceExactly: lossless,
+                           quantizationRecipe: file.value("ouro.quantization.recipe")?.string)
     }
 }

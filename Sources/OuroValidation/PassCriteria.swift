@@ -46,6 +46,15 @@ public struct PassCriteria: Codable, Sendable, Equatable {
     public static let q8_0 = PassCriteria(name: "q8_0", finalKLDMean: 1e-3, finalKLDP99: 1e-2, finalTop1Min: 0.98)
     public static let q4_0 = PassCriteria(name: "q4_0", finalKLDMean: 2e-2, finalKLDP99: 0.2, finalTop1Min: 0.90)
 
+    // The 4.5-5 bpw encodings and mixes (Q4_K, IQ4_NL, q4_k_m, q4_k_s, the loop search), measured on
+    // ouro-trained-s: final KLD mean 1.4e-3..3.6e-3, p99 <= 3.3e-2, top-1 >= 95.5 % (Docs/QUANTIZATION.md).
+    // The limits sit where a broken encoding (wrong scale layout, a misplaced block) fails and any
+    // honest 4-bit one passes: half of Q4_0's.
+    public static let q4 = PassCriteria(name: "q4", finalKLDMean: 1e-2, finalKLDP99: 0.1, finalTop1Min: 0.93)
+    // Q6_K (6.97 bpw here: ffn_down falls back to Q8_0) measured: final KLD mean 1.3e-4, p99 1.9e-3,
+    // top-1 98.9 % (Docs/QUANTIZATION.md); limits 10-15x above, between Q8_0 and the 4-bit ones.
+    public static let q6_K = PassCriteria(name: "q6_k", finalKLDMean: 2e-3, finalKLDP99: 2e-2, finalTop1Min: 0.97)
+
     /// f16/bf16 files that round some source values (e.g. a bf16 checkpoint stored as f16, or an f32
     /// one stored as bf16): 16-bit rounding of the weights, far below any quantization error.
     public static let nearLossless = PassCriteria(name: "near-lossless", finalKLDMean: 1e-4, finalKLDP99: 1e-3, finalTop1Min: 0.99)
@@ -53,10 +62,14 @@ public struct PassCriteria: Codable, Sendable, Equatable {
     /// Criteria for a file type name as in GGMLType.name ("F32", "BF16", "Q8_0"...), case-insensitive.
     /// Float types count as lossless: converting a bf16 checkpoint to f16 is not exact in general,
     /// so an f16 file of a bf16 source that fails here should be judged with `q8_0` limits.
+    /// Recipe names as stored in `ouro.quantization.recipe` ("q4_k_m", "loop", "q4_k+imatrix") work too.
     public static func forFileType(_ type: String?) -> PassCriteria {
-        switch type?.uppercased() {
+        let base = type?.uppercased().split(separator: "+").first.map(String.init)
+        switch base {
         case "Q8_0": return .q8_0
         case "Q4_0": return .q4_0
+        case "Q6_K": return .q6_K
+        case "Q4_K", "IQ4_NL", "Q4_K_M", "Q4_K_S", "LOOP": return .q4
         default: return .lossless
         }
     }

@@ -25,9 +25,13 @@ public struct Validator {
     /// criteria default to the file type's.
     public init(weights: OuroWeights, criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
         let target = OuroRunnerTarget(weights: weights)
-        var fileCriteria = PassCriteria.forFileType(target.fileTypeName)
+        // A quantized file names its recipe ("q4_k_m", "loop"...): its criteria, and the type shown
+        // for a mix ("mixed (q4_k_m)").
+        let recipe = weights.quantizationRecipe
+        var fileCriteria = PassCriteria.forFileType(recipe ?? target.fileTypeName)
         if fileCriteria == .lossless && weights.storesSourceExactly == false { fileCriteria = .nearLossless }
-        self.init(target: target, modelFile: weights.source, modelType: target.fileTypeName,
+        let typeName = weights.fileType == nil && recipe != nil ? "mixed (\(recipe!))" : target.fileTypeName
+        self.init(target: target, modelFile: weights.source, modelType: typeName,
                   criteria: criteria ?? fileCriteria, uncachedGreedy: uncachedGreedy)
     }
 

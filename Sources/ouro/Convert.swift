@@ -12,7 +12,21 @@ extension OuroCommand {
                 block, the token embeddings and the output head take --type; norms and the early-exit
                 gate stay F32. The file appears at --output only when it is complete.
 
-                Types (bits per weight): f32 (32), f16 (16), bf16 (16), q8_0 (8.5), q4_0 (4.5).
+                Types (bits per weight): f32 (32), f16 (16), bf16 (16), q8_0 (8.5), q6_k (6.5625),
+                q4_0 (4.5), q4_k (4.5), iq4_nl (4.5). Rows that are not whole blocks fall back
+                (q4_k -> iq4_nl, q6_k -> q8_0, else f16), with a note.
+
+                Presets, as llama.cpp's: q4_k_m (Q4_K; Q6_K output and, in use_more_bits layers, attn_v
+                and ffn_down), q4_k_s (Q4_K; Q6_K output and attn_v of the first 4 layers, where llama.cpp
+                has Q5_K).
+
+                loop: measures each matrix's sensitivity through the whole looped model (KLD of the last
+                loop step when only that matrix is quantized, on calibration tokens) for q4_0 (searched
+                scales), iq4_nl, q4_k, q6_k and q8_0, then picks one type per matrix under --bpw.
+
+                --imatrix weights each column's error by its mean squared activation on the calibration
+                tokens (llama.cpp's imatrix). Calibration: --calibration FILE (token ids), else tokens
+                sampled from the unquantized model (temperature 1, --seed, from bos).
                 """)
 
         @Argument(help: "Checkpoint folder (config.json + *.safetensors).")
@@ -21,8 +35,23 @@ extension OuroCommand {
         @Option(name: .shortAndLong, help: "Where to write the GGUF file.")
         var output: String
 
-        @Option(name: .shortAndLong, help: "Weight type for the matrices: \(OutputType.allCases.map(\.rawValue).joined(separator: ", ")).")
+        @Option(name: .shortAndLong, help: "Weight type or preset for the matrices: \(OutputType.allCases.map(\.rawValue).joined(separator: ", ")).")
         var type: OutputType = .q8_0
+
+        @Option(help: "Bits-per-weight budget over the matrices for --type loop.")
+        var bpw: Double = 4.5
+
+        @Flag(help: "Importance-weighted quantization from calibration activations (imatrix).")
+        var imatrix = false
+
+        @Option(help: "Calibration token ids (comma/whitespace separated) for --type loop and --imatrix.")
+        var calibration: String?
+
+        @Option(help: "Self-sampled calibration: number of tokens (in sequences of 256).")
+        var calibrationTokens: Int = 1024
+
+        @Option(help: "Seed of the self-sampled calibration.")
+        var seed: UInt64 = 0
 
         @Option(help: "Model name stored as general.name (default: the folder's name).")
         var name: String?
@@ -35,8 +64,13 @@ extension OuroCommand {
         @Option(help: .private)
         var pauseAfterTensors: Int?
 
+        func validate() throws {
+            guard bpw > 0 && bpw.isFinite else { throw ValidationError("'--bpw' takes a positive number, e.g. 4.5") }
+            guard calibrationTokens > 0 else { throw ValidationError("'--calibration-tokens' must be 1 or more") }
+        }
+
         func run() throws {
-            let converter = try reportingBadInput { try Converter(checkpoint: checkpoint, type: type.ggmlType, name: name) }
+            let converter = try reportingBadInput { try makeConverter() }
             if !json {
                 for entry in converter.plan.entries where entry.note != nil {
                     print("note: \(entry.name): \(entry.note!)")
@@ -56,12 +90,19 @@ extension OuroCommand {
             let plan = summary.plan
             if json {
                 let report = ConvertReport(
-                    output: summary.destination, type: type.rawValue, tensors: plan.entries.count,
+                    output: summary.destination, type: type.rawValue, recipe: plan.recipe.name, tensors: plan.entries.count,
                     file_bytes: summary.fileBytes, bits_per_weight: plan.quantizedBitsPerWeight,
                     lossless: summary.lossless, seconds: summary.seconds,
-                    fallbacks: plan.entries.compactMap { entry in entry.note.map { [entry.name, $0] } })
+                    fallbacks: plan.entries.compactMap { entry in entry.note.map { [entry.name, $0] } },
+                    types: Dictionary(uniqueKeysWithValues: plan.entries.filter(\.quantizable).map { ($0.name, $0.targetType.name) }),
+                    imatrix: converter.importance != nil)
                 print(try jsonString(report))
             } else {
+                if plan.recipe.name != type.rawValue || !plan.recipe.overrides.isEmpty {
+                    let counts = Dictionary(grouping: plan.entries.filter(\.quantizable), by: \.targetType.name)
+                        .map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+                    print("recipe \(plan.recipe.name): \(counts)" + (converter.importance != nil ? ", importance-weighted" : ""))
+                }
                 print("wrote \(summary.destination): \(plan.entries.count) tensors, \(formatBytes(summary.fileBytes)), " +
                       String(format: "%.2f bits per weight over the matrices, %.2f s", plan.quantizedBitsPerWeight, summary.seconds) +
                       (summary.lossless ? ", lossless" : ""))
@@ -73,12 +114,15 @@ extension OuroCommand {
 private struct ConvertReport: Encodable {
     let output: String
     let type: String
+    let recipe: String
     let tensors: Int
     let file_bytes: Int
     let bits_per_weight: Double
     let lossless: Bool
     let seconds: Double
     let fallbacks: [[String]]
+    let types: [String: String]
+    let imatrix: Bool
 }
 
 /// One self-overwriting progress line on stderr (only on a terminal).

@@ -25,7 +25,7 @@ struct ExitArgument: ExpressibleByArgument {
 extension OuroCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Generate tokens greedily from token ids.",
+            abstract: "Generate tokens from token ids (greedy, or sampled with --temperature).",
             discussion: """
                 Runs the looped model on the prompt and appends --max-new tokens, each the most likely
                 next token. The exit mode picks which loop step's logits decide:
@@ -48,6 +48,12 @@ extension OuroCommand {
         @Option(help: "Exit mode: last, step:K, threshold:Q or weighted.")
         var exit: ExitArgument?
 
+        @Option(help: "Sampling temperature; 0 (default) is greedy.")
+        var temperature: Float = 0
+
+        @Option(help: "Seed for sampling (with --temperature).")
+        var seed: UInt64 = 0
+
         @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache.")
         var noCache = false
 
@@ -56,6 +62,8 @@ extension OuroCommand {
 
         func validate() throws {
             guard maxNew >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
+            guard temperature >= 0 && temperature.isFinite else { throw ValidationError("'--temperature' must be 0 or more") }
+            if temperature > 0 && noCache { throw ValidationError("'--temperature' works with the KV cache only; drop '--no-cache'") }
             guard !tokens.isEmpty, tokens.split(separator: ",").allSatisfy({ Int($0.trimmingCharacters(in: .whitespaces)) != nil }) else {
                 throw ValidationError("'--tokens' takes comma-separated integers, e.g. --tokens 5,17,3")
             }
@@ -68,6 +76,10 @@ extension OuroCommand {
                 let weights = try loadWeights(model)
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
+                if temperature > 0 {
+                    return try runner.sample(prompt: prompt, maxNewTokens: maxNew,
+                                             sampler: Sampler(temperature: temperature, seed: seed), exit: mode)
+                }
                 return try runner.generate(prompt: prompt, maxNewTokens: maxNew, cached: !noCache, exit: mode)
             }
             let seconds = Date().timeIntervalSince(started)

@@ -4,12 +4,14 @@ import OuroValidation
 
 /// `--criteria` names: the built-in pass criteria by file type.
 enum CriteriaName: String, ExpressibleByArgument, CaseIterable {
-    case lossless, q8_0, q4_0
+    case lossless, q8_0, q6_k, q4, q4_0
 
     var criteria: PassCriteria {
         switch self {
         case .lossless: return .lossless
         case .q8_0: return .q8_0
+        case .q6_k: return .q6_K
+        case .q4: return .q4
         case .q4_0: return .q4_0
         }
     }
@@ -30,6 +32,8 @@ extension OuroCommand {
                   lossless (f32; f16/bf16 that hold the source exactly)  every step max|Δlogit| <= 1e-3,
                            exit pdf <= 1e-4, threshold exit steps and greedy tokens equal
                   q8_0     final KLD mean <= 1e-3, p99 <= 1e-2, top-1 >= 98%
+                  q6_k     final KLD mean <= 2e-3, p99 <= 2e-2, top-1 >= 97%
+                  q4       (q4_k, iq4_nl, q4_k_m, q4_k_s, loop) final KLD mean <= 1e-2, p99 <= 0.1, top-1 >= 93%
                   q4_0     final KLD mean <= 2e-2, p99 <= 0.2, top-1 >= 90%
                 Override with --criteria and the --max-*/--min-* options.
 
