@@ -1,0 +1,134 @@
+import COpenBLAS
+import Foundation
+import Quantization
+
+// Shape legend (row-major, outermost first):
+//   T  tokens in this call          H  hidden size           I  intermediate size
+//   V  vocabulary                   S  loop steps            L  layers (shared by every step)
+//   nh attention heads              nkv key/value heads      D  head dim
+//   P  positions attended (cached + new)
+// h [T,H] is the residual stream; q [T,nh*D]; k, v [T,nkv*D]; scores [T,P] per head;
+// gate, up [T,I]; step logits [T,V]; KV cache slot (step, layer) holds K, V [P,nkv*D].
+
+/// Runs an Ouro model on the CPU in float32: the looped forward pass, exit modes, KV cache and
+/// greedy generation.
+public final class OuroRunner: @unchecked Sendable {
+    public let weights: OuroWeights
+    public let config: OuroConfiguration
+    let rope: RotaryEmbedding
+    /// Norm and exit-gate vectors expanded to f32 once (they are tiny).
+    let layerNorms: [(attn: [Float], postAttention: [Float], ffn: [Float], postFFN: [Float])]
+    let outputNorm: [Float]
+    let exitGateWeight: [Float]
+    let exitGateBias: Float
+    let eps: Float
+
+    public init(weights: OuroWeights) {
+        self.weights = weights
+        config = weights.config
+        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
+        layerNorms = weights.layers.map {
+            ($0.attnNorm.floats(), $0.postAttentionNorm.floats(), $0.ffnNorm.floats(), $0.postFFNNorm.floats())
+        }
+        outputNorm = weights.outputNorm.floats()
+        exitGateWeight = weights.exitGateWeight.floats()
+        exitGateBias = weights.exitGateBias.floats()[0]
+        eps = Float(config.rmsNormEps)
+    }
+
+    /// What upstream's forward returns without exit arguments (see `ExitMode.default(for:)`).
+    public var defaultExitMode: ExitMode { .default(for: config) }
+
+    /// Uncached forward over all positions: every step's logits, normed states and gate logits.
+    public func forward(tokens: [Int]) throws -> LoopOutputs {
+        try validate(tokens)
+        let cache = try KVCache(config: config, capacity: tokens.count)
+        let activations = try Activations(config: config, tokens: tokens.count, context: tokens.count)
+        return run(tokens[...], cache: cache, activations: activations, lastPositionOnly: false)
+    }
+
+    func validate(_ tokens: [Int]) throws {
+        guard !tokens.isEmpty else { throw ModelError.invalidRequest("no tokens to run") }
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ModelError.tokenOutOfRange(token: bad, vocab: config.vocabSize)
+        }
+    }
+
+    /// Processes `tokens` at the positions after those already in `cache`, appends their K/V, and
+    /// records every step for all new positions (or only the last one, for generation).
+    /// Tokens must be valid and `cache`/`activations` large enough (checked by the callers).
+    func run(_ tokens: ArraySlice<Int>, cache: KVCache, activations a: Activations, lastPositionOnly: Bool) -> LoopOutputs {
+        let T = tokens.count, H = config.hiddenSize, V = config.vocabSize
+        let start = cache.length
+        precondition(T <= a.tokens && start + T <= cache.capacity && start + T <= a.context)
+        let embedding = weights.tokenEmbedding
+        for (t, token) in tokens.enumerated() {
+            dequantizeRow(embedding.type, embedding.row(token), count: H, into: a.h.pointer + t * H)
+        }
+        rope.tables(start: start, count: T, cos: a.cos.pointer, sin: a.sin.pointer)
+
+        let recorded = lastPositionOnly ? 1 : T
+        let firstRecorded = T - recorded
+        var stepLogits: [[Float]] = [], stepHidden: [[Float]] = [], gateLogits: [[Float]] = []
+        for step in 0..<config.loopCount {
+            for layer in 0..<config.layerCount {
+                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a)
+            }
+            rmsNorm(a.h.pointer, rows: T, weight: outputNorm, into: a.h.pointer)
+            // The normed state is both this step's output and the next step's input.
+            let states = a.h.pointer + firstRecorded * H
+            stepHidden.append(a.h.array(from: firstRecorded * H, count: recorded * H))
+            a.kernels.linear(weights.output, states, tokens: recorded, into: a.logits.pointer)
+            stepLogits.append(a.logits.array(count: recorded * V))
+            gateLogits.append((0..<recorded).map { t in
+                exitGateBias + cblas_sdot(Int32(H), states + t * H, 1, exitGateWeight, 1)
+            })
+        }
+        cache.advance(by: T)
+        return LoopOutputs(steps: config.loopCount, tokens: recorded, vocab: V, hidden: H,
+                           stepLogits: stepLogits, stepHidden: stepHidden, gateLogits: gateLogits)
+    }
+
+    /// One sandwich-norm decoder block on the residual stream `a.h`:
+    /// h += post_attention_norm(attn(attn_norm(h))); h += post_ffw_norm(mlp(ffn_norm(h))).
+    private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
+        let w = weights.layers[layer], norms = layerNorms[layer]
+        let H = config.hiddenSize, I = config.intermediateSize
+        let kernels = a.kernels
+
+        rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
+        kernels.linear(w.q, a.normed.pointer, tokens: T, into: a.q.pointer)
+        kernels.linear(w.k, a.normed.pointer, tokens: T, into: a.k.pointer)
+        kernels.linear(w.v, a.normed.pointer, tokens: T, into: a.v.pointer)
+        attention(slot: slot, tokens: T, start: start, cache: cache, a)
+        kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
+        rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)
+        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+
+        rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
+        kernels.linear(w.gate, a.normed.pointer, tokens: T, into: a.gate.pointer)
+        kernels.linear(w.up, a.normed.pointer, tokens: T, into: a.up.pointer)
+        let g = a.gate.pointer, u = a.up.pointer
+        for i in 0..<T * I {
+            let x = g[i]
+            g[i] = (x / (1 + expf(-x))) * u[i]      // silu(gate) * up, as torch: x / (1 + e^-x)
+        }
+        kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
+        rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
+        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+    }
+
+    /// RMSNorm per row in f32: x * 1/sqrt(mean(x²) + eps) * w. `output` may alias `input`.
+    func rmsNorm(_ input: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], into output: UnsafeMutablePointer<Float>) {
+        let H = config.hiddenSize
+        weight.withUnsafeBufferPointer { w in
+            for r in 0..<rows {
+                let x = input + r * H, y = output + r * H
+                var sum: Float = 0
+                for i in 0..<H { sum += x[i] * x[i] }
+                let scale = 1 / (sum / Float(H) + eps).squareRoot()
+                for i in 0..<H { y[i] = w[i] * (x[i] * scale) }
+            }
+        }
+    }
+}

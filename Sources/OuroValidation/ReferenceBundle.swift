@@ -1,0 +1,161 @@
+import OuroIO
+import SafeTensors
+
+/// The model dimensions a bundle is checked against (from the model's configuration).
+public struct ModelDimensions: Sendable, Equatable {
+    public var vocab: Int
+    public var steps: Int
+    public var hidden: Int
+    public init(vocab: Int, steps: Int, hidden: Int) {
+        self.vocab = vocab; self.steps = steps; self.hidden = hidden
+    }
+}
+
+/// A reference bundle: golden outputs of the PyTorch model for a few prompts, in one safetensors file,
+/// optionally zstd-compressed. The layout is documented in Formats/reference-bundle.md.
+/// Opening checks every tensor's dtype and shape and every integer's range; prompt data is only
+/// materialised by `load(_:)`, one prompt at a time, so large-vocabulary bundles stay cheap to hold.
+public final class ReferenceBundle: @unchecked Sendable {
+    public static let formatName = "ouro-reference"
+    public static let formatVersion = "1"
+
+    public let path: String
+    /// `__metadata__` as stored.
+    public let metadata: [String: String]
+    /// True when `__metadata__` names our format; other bundles with the right tensors are read as version 1.
+    public let declaresFormat: Bool
+    public let prompts: [PromptLayout]
+    /// Loop steps S, vocabulary V, hidden size H (nil when no prompt carries step_hidden).
+    public let steps: Int
+    public let vocab: Int
+    public let hidden: Int?
+    public var tokenCount: Int { prompts.reduce(0) { $0 + $1.tokens } }
+
+    private let file: SafeTensorsFile
+
+    /// Opens `path` (plain safetensors, or a zstd frame holding one) and checks it; with `model`,
+    /// also checks vocab, steps and hidden against the model.
+    public init(path: String, model: ModelDimensions? = nil,
+                decompressedLimit: UInt64 = ZstdDecoder.defaultLimit) throws {
+        let mapped = try MappedFile(path: path)
+        if ZstdDecoder.hasZstdMagic(mapped.bytes) {
+            let bytes = try ZstdDecoder.decompress(mapped.bytes, path: path, limit: decompressedLimit)
+            file = try SafeTensorsFile(path: path, bytes: bytes)
+        } else {
+            file = try SafeTensorsFile(path: path)
+        }
+        self.path = path
+        metadata = file.metadata
+        if metadata["format"] == Self.formatName {
+            let version = metadata["format_version"] ?? "(absent)"
+            guard version == Self.formatVersion else {
+                throw ValidationFailure.unsupportedFormatVersion(path: path, version: version)
+            }
+            declaresFormat = true
+        } else {
+            declaresFormat = false
+        }
+        let checker = BundleChecker(file: file, model: model)
+        prompts = try checker.layouts()
+        steps = checker.steps ?? 0
+        vocab = checker.vocab ?? 0
+        hidden = checker.hidden
+    }
+
+    /// Checks the bundle's axes against a model's configuration.
+    public func check(against model: ModelDimensions) throws {
+        func fail(_ name: String, _ shape: [Int], _ expected: String) -> ValidationFailure {
+            .shapeMismatch(path: path, name: name, shape: shape, expected: expected)
+        }
+        let first = prompts[0].prefix
+        if steps != model.steps {
+            throw fail(first + "step_logits", [steps, prompts[0].tokens, vocab], "S = \(model.steps) loop steps (model config)")
+        }
+        if vocab != model.vocab {
+            throw fail(first + "step_logits", [steps, prompts[0].tokens, vocab], "V = \(model.vocab) (model vocab_size)")
+        }
+        if let hidden, hidden != model.hidden {
+            throw fail(first + "step_hidden", [steps, prompts[0].tokens, hidden], "H = \(model.hidden) (model hidden_size)")
+        }
+        // Token ids were checked against the bundle's own V, which now equals the model's.
+    }
+
+    /// Reads one prompt's tensors as floats / ints.
+    public func load(_ layout: PromptLayout) throws -> ReferencePrompt {
+        let p = layout.prefix
+        func ints(_ name: String) throws -> [Int] { try file.int64s(p + name).map { Int($0) } }
+        func floats(_ name: String) throws -> [Float] { try file.floats(p + name) }
+        return ReferencePrompt(
+            layout: layout,
+            inputIDs: try ints("input_ids"),
+            stepLogits: try floats("step_logits"),
+            stepHidden: layout.hasStepHidden ? try floats("step_hidden") : nil,
+            gateLogits: try floats("gate_logits"),
+            exitPDF: try floats("exit_pdf"),
+            finalLogits: try floats("final_logits"),
+            weightedLogits: layout.hasWeighted ? try floats("weighted_logits") : nil,
+            thresholds: try layout.thresholds.map {
+                ThresholdReference(key: $0.key, value: $0.value,
+                                   logits: try floats("threshold_\($0.key).logits"),
+                                   exitSteps: try ints("threshold_\($0.key).exit_steps"))
+            },
+            exitAtStep: try layout.exitAtSteps.map {
+                StepReference(step: $0, logits: try floats("exit_at_step_\($0).logits"))
+            },
+            greedyCached: layout.greedyCachedCount != nil ? try ints("greedy_cached") : nil,
+            greedyUncached: layout.greedyUncachedCount != nil ? try ints("greedy_uncached") : nil,
+            labels: layout.hasLabels ? try ints("labels") : nil)
+    }
+}
+
+/// What one prompt holds, known after opening (no tensor data read).
+public struct PromptLayout: Sendable, Equatable {
+    /// N in `pN.`
+    public let index: Int
+    public var prefix: String { "p\(index)." }
+    /// Prompt length T.
+    public let tokens: Int
+    /// Thresholds present, ascending, with the text used in the tensor name ("0.5").
+    public let thresholds: [ThresholdKey]
+    /// 0-based steps k of `exit_at_step_<k>.logits`, ascending.
+    public let exitAtSteps: [Int]
+    public let hasStepHidden: Bool
+    public let hasWeighted: Bool
+    public let hasLabels: Bool
+    public let greedyCachedCount: Int?
+    public let greedyUncachedCount: Int?
+}
+
+public struct ThresholdKey: Sendable, Equatable {
+    public let key: String
+    public let value: Float
+}
+
+/// One prompt's reference tensors, flattened row-major in the bundle's axis order.
+public struct ReferencePrompt: Sendable {
+    public let layout: PromptLayout
+    public let inputIDs: [Int]
+    public let stepLogits: [Float]       // [S,T,V]
+    public let stepHidden: [Float]?      // [S,T,H]
+    public let gateLogits: [Float]       // [S,T]
+    public let exitPDF: [Float]          // [T,S]
+    public let finalLogits: [Float]      // [T,V]
+    public let weightedLogits: [Float]?  // [T,V]
+    public let thresholds: [ThresholdReference]
+    public let exitAtStep: [StepReference]
+    public let greedyCached: [Int]?
+    public let greedyUncached: [Int]?
+    public let labels: [Int]?            // [T], next-token ids; negative = not scored
+}
+
+public struct ThresholdReference: Sendable {
+    public let key: String
+    public let value: Float
+    public let logits: [Float]           // [T,V]
+    public let exitSteps: [Int]          // [T], 0-based
+}
+
+public struct StepReference: Sendable {
+    public let step: Int                 // 0-based
+    public let logits: [Float]           // [T,V]
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// The human-readable report. Loop steps are 1-based, as in the JSON.
+/// The last line is always `OK: ...` or `NOT OK: ...`.
+public enum ReportText {
+    public static func render(_ r: ValidationReport) -> String {
+        var lines: [String] = []
+        lines.append("model:  \(r.modelFile) (\(r.modelType))")
+        lines.append("bundle: \(r.bundleFile) (\(r.promptCount) prompts, \(r.tokenCount) tokens\(r.bundleDeclaresFormat ? "" : ", no ouro-reference metadata: read as version 1"))")
+        lines.append("criteria: \(r.criteria.summary)")
+        lines.append("")
+        lines.append("by loop step (1-based; step \(r.steps.count) is the last):")
+        var table = [["step", "max|Δlogit|", "rel RMS", "KLD mean", "KLD p99", "top-1", "max|Δhidden|", "max|Δpdf|"]]
+        for s in r.steps {
+            table.append(["\(s.step)", sci(s.logits.maxAbsLogitError), sci(s.logits.relativeRMSError),
+                          sci(s.logits.kldMean), sci(s.logits.kldP99), percent(s.logits.top1Agreement),
+                          s.hiddenMaxAbsError.map(sci) ?? "-", sci(s.exitPDFMaxAbsError)])
+        }
+        lines += aligned(table)
+        lines.append("")
+        var modes = [["exit mode", "max|Δlogit|", "rel RMS", "KLD mean", "KLD p99", "KLD max", "top-1"]]
+        func row(_ name: String, _ e: LogitErrors) -> [String] {
+            [name, sci(e.maxAbsLogitError), sci(e.relativeRMSError), sci(e.kldMean), sci(e.kldP99), sci(e.kldMax),
+             percent(e.top1Agreement)]
+        }
+        modes.append(row("final", r.final))
+        if let w = r.exit.weighted { modes.append(row("weighted", w)) }
+        for key in r.thresholds { if let e = r.exit.thresholdLogits[key] { modes.append(row("threshold \(key)", e)) } }
+        for e in r.exit.exitAtStep { modes.append(row("exit at step \(e.step)", e.logits)) }
+        lines += aligned(modes)
+        lines.append("")
+        lines.append("exit pdf: max|Δ| \(sci(r.exit.pdfMaxAbsError))")
+        if !r.thresholds.isEmpty {
+            let parts = r.thresholds.map { "\($0): \(percent(r.exit.thresholdStepAgreement[$0] ?? 0))" }
+            lines.append("threshold exit steps equal: " + parts.joined(separator: ", "))
+        }
+        let g = r.greedy
+        if g.tokensTotal > 0 {
+            lines.append("greedy: \(g.match ? "equal" : "DIFFERENT"): cached \(g.cached.matched)/\(g.cached.total), "
+                         + "uncached reference \(g.uncached.matched)/\(g.uncached.total) tokens before the first difference")
+        } else {
+            lines.append("greedy: no reference tokens in the bundle")
+        }
+        if let p = r.perplexity {
+            lines.append(String(format: "perplexity on %d labels: reference %.4f, model %.4f, ratio %.5f",
+                                p.tokens, p.reference, p.model, p.ratio))
+        }
+        for reason in r.reasons { lines.append("FAIL: \(reason)") }
+        lines.append(verdictLine(r))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `OK: <file> matches the reference (<criteria>)` or
+    /// `NOT OK: <file>: <first failing criterion>, first diverging at loop step k`.
+    public static func verdictLine(_ r: ValidationReport) -> String {
+        if r.pass { return "OK: \(r.modelFile) matches the reference (\(r.criteria.summary))" }
+        let first = r.reasons.first ?? "failed"
+        // Strip the per-reason step note; the verdict names the first diverging step once.
+        let head = first.components(separatedBy: ", first over the limit").first ?? first
+        let step = r.firstDivergingStep.map { ", first diverging at loop step \($0)" } ?? ""
+        return "NOT OK: \(r.modelFile): \(head)\(step)"
+    }
+
+    private static func sci(_ x: Double) -> String {
+        if !x.isFinite { return x.isNaN ? "nan" : "inf" }
+        return x == 0 ? "0" : String(format: "%.2e", x)
+    }
+
+    private static func aligned(_ rows: [[String]]) -> [String] {
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { c, cell in
+                c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                       : String(repeating: " ", count: widths[c] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+    }
+}

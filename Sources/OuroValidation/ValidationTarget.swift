@@ -1,0 +1,41 @@
+/// What the validator needs from a model. `OuroRunnerTarget` adapts the runtime; tests use stand-ins.
+public protocol ValidationTarget {
+    var dimensions: ModelDimensions { get }
+    /// One uncached forward over `tokens` with every output the reference holds.
+    func run(tokens: [Int], request: OutputRequest) throws -> ModelRun
+    /// Greedy continuation: the new token ids only.
+    func greedy(prompt: [Int], maxNewTokens: Int, cached: Bool) throws -> [Int]
+}
+
+/// Which exit modes to compute, as found in the bundle.
+public struct OutputRequest: Sendable, Equatable {
+    public var thresholds: [Float]
+    /// 0-based steps.
+    public var exitAtSteps: [Int]
+    public var weighted: Bool
+    public init(thresholds: [Float], exitAtSteps: [Int], weighted: Bool) {
+        self.thresholds = thresholds; self.exitAtSteps = exitAtSteps; self.weighted = weighted
+    }
+}
+
+/// A model's outputs for one prompt, laid out like LoopOutputs (steps outermost).
+public struct ModelRun: Sendable {
+    public var stepLogits: [[Float]]          // [S][T*V]
+    public var stepHidden: [[Float]]?         // [S][T*H]
+    public var gateLogits: [[Float]]          // [S][T]
+    public var exitPDF: [[Float]]             // [T][S]
+    public var finalLogits: [Float]           // [T*V]
+    public var weightedLogits: [Float]?       // [T*V]
+    public var thresholdLogits: [[Float]]     // request.thresholds order, each [T*V]
+    public var thresholdExitSteps: [[Int]]    // request.thresholds order, each [T], 0-based
+    public var exitAtStepLogits: [[Float]]    // request.exitAtSteps order, each [T*V]
+
+    public init(stepLogits: [[Float]], stepHidden: [[Float]]?, gateLogits: [[Float]], exitPDF: [[Float]],
+                finalLogits: [Float], weightedLogits: [Float]?, thresholdLogits: [[Float]],
+                thresholdExitSteps: [[Int]], exitAtStepLogits: [[Float]]) {
+        self.stepLogits = stepLogits; self.stepHidden = stepHidden; self.gateLogits = gateLogits
+        self.exitPDF = exitPDF; self.finalLogits = finalLogits; self.weightedLogits = weightedLogits
+        self.thresholdLogits = thresholdLogits; self.thresholdExitSteps = thresholdExitSteps
+        self.exitAtStepLogits = exitAtStepLogits
+    }
+}

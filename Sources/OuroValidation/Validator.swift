@@ -1,0 +1,148 @@
+import OuroModel
+
+/// Runs a model over every prompt of a reference bundle and measures it against the reference,
+/// loop step by loop step, then judges the numbers with `PassCriteria`.
+public struct Validator {
+    public var target: ValidationTarget
+    public var modelFile: String
+    /// File type name ("F32", "BF16", "Q8_0", ...), shown in the report.
+    public var modelType: String
+    public var criteria: PassCriteria
+    /// Also run uncached greedy generation to compare with `greedy_uncached` (slower: one full forward
+    /// per new token). When false the cached result is compared with both references.
+    public var uncachedGreedy: Bool
+
+    public init(target: ValidationTarget, modelFile: String, modelType: String,
+                criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
+        self.target = target
+        self.modelFile = modelFile
+        self.modelType = modelType
+        self.criteria = criteria ?? .forFileType(modelType)
+        self.uncachedGreedy = uncachedGreedy
+    }
+
+    /// Validates weights loaded from a GGUF file or checkpoint folder with the runtime;
+    /// criteria default to the file type's.
+    public init(weights: OuroWeights, criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
+        let target = OuroRunnerTarget(weights: weights)
+        self.init(target: target, modelFile: weights.source, modelType: target.fileTypeName,
+                  criteria: criteria, uncachedGreedy: uncachedGreedy)
+    }
+
+    /// `progress` receives one short line per prompt.
+    public func validate(bundle: ReferenceBundle, progress: ((String) -> Void)? = nil) throws -> ValidationReport {
+        try bundle.check(against: target.dimensions)
+        let s = bundle.steps, v = bundle.vocab
+        var acc = Accumulators(steps: s, bundle: bundle)
+        var promptResults: [PromptResult] = []
+
+        for layout in bundle.prompts {
+            let ref = try bundle.load(layout)
+            let t = layout.tokens
+            let request = OutputRequest(thresholds: layout.thresholds.map(\.value),
+                                        exitAtSteps: layout.exitAtSteps, weighted: layout.hasWeighted)
+            let run = try target.run(tokens: ref.inputIDs, request: request)
+            try checkShapes(run, request: request, tokens: t, steps: s, vocab: v, hidden: bundle.hidden)
+
+            var stepMax: [Double] = []
+            for step in 0..<s {
+                let refStep = Array(ref.stepLogits[step * t * v..<(step + 1) * t * v])
+                acc.steps[step].add(model: run.stepLogits[step], reference: refStep, tokens: t, vocab: v)
+                stepMax.append(ParityMetrics.maxAbsError(run.stepLogits[step], refStep))
+                let refGate = Array(ref.gateLogits[step * t..<(step + 1) * t])
+                acc.gate[step] = max(acc.gate[step], ParityMetrics.maxAbsError(run.gateLogits[step], refGate))
+                if let hidden = bundle.hidden, let refHidden = ref.stepHidden, let modelHidden = run.stepHidden {
+                    let slice = Array(refHidden[step * t * hidden..<(step + 1) * t * hidden])
+                    acc.hidden[step] = max(acc.hidden[step], ParityMetrics.maxAbsError(modelHidden[step], slice))
+                }
+            }
+            var promptPDF = 0.0
+            for position in 0..<t {
+                for step in 0..<s {
+                    let d = abs(Double(run.exitPDF[position][step]) - Double(ref.exitPDF[position * s + step]))
+                    let e = d.isNaN ? Double.infinity : d
+                    acc.pdf[step] = max(acc.pdf[step], e)
+                    promptPDF = max(promptPDF, e)
+                }
+            }
+
+            var final = LogitComparison()
+            final.add(model: run.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
+            acc.final.add(model: run.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
+            if let refWeighted = ref.weightedLogits, let modelWeighted = run.weightedLogits {
+                acc.weighted.add(model: modelWeighted, reference: refWeighted, tokens: t, vocab: v)
+                acc.hasWeighted = true
+            }
+            for (i, threshold) in ref.thresholds.enumerated() {
+                acc.thresholdLogits[threshold.key, default: LogitComparison()]
+                    .add(model: run.thresholdLogits[i], reference: threshold.logits, tokens: t, vocab: v)
+                let same = zip(run.thresholdExitSteps[i], threshold.exitSteps).filter { $0 == $1 }.count
+                acc.thresholdSteps[threshold.key, default: (0, 0)].matched += same
+                acc.thresholdSteps[threshold.key, default: (0, 0)].total += t
+            }
+            for (i, fixed) in ref.exitAtStep.enumerated() {
+                acc.exitAtStep[fixed.step, default: LogitComparison()]
+                    .add(model: run.exitAtStepLogits[i], reference: fixed.logits, tokens: t, vocab: v)
+            }
+            if let labels = ref.labels {
+                let r = ParityMetrics.crossEntropy(logits: ref.finalLogits, labels: labels, width: v)
+                let m = ParityMetrics.crossEntropy(logits: run.finalLogits, labels: labels, width: v)
+                acc.ceReference += r.sum
+                acc.ceModel += m.sum
+                acc.ceTokens += r.count
+            }
+
+            var generated: [Int]?
+            let greedyReference = ref.greedyCached ?? ref.greedyUncached
+            if let greedyReference {
+                let tokens = try target.greedy(prompt: ref.inputIDs, maxNewTokens: greedyReference.count, cached: true)
+                generated = tokens
+                if let cachedRef = ref.greedyCached { acc.cached.add(tokens, cachedRef) }
+                if let uncachedRef = ref.greedyUncached {
+                    let uncached = uncachedGreedy
+                        ? try target.greedy(prompt: ref.inputIDs, maxNewTokens: uncachedRef.count, cached: false)
+                        : tokens
+                    acc.uncached.add(uncached, uncachedRef)
+                }
+            }
+            promptResults.append(PromptResult(prompt: layout.index, tokens: t, final: final.summary,
+                                              stepMaxAbsLogitError: stepMax, exitPDFMaxAbsError: promptPDF,
+                                              greedyCached: generated, greedyReference: greedyReference))
+            progress?("prompt p\(layout.index): \(t) tokens, final max|Δlogit| \(format(final.summary.maxAbsLogitError))")
+        }
+
+        var report = acc.report(bundle: bundle, criteria: criteria, modelFile: modelFile, modelType: modelType,
+                                prompts: promptResults)
+        let verdict = Verdict(report: report, criteria: criteria)
+        report.pass = verdict.reasons.isEmpty
+        report.reasons = verdict.reasons
+        report.firstDivergingStep = verdict.firstDivergingStep
+        return report
+    }
+
+    private func checkShapes(_ run: ModelRun, request: OutputRequest, tokens t: Int, steps s: Int,
+                             vocab v: Int, hidden: Int?) throws {
+        func fail(_ what: String) -> ValidationFailure { .modelOutputMismatch(path: modelFile, what: what) }
+        guard run.stepLogits.count == s, run.stepLogits.allSatisfy({ $0.count == t * v }) else {
+            throw fail("step logits are not \(s) x [T=\(t) x V=\(v)]")
+        }
+        guard run.gateLogits.count == s, run.gateLogits.allSatisfy({ $0.count == t }) else {
+            throw fail("gate logits are not \(s) x [T=\(t)]")
+        }
+        guard run.exitPDF.count == t, run.exitPDF.allSatisfy({ $0.count == s }) else {
+            throw fail("exit pdf is not [T=\(t)] x [S=\(s)]")
+        }
+        if let hidden, let h = run.stepHidden, h.count != s || !h.allSatisfy({ $0.count == t * hidden }) {
+            throw fail("step hidden states are not \(s) x [T=\(t) x H=\(hidden)]")
+        }
+        let rows = [run.finalLogits] + (run.weightedLogits.map { [$0] } ?? []) + run.thresholdLogits + run.exitAtStepLogits
+        guard rows.allSatisfy({ $0.count == t * v }) else { throw fail("exit-mode logits are not [T=\(t) x V=\(v)]") }
+        guard run.thresholdLogits.count == request.thresholds.count,
+              run.thresholdExitSteps.count == request.thresholds.count,
+              run.thresholdExitSteps.allSatisfy({ $0.count == t }),
+              run.exitAtStepLogits.count == request.exitAtSteps.count,
+              (run.weightedLogits != nil) == request.weighted else {
+            throw fail("exit modes do not answer the request")
+        }
+    }
+}
