@@ -84,7 +84,12 @@ public final class OuroWeights: @unchecked Sendable {
 
     /// Loads a GGUF file written for architecture `ouro`; tensors are zero-copy views of the map.
     public static func load(gguf path: String) throws -> OuroWeights {
-        let file = try GGUFFile(path: path)
+        try load(ggufFile: GGUFFile(path: path))
+    }
+
+    /// The same over a file already opened (tests and fuzzing open GGUF bytes in memory).
+    static func load(ggufFile file: GGUFFile) throws -> OuroWeights {
+        let path = file.path
         let config = try OuroConfiguration(gguf: file)
         let expected = TensorNaming.expectedTensors(config)
         let expectedNames = Set(expected.map(\.ggufName))
