@@ -1,3 +1,4 @@
+import OuroIO
 import Quantization
 
 /// Everything that can be wrong with a GGUF file being read, or with a file being written.
@@ -55,7 +56,10 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     /// Writer: `finish()` before every tensor's bytes were written.
     case incompleteTensorData(path: String, tensor: String, expected: Int, received: Int)
 
-    public var description: String {
+    /// One line whatever the file held (see `singleLine`).
+    public var description: String { singleLine(text) }
+
+    private var text: String {
         switch self {
         case let .truncated(path, what, offset, needed):
             return "\(path): file ends inside \(what) (needed \(needed) bytes at offset \(offset))"
