@@ -76,7 +76,7 @@ for t in "${targets[@]}"; do
     else
         failed=1
         crash=$(ls -t Fuzz/Crashes | head -1)
-        kind=$(grep -m1 -oE 'ERROR: (AddressSanitizer|libFuzzer): [a-z-]+|FUZZ CONTRACT VIOLATION|Fatal error|deadly signal|out-of-memory|timeout' "$log")
+        kind=$(grep -m1 -oE 'ERROR: (AddressSanitizer|libFuzzer): [a-z-]+|FUZZ CONTRACT VIOLATION|Fatal error|deadly signal|out-of-memory|timeout' "$log" | head -1)
         [ "$(ls Fuzz/Crashes | wc -l)" -gt "$before" ] || crash="(none saved)"
         printf '%-17s FAILED %s: input Fuzz/Crashes/%s, log %s\n' "$t" "${kind:-exit $rc}" "$crash" "$log"
     fi
