@@ -1,3 +1,4 @@
+import OuroIO
 import Quantization
 
 /// Everything that can be wrong with a GGUF file being read, or with a file being written.
@@ -61,7 +62,10 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     /// Verification was asked for, but the file carries no tensor checksums.
     case noChecksums(path: String)
 
-    public var description: String {
+    /// One line whatever the file held (see `singleLine`).
+    public var description: String { singleLine(text) }
+
+    private var text: String {
         switch self {
         case let .headerChecksumMismatch(path):
             return "\(path): header checksum mismatch: the metadata or tensor table was altered or corrupted; run 'ouro verify \(path)'"

@@ -30,6 +30,22 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// A read-only anonymous mapping holding a copy of `source`, for bytes produced in memory
+    /// (tests, fuzzing, decompressed data) that readers built on `MappedFile` should accept too.
+    /// `path` only names the data in errors.
+    public init(path: String, copying source: UnsafeRawBufferPointer) throws {
+        self.path = path
+        guard let sourceBase = source.baseAddress, source.count > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let base = mmap(nil, source.count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let base, base != MAP_FAILED else { throw FileIOError.cannotMap(path: path, errno: errno) }
+        base.copyMemory(from: sourceBase, byteCount: source.count)
+        _ = mprotect(base, source.count, PROT_READ)
+        bytes = UnsafeRawBufferPointer(start: base, count: source.count)
+    }
+
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }

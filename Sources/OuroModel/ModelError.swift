@@ -1,3 +1,5 @@
+import OuroIO
+
 /// Everything that can go wrong in OuroModel. Each `description` is one line naming the file (or the
 /// call) and the problem.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
@@ -18,7 +20,10 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     /// A request the runner cannot serve (empty prompt, step out of range, too many positions...).
     case invalidRequest(String)
 
-    public var description: String {
+    /// One line whatever the file held (see `singleLine`).
+    public var description: String { singleLine(text) }
+
+    private var text: String {
         switch self {
         case let .unreadableConfig(path, reason):
             return "\(path): cannot read configuration: \(reason)"

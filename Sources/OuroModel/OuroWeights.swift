@@ -58,11 +58,24 @@ public final class OuroWeights: @unchecked Sendable {
         tensorsByName[ggufName]
     }
 
+    /// The block count is read from the file and only bounded by u32: check it against the tensors
+    /// actually stored before listing the expected ones (11 per block), so a forged count cannot make
+    /// that list, and the memory behind it, arbitrarily large.
+    static func checkBlockCount(_ config: OuroConfiguration, storedTensors: Int, path: String, key: String) throws {
+        let perBlock = TensorNaming.layerNames.count
+        guard config.layerCount <= storedTensors / perBlock else {
+            throw ModelError.invalidConfig(path: path, key: key, problem:
+                "is \(config.layerCount), but the weights hold only \(storedTensors) tensors (\(perBlock) per block)")
+        }
+    }
+
     /// Loads a Hugging Face checkpoint folder (config.json + safetensors, sharded or not).
     /// BF16/F16/F32 tensors are used in place: their bytes are ggml's .bf16/.f16/.f32 layouts.
     public static func load(checkpoint folder: String) throws -> OuroWeights {
         let config = try OuroConfiguration.load(folder: folder)
         let checkpoint = try SafeTensorsCheckpoint(folder: folder)
+        try checkBlockCount(config, storedTensors: checkpoint.tensorNames.count,
+                            path: folder.hasSuffix("/") ? folder + "config.json" : folder + "/config.json", key: "num_hidden_layers")
         let expected = TensorNaming.expectedTensors(config)
         let expectedNames = Set(expected.map(\.hfName))
         for name in checkpoint.tensorNames where !expectedNames.contains(name) {
@@ -101,10 +114,16 @@ public final class OuroWeights: @unchecked Sendable {
 
     /// Loads a GGUF file written for architecture `ouro`; tensors are zero-copy views of the map.
     public static func load(gguf path: String) throws -> OuroWeights {
-        let file = try GGUFFile(path: path)
+        try load(ggufFile: GGUFFile(path: path))
+    }
+
+    /// The same over a file already opened (tests and fuzzing open GGUF bytes in memory).
+    static func load(ggufFile file: GGUFFile) throws -> OuroWeights {
+        let path = file.path
         // Cheap (microseconds): refuses a file whose metadata or tensor table was altered.
         try file.checkHeaderIntegrity()
         let config = try OuroConfiguration(gguf: file)
+        try checkBlockCount(config, storedTensors: file.tensors.count, path: path, key: "ouro.block_count")
         let expected = TensorNaming.expectedTensors(config)
         let expectedNames = Set(expected.map(\.ggufName))
         for info in file.tensors where !expectedNames.contains(info.name) {

@@ -1,3 +1,5 @@
+import OuroIO
+
 /// Everything that can go wrong while reading a reference bundle or validating a model against it.
 /// `description` is one line that names the file and the problem.
 /// (The name `ValidationError` is left to ArgumentParser.)
@@ -25,7 +27,10 @@ public enum ValidationFailure: Error, Equatable, CustomStringConvertible {
     /// The model produced outputs whose shape differs from the reference.
     case modelOutputMismatch(path: String, what: String)
 
-    public var description: String {
+    /// One line whatever the bundle held (see `singleLine`).
+    public var description: String { singleLine(text) }
+
+    private var text: String {
         switch self {
         case let .truncatedCompressedData(path):
             return "\(path): zstd data is truncated (input ends inside a frame)"

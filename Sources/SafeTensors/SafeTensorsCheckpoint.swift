@@ -80,12 +80,17 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
         guard UInt64(file.count) <= SafeTensorsHeader.maxHeaderLength else {
             throw SafeTensorsError.badIndex(path: indexPath, reason: "file is larger than 100000000 bytes")
         }
-        guard isValidUTF8(file.bytes) else {
+        return try parseWeightMap(file.bytes, indexPath: indexPath)
+    }
+
+    /// The index's bytes -> `weight_map`; separate from the file read so it can be fuzzed in memory.
+    static func parseWeightMap(_ bytes: UnsafeRawBufferPointer, indexPath: String) throws -> [String: String] {
+        guard isValidUTF8(bytes) else {
             throw SafeTensorsError.indexNotJSON(path: indexPath, reason: "not valid UTF-8")
         }
         let root: JSONValue
         do {
-            root = try JSONParser.parse(file.bytes)
+            root = try JSONParser.parse(bytes)
         } catch let failure as JSONParser.Failure {
             if case let .duplicateKey(key, depth) = failure, depth == 1 {
                 throw SafeTensorsError.badIndex(path: indexPath, reason: "tensor \(quotedForMessage(key)) appears twice in weight_map")
