@@ -7,10 +7,10 @@ extension OuroCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure prefill and decode speed against this machine's own baselines.",
             discussion: """
-                Loads the model, reads every matrix once (warm-up, so the file is resident), measures
-                read bandwidth over those same bytes and OpenBLAS sgemm on the prefill shape, then
-                runs one greedy generation: --prompt tokens at once, then --generate tokens one by one.
-                Decode reads every matrix once per loop step for every token, so its ceiling is
+                Loads the model, reads every matrix once (warm-up, so the file is resident), measures \
+                read bandwidth over those same bytes and OpenBLAS sgemm on the prefill shape, then \
+                runs one greedy generation: --prompt tokens at once, then --generate tokens one by one. \
+                Decode reads every matrix once per loop step for every token, so its ceiling is \
                 bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
                 """)
 

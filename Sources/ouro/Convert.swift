@@ -7,25 +7,25 @@ extension OuroCommand {
         static let configuration = CommandConfiguration(
             abstract: "Convert a Hugging Face Ouro checkpoint folder into one GGUF file.",
             discussion: """
-                The folder holds config.json and model.safetensors, or shards listed in
-                model.safetensors.index.json (BF16, F16 or F32). The seven projection matrices of each
-                block, the token embeddings and the output head take --type; norms and the early-exit
+                The folder holds config.json and model.safetensors, or shards listed in \
+                model.safetensors.index.json (BF16, F16 or F32). The seven projection matrices of each \
+                block, the token embeddings and the output head take --type; norms and the early-exit \
                 gate stay F32. The file appears at --output only when it is complete.
 
-                Types (bits per weight): f32 (32), f16 (16), bf16 (16), q8_0 (8.5), q6_k (6.5625),
-                q4_0 (4.5), q4_k (4.5), iq4_nl (4.5). Rows that are not whole blocks fall back
+                Types (bits per weight): f32 (32), f16 (16), bf16 (16), q8_0 (8.5), q6_k (6.5625), \
+                q4_0 (4.5), q4_k (4.5), iq4_nl (4.5). Rows that are not whole blocks fall back \
                 (q4_k -> iq4_nl, q6_k -> q8_0, else f16), with a note.
 
-                Presets, as llama.cpp's: q4_k_m (Q4_K; Q6_K output and, in use_more_bits layers, attn_v
-                and ffn_down), q4_k_s (Q4_K; Q6_K output and attn_v of the first 4 layers, where llama.cpp
+                Presets, as llama.cpp's: q4_k_m (Q4_K; Q6_K output and, in use_more_bits layers, attn_v \
+                and ffn_down), q4_k_s (Q4_K; Q6_K output and attn_v of the first 4 layers, where llama.cpp \
                 has Q5_K).
 
-                loop: measures each matrix's sensitivity through the whole looped model (KLD of the last
-                loop step when only that matrix is quantized, on calibration tokens) for q4_0 (searched
+                loop: measures each matrix's sensitivity through the whole looped model (KLD of the last \
+                loop step when only that matrix is quantized, on calibration tokens) for q4_0 (searched \
                 scales), iq4_nl, q4_k, q6_k and q8_0, then picks one type per matrix under --bpw.
 
-                --imatrix weights each column's error by its mean squared activation on the calibration
-                tokens (llama.cpp's imatrix). Calibration: --calibration FILE (token ids), else tokens
+                --imatrix weights each column's error by its mean squared activation on the calibration \
+                tokens (llama.cpp's imatrix). Calibration: --calibration FILE (token ids), else tokens \
                 sampled from the unquantized model (temperature 1, --seed, from bos).
                 """)
 

@@ -27,7 +27,7 @@ extension OuroCommand {
         static let configuration = CommandConfiguration(
             abstract: "Generate tokens from token ids (greedy, or sampled with --temperature).",
             discussion: """
-                Runs the looped model on the prompt and appends --max-new tokens, each the most likely
+                Runs the looped model on the prompt and appends --max-new tokens, each the most likely \
                 next token. The exit mode picks which loop step's logits decide:
                   last          the last loop step
                   step:K        loop step K (1-based)

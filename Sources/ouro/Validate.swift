@@ -22,19 +22,21 @@ extension OuroCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a model's logits against reference logits, loop step by loop step.",
             discussion: """
-                Runs every prompt of the reference bundle (written by Scripts/reference_logits.py from the
-                original PyTorch model; .safetensors or .safetensors.zst) and compares, for each loop step
-                and for the final logits: max |Δlogit|, relative RMS error, KL(reference ‖ model) mean /
-                p99 / max over positions and top-1 agreement; then the exit distribution, the threshold
+                Runs every prompt of the reference bundle (written by Scripts/reference_logits.py from the \
+                original PyTorch model; .safetensors or .safetensors.zst) and compares, for each loop step \
+                and for the final logits: max |Δlogit|, relative RMS error, KL(reference ‖ model) mean / \
+                p99 / max over positions and top-1 agreement; then the exit distribution, the threshold \
                 exit steps, the exit-at-step and weighted logits, greedy tokens and perplexity.
 
                 Pass criteria follow the file's type (see Formats/reference-bundle.md):
-                  lossless (f32; f16/bf16 that hold the source exactly)  every step max|Δlogit| <= 1e-3,
-                           exit pdf <= 1e-4, threshold exit steps and greedy tokens equal
-                  q8_0     final KLD mean <= 1e-3, p99 <= 1e-2, top-1 >= 98%
-                  q6_k     final KLD mean <= 2e-3, p99 <= 2e-2, top-1 >= 97%
-                  q4       (q4_k, iq4_nl, q4_k_m, q4_k_s, loop) final KLD mean <= 1e-2, p99 <= 0.1, top-1 >= 93%
-                  q4_0     final KLD mean <= 2e-2, p99 <= 0.2, top-1 >= 90%
+                  lossless  f32, and f16/bf16 holding the source exactly: every step
+                            max|Δlogit| <= 1e-3, exit pdf <= 1e-4, threshold exit
+                            steps and greedy tokens equal
+                  q8_0      final KLD mean <= 1e-3, p99 <= 1e-2, top-1 >= 98%
+                  q6_k      final KLD mean <= 2e-3, p99 <= 2e-2, top-1 >= 97%
+                  q4        q4_k, iq4_nl, q4_k_m, q4_k_s, loop: final KLD mean
+                            <= 1e-2, p99 <= 0.1, top-1 >= 93%
+                  q4_0      final KLD mean <= 2e-2, p99 <= 0.2, top-1 >= 90%
                 Override with --criteria and the --max-*/--min-* options.
 
                 Exit codes: 0 the model passes, 1 it fails, 2 the input cannot be used.

@@ -7,9 +7,9 @@ extension OuroCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a GGUF file's integrity: header and every tensor's checksum.",
             discussion: """
-                Files written by `ouro convert` carry an XXH64 checksum of their metadata and tensor table
-                and one of every tensor's data (Formats/ouro-gguf.md). This recomputes them all and names
-                any tensor whose bytes changed. `validate`, `generate` and the library check the header
+                Files written by `ouro convert` carry an XXH64 checksum of their metadata and tensor table \
+                and one of every tensor's data (Formats/ouro-gguf.md). This recomputes them all and names \
+                any tensor whose bytes changed. `validate`, `generate` and the library check the header \
                 checksum on every load; only `verify` reads all the data.
 
                 Exit codes: 0 intact, 1 corrupted (the damaged tensors are listed), 2 unreadable or no checksums.
