@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the bundled model: convert the trained Ouro fixture to Q8_0 and Q4_0 GGUF files,
-# then validate each against the PyTorch reference logits, printing the parity report by loop step.
+# The main job on the bundled model: convert the trained Ouro fixture to Q8_0, Q4_0 and our loop-aware
+# 4.5-bit mix, then validate each against the PyTorch reference logits, printing the parity report by
+# loop step. (The loop preset measures every matrix through the looped model first: about a minute.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./Scripts/setup.sh
@@ -10,10 +11,12 @@ model=${1:-Tests/Fixtures/ouro-trained-s}
 out=${OURO_DEMO_OUT:-out}
 mkdir -p "$out"
 status=0
-for type in q8_0 q4_0; do
+for type in q8_0 q4_0 loop; do
+  extra=()
+  [ "$type" = loop ] && extra=(--bpw 4.5)
   echo
-  echo "== ouro convert $model --type $type"
-  "$ouro" convert "$model" --output "$out/model-$type.gguf" --type "$type"
+  echo "== ouro convert $model --type $type ${extra[*]}"
+  "$ouro" convert "$model" --output "$out/model-$type.gguf" --type "$type" "${extra[@]}"
   echo
   echo "== ouro validate $out/model-$type.gguf"
   "$ouro" validate "$out/model-$type.gguf" --reference "$model/reference.safetensors" || status=$?
