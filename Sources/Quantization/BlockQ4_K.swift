@@ -178,17 +178,6 @@ enum BlockQ4_K {
         return accQ.sum() - accM.sum()
     }
 
-    /// Plain scalar dot over the dequantized values, the reference for `dot`.
-    static func referenceDot(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int) -> Float {
-        var total: Float = 0
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { w in
-            for b in 0..<blocks {
-                dequantize(row + b * bytes, blocks: 1, into: w.baseAddress!)
-                for i in 0..<256 { total += w[i] * x[b * 256 + i] }
-            }
-        }
-        return total
-    }
 }
 
 /// Eight lanes (starting at `start`) of 16 small unsigned quants as floats.

@@ -62,8 +62,7 @@ public func referenceDotRow(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: Unsa
     case .f32, .f16, .bf16: return FloatDot.reference(type, row, x, count: count)
     case .q8_0: return BlockQ8_0.referenceDot(row, x, blocks: count / type.blockSize)
     case .q4_0: return BlockQ4_0.referenceDot(row, x, blocks: count / type.blockSize)
-    case .q4_K: return BlockQ4_K.referenceDot(row, x, blocks: count / type.blockSize)
-    case .q6_K: return BlockQ6_K.referenceDot(row, x, blocks: count / type.blockSize)
+    case .q4_K, .q6_K: return referenceDotByDequantizing(type, row, x, count: count)
     case .iq4_nl: return BlockIQ4_NL.referenceDot(row, x, blocks: count / type.blockSize)
     }
 }
@@ -93,4 +92,17 @@ public func dequantize(_ type: GGMLType, _ bytes: UnsafeRawBufferPointer, count:
         dequantizeRow(type, s, count: count, into: d)
     }
     return out
+}
+
+/// The plain reference for super-block types: expand each block, then a scalar dot (block by block, so
+/// no row-sized buffer).
+func referenceDotByDequantizing(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) -> Float {
+    var total: Float = 0
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: type.blockSize) { w in
+        for b in 0..<count / type.blockSize {
+            dequantizeRow(type, row + b * type.bytesPerBlock, count: type.blockSize, into: w.baseAddress!)
+            for i in 0..<type.blockSize { total += w[i] * x[b * type.blockSize + i] }
+        }
+    }
+    return total
 }
