@@ -62,6 +62,8 @@ static float q8_1x1(const uint8_t *row, const int8_t *x, const float *xd, int nb
     return ck_hsum(_mm256_add_ps(acc0, acc1));
 }
 
+#ifndef CK_Q4_1X1
+#define CK_Q4_1X1 q4_1x1
 static float q4_1x1(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int b = 0;
@@ -76,6 +78,7 @@ static float q4_1x1(const uint8_t *row, const int8_t *x, const float *xd, const 
     }
     return ck_hsum(_mm256_add_ps(acc0, acc1));
 }
+#endif
 
 // Four tokens: x rows at x0 + k * stride, scales at d0 + k * nb.
 static void q8_1x4(const uint8_t *row, const int8_t *x0, size_t stride, const float *d0, int nb, float out[4]) {
@@ -132,7 +135,7 @@ void CK_ROWS_FN(int type, const void *w, size_t row_bytes, int row0, int row1,
         for (; t < T; t++) {
             y[(size_t)t * ldy + r] = type == CK_TYPE_Q8_0
                 ? q8_1x1(row, a->qs + t * stride, a->d + (size_t)t * nb, nb)
-                : q4_1x1(row, a->qs + t * stride, a->d + (size_t)t * nb, a->sums + (size_t)t * nb, nb);
+                : CK_Q4_1X1(row, a->qs + t * stride, a->d + (size_t)t * nb, a->sums + (size_t)t * nb, nb);
         }
     }
 }
