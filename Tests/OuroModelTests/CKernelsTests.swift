@@ -142,6 +142,45 @@ final class CKernelsTests: XCTestCase {
         }
     }
 
+    /// A worker that sits on a task far longer than the caller's own tasks take (as when it is
+    /// descheduled on a busy machine) makes the pool run the next jobs on the caller alone.
+    func testParallelForRunsOnCallerAloneAfterAWorkerStalls() {
+        struct Probe {
+            let caller: pthread_t
+            let offCaller: UnsafeMutablePointer<Int32>
+            let stall: Bool
+        }
+        let count = 64
+        let offCaller = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        defer { offCaller.deallocate() }
+        func run(stall: Bool) -> Int {
+            offCaller.initialize(repeating: 0, count: count)
+            var probe = Probe(caller: pthread_self(), offCaller: offCaller, stall: stall)
+            withUnsafeMutablePointer(to: &probe) { context in
+                ck_parallel_for(Int32(count), 2, { context, index in
+                    let probe = context!.assumingMemoryBound(to: Probe.self).pointee
+                    if pthread_equal(pthread_self(), probe.caller) == 0 {
+                        probe.offCaller[Int(index)] = 1
+                        if probe.stall { usleep(30_000) }
+                    } else if probe.stall {
+                        usleep(200)
+                    }
+                }, context)
+            }
+            return (0..<count).reduce(0) { $0 + Int(offCaller[$1]) }
+        }
+        // Drain any pause left by earlier tests, then stall until a worker has taken a task.
+        while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
+        var stalledTasks = 0
+        for _ in 0..<20 where stalledTasks == 0 { stalledTasks = run(stall: true) }
+        XCTAssertGreaterThan(stalledTasks, 0, "no worker ever took a task")
+        let left = ck_parallel_solo_jobs_left()
+        XCTAssertGreaterThan(left, 0)
+        XCTAssertEqual(run(stall: false), 0, "a task ran off the calling thread during the pause")
+        XCTAssertEqual(ck_parallel_solo_jobs_left(), left - 1)
+        while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
+    }
+
     /// The quantized model end to end on every kernel level and thread count: each stays close to
     /// the PyTorch reference (as the Q8_0 parity test asks) and to the first level. Levels differ
     /// only in float summation order, but a last-bit change can move an activation across an int8
