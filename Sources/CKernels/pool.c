@@ -2,11 +2,13 @@
 // so waking threads through the kernel each time would cost more than the work; workers spin
 // briefly on a generation counter, then sleep on a condition variable.
 //
-// On a shared machine a worker can be descheduled while it holds a task; the caller then waits a
-// whole time slice (ms) for a job worth ~0.1 ms, and two threads end up far slower than one. The
-// caller times that wait against its own time per task: a wait much longer than a task is such a
-// stall, after which jobs run on the caller alone for a while (longer after repeated stalls), then
-// two threads are tried again. On an idle machine stalls do not happen and nothing changes.
+// On a shared machine two threads can be slower than one, in two ways. A worker descheduled while
+// it holds a task makes the caller wait a whole time slice (ms) for a job worth ~0.1 ms. And with
+// more runnable threads than cores, a worker that is mostly off-CPU takes few tasks while its
+// spinning still costs the process CPU share. The caller detects both: a wait for other threads far
+// longer than its own time per task (a stall), or a running average of the share of tasks it ran
+// itself above 3/4 (idle machine: ~1/2 with two threads). Then jobs run on the caller alone for a
+// while (workers go to sleep), longer after repeated trouble, and threads are tried again.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,7 +29,9 @@
 #define CK_STALL_TASKS 8         // this many of the caller's own tasks is a stall
 #define CK_SOLO_MIN 256          // jobs run on the caller alone after a stall (~1/3 of a token)
 #define CK_SOLO_MAX 16384
-#define CK_PROBE_JOBS 64         // a stall within this many parallel jobs of a retry doubles the pause
+#define CK_PROBE_JOBS 64         // trouble within this many parallel jobs of a retry doubles the pause
+#define CK_SHARE_ONE 1024        // caller's task share in fixed point (1024 = all tasks)
+#define CK_SHARE_LIMIT 768       // average share above which the other threads are not helping
 #define CK_LINE 64
 
 // The task counter packs the job's generation, its task count and the next index into one word, so
@@ -55,10 +59,12 @@ static struct {
     _Alignas(CK_LINE) int solo_left;     // jobs still to run on the caller alone
     int solo_length;                     // length of the next solo stretch
     int parallel_since_solo;             // parallel jobs since the last solo stretch ended
+    int caller_share;                    // running average of the caller's share of tasks
 } pool = {
     .call_lock = PTHREAD_MUTEX_INITIALIZER,
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
+    .caller_share = CK_SHARE_ONE / 2,
 };
 
 int ck_cpu_count(void) {
@@ -100,14 +106,19 @@ int ck_parallel_solo_jobs_left(void) {
     return left;
 }
 
-/// After a parallel job: a wait for other threads far longer than the caller's own tasks means a
-/// worker was descheduled holding one. Pause parallel jobs, longer if the last retry stalled too.
-static void note_wait(uint64_t own_ns, int own_tasks, uint64_t wait_ns) {
+/// After a parallel job: pause parallel jobs after a stall or when the caller has been doing
+/// nearly all the work; longer if the last retry ran into the same.
+static void note_job(uint64_t own_ns, int own_tasks, int count, uint64_t wait_ns) {
     const uint64_t per_task = own_tasks > 0 ? own_ns / (uint64_t)own_tasks : own_ns;
-    if (wait_ns <= CK_STALL_MIN_NS || wait_ns <= CK_STALL_TASKS * per_task) {
+    const int stalled = wait_ns > CK_STALL_MIN_NS && wait_ns > CK_STALL_TASKS * per_task;
+    // Average over ~16 jobs of 8+ tasks (fewer say little); a new average starts at an even split.
+    if (count >= 8) pool.caller_share += (own_tasks * CK_SHARE_ONE / count - pool.caller_share) / 16;
+    const int lopsided = pool.parallel_since_solo >= 16 && pool.caller_share > CK_SHARE_LIMIT;
+    if (!stalled && !lopsided) {
         pool.parallel_since_solo++;
         return;
     }
+    pool.caller_share = CK_SHARE_ONE / 2;
     if (pool.solo_length < CK_SOLO_MIN) pool.solo_length = CK_SOLO_MIN;
     else if (pool.parallel_since_solo < CK_PROBE_JOBS && pool.solo_length < CK_SOLO_MAX) pool.solo_length *= 2;
     else if (pool.parallel_since_solo >= CK_PROBE_JOBS) pool.solo_length = CK_SOLO_MIN;
@@ -195,6 +206,6 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     const int own = run_tasks(gen);
     const uint64_t t1 = now_ns();
     while (atomic_load_explicit(&pool.completed, memory_order_acquire) < count) CK_PAUSE();
-    note_wait(t1 - t0, own, now_ns() - t1);
+    note_job(t1 - t0, own, count, now_ns() - t1);
     pthread_mutex_unlock(&pool.call_lock);
 }
