@@ -72,7 +72,7 @@ float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, co
         int32_t sum = 0;
         for (int j = 0; j < CK_QK / 2; j++)
             sum += ((int32_t)(p[2 + j] & 0x0f) - 8) * xb[j] + ((int32_t)(p[2 + j] >> 4) - 8) * xb[j + CK_QK / 2];
-        total += _cvtsh_ss((uint16_t)ck_u16(p)) * xd[b] * (float)sum;
+        total += _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ck_u16(p)))) * xd[b] * (float)sum;
     }
     return total;
 }
