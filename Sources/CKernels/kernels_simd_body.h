@@ -4,7 +4,8 @@
 //
 // Two micro-kernels per weight type: one row x one token (decode; two blocks per iteration into two
 // accumulators so the FMA chains overlap) and one row x four tokens (prefill; each weight block is
-// loaded and unpacked once and used four times from registers). Pointers are kept in plain locals:
+// loaded and unpacked once and used four times from registers); the one-token ones prefetch the
+// row CK_PREFETCH_BYTES ahead. Pointers are kept in plain locals:
 // arrays of pointers made the compiler spill and recompute addresses in the inner loop.
 #include <immintrin.h>
 #include <string.h>
@@ -55,6 +56,8 @@ static float q8_1x1(const uint8_t *row, const int8_t *x, const float *xd, int nb
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *p0 = row + (size_t)b * CK_Q8_0_BYTES, *p1 = p0 + CK_Q8_0_BYTES;
+        _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         const __m256i w0 = ck_load(p0 + 2), w1 = ck_load(p1 + 2);
         acc0 = ck_q8_term(_mm256_abs_epi8(w0), w0, x + b * CK_QK, ck_half(p0) * xd[b], acc0);
         acc1 = ck_q8_term(_mm256_abs_epi8(w1), w1, x + (b + 1) * CK_QK, ck_half(p1) * xd[b + 1], acc1);
@@ -74,6 +77,7 @@ static float q4_1x1(const uint8_t *row, const int8_t *x, const float *xd, const 
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *p0 = row + (size_t)b * CK_Q4_0_BYTES, *p1 = p0 + CK_Q4_0_BYTES;
+        _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES, _MM_HINT_T0);   // 36 bytes a step
         acc0 = ck_q4_term(ck_q4_unpack(p0), x + b * CK_QK, xs[b], ck_half(p0) * xd[b], acc0);
         acc1 = ck_q4_term(ck_q4_unpack(p1), x + (b + 1) * CK_QK, xs[b + 1], ck_half(p1) * xd[b + 1], acc1);
     }

@@ -10,6 +10,7 @@
 //   0..15 of a block, high nibbles 16..31, the activations' order);
 // - the four block scales are made in one xmm (four f16 -> f32, times four activation scales) and
 //   spread over lanes with one permute per zmm;
+// - rows are prefetched CK_PREFETCH_BYTES ahead (see kernels_internal.h);
 // - the -8 offset is not applied per block: sum((q-8)x) = sum(qx) - 8 sum(x), so the row total
 //   subtracts 8 * sum_b scale_b * xsum_b, accumulated four blocks at a time from the block sums
 //   stored with the activations.
@@ -17,9 +18,6 @@
 #include <immintrin.h>
 #include <string.h>
 #include "kernels_internal.h"
-#ifndef CK_PF
-#define CK_PF 8192
-#endif
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 
@@ -56,10 +54,8 @@ float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, co
     int b = 0;
     for (; b + 4 <= nb; b += 4) {
         const uint8_t *p = row + (size_t)b * CK_Q4_0_BYTES;
-#if CK_PF
-        _mm_prefetch((const char *)p + CK_PF, _MM_HINT_T0);
-        _mm_prefetch((const char *)p + CK_PF + 64, _MM_HINT_T0);
-#endif
+        _mm_prefetch((const char *)p + CK_PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         const uint64_t dbits = ck_u16(p) | ck_u16(p + CK_Q4_0_BYTES) << 16 |
                                ck_u16(p + 2 * CK_Q4_0_BYTES) << 32 | ck_u16(p + 3 * CK_Q4_0_BYTES) << 48;
         const __m128 s = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)dbits)), _mm_loadu_ps(xd + b));
