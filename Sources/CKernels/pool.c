@@ -6,7 +6,8 @@
 // it holds a task makes the caller wait a whole time slice (ms) for a job worth ~0.1 ms. And with
 // more runnable threads than cores, a worker that is mostly off-CPU takes few tasks while its
 // spinning still costs the process CPU share. The caller detects both: a wait for other threads far
-// longer than its own time per task (a stall), or a running average of the share of tasks it ran
+// longer than its own time per task (a second stall within 256 jobs: a lone one happens on an idle
+// machine too, and is cheaper than a pause), or a running average of the share of tasks it ran
 // itself above 3/4 (idle machine: ~1/2 with two threads). Then jobs run on the caller alone for a
 // while (workers go to sleep), longer after repeated trouble, and threads are tried again.
 #define _GNU_SOURCE
@@ -29,6 +30,7 @@
 #define CK_STALL_TASKS 8         // this many of the caller's own tasks is a stall
 #define CK_SOLO_MIN 256          // jobs run on the caller alone after a stall (~1/3 of a token)
 #define CK_SOLO_MAX 16384
+#define CK_STALL_WINDOW 256      // a stall counts only if the previous one was this few jobs ago
 #define CK_PROBE_JOBS 64         // trouble within this many parallel jobs of a retry doubles the pause
 #define CK_SHARE_ONE 1024        // caller's task share in fixed point (1024 = all tasks)
 #define CK_SHARE_LIMIT 768       // average share above which the other threads are not helping
@@ -60,11 +62,13 @@ static struct {
     int solo_length;                     // length of the next solo stretch
     int parallel_since_solo;             // parallel jobs since the last solo stretch ended
     int caller_share;                    // running average of the caller's share of tasks
+    int parallel_since_stall;            // parallel jobs since the last stall
 } pool = {
     .call_lock = PTHREAD_MUTEX_INITIALIZER,
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .caller_share = CK_SHARE_ONE / 2,
+    .parallel_since_stall = CK_STALL_WINDOW,
 };
 
 int ck_cpu_count(void) {
@@ -110,7 +114,13 @@ int ck_parallel_solo_jobs_left(void) {
 /// nearly all the work; longer if the last retry ran into the same.
 static void note_job(uint64_t own_ns, int own_tasks, int count, uint64_t wait_ns) {
     const uint64_t per_task = own_tasks > 0 ? own_ns / (uint64_t)own_tasks : own_ns;
-    const int stalled = wait_ns > CK_STALL_MIN_NS && wait_ns > CK_STALL_TASKS * per_task;
+    int stalled = 0;
+    if (wait_ns > CK_STALL_MIN_NS && wait_ns > CK_STALL_TASKS * per_task) {
+        stalled = pool.parallel_since_stall < CK_STALL_WINDOW;
+        pool.parallel_since_stall = 0;
+    } else if (pool.parallel_since_stall < CK_STALL_WINDOW) {
+        pool.parallel_since_stall++;
+    }
     // Average over ~16 jobs of 8+ tasks (fewer say little); a new average starts at an even split.
     if (count >= 8) pool.caller_share += (own_tasks * CK_SHARE_ONE / count - pool.caller_share) / 16;
     const int lopsided = pool.parallel_since_solo >= 16 && pool.caller_share > CK_SHARE_LIMIT;
