@@ -4,7 +4,8 @@
 //
 // Two micro-kernels per weight type: one row x one token (decode; two blocks per iteration into two
 // accumulators so the FMA chains overlap) and one row x four tokens (prefill; each weight block is
-// loaded and unpacked once and used four times from registers). Pointers are kept in plain locals:
+// loaded and unpacked once and used four times from registers); the one-token ones prefetch the
+// row CK_PREFETCH_BYTES ahead. Pointers are kept in plain locals:
 // arrays of pointers made the compiler spill and recompute addresses in the inner loop.
 #include <immintrin.h>
 #include <string.h>
@@ -19,10 +20,15 @@ static inline float ck_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// The half goes in with an opaque vmovd: from _cvtsh_ss or _mm_cvtsi32_si128, clang emits
+// vpinsrw into whatever register is free, once the q8_0 loop's accumulator, which chained every
+// block's scale to the previous block's FMA and cut the kernel from 53 to 22 GB/s.
 static inline float ck_half(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
+    __m128i v;
+    __asm__("vmovd %k1, %0" : "=x"(v) : "r"((uint32_t)h));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
 }
 
 static inline __m256i ck_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -50,6 +56,8 @@ static float q8_1x1(const uint8_t *row, const int8_t *x, const float *xd, int nb
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *p0 = row + (size_t)b * CK_Q8_0_BYTES, *p1 = p0 + CK_Q8_0_BYTES;
+        _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         const __m256i w0 = ck_load(p0 + 2), w1 = ck_load(p1 + 2);
         acc0 = ck_q8_term(_mm256_abs_epi8(w0), w0, x + b * CK_QK, ck_half(p0) * xd[b], acc0);
         acc1 = ck_q8_term(_mm256_abs_epi8(w1), w1, x + (b + 1) * CK_QK, ck_half(p1) * xd[b + 1], acc1);
@@ -62,11 +70,14 @@ static float q8_1x1(const uint8_t *row, const int8_t *x, const float *xd, int nb
     return ck_hsum(_mm256_add_ps(acc0, acc1));
 }
 
+#ifndef CK_Q4_1X1
+#define CK_Q4_1X1 q4_1x1
 static float q4_1x1(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t *p0 = row + (size_t)b * CK_Q4_0_BYTES, *p1 = p0 + CK_Q4_0_BYTES;
+        _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES, _MM_HINT_T0);   // 36 bytes a step
         acc0 = ck_q4_term(ck_q4_unpack(p0), x + b * CK_QK, xs[b], ck_half(p0) * xd[b], acc0);
         acc1 = ck_q4_term(ck_q4_unpack(p1), x + (b + 1) * CK_QK, xs[b + 1], ck_half(p1) * xd[b + 1], acc1);
     }
@@ -76,6 +87,7 @@ static float q4_1x1(const uint8_t *row, const int8_t *x, const float *xd, const 
     }
     return ck_hsum(_mm256_add_ps(acc0, acc1));
 }
+#endif
 
 // Four tokens: x rows at x0 + k * stride, scales at d0 + k * nb.
 static void q8_1x4(const uint8_t *row, const int8_t *x0, size_t stride, const float *d0, int nb, float out[4]) {
@@ -132,7 +144,7 @@ void CK_ROWS_FN(int type, const void *w, size_t row_bytes, int row0, int row1,
         for (; t < T; t++) {
             y[(size_t)t * ldy + r] = type == CK_TYPE_Q8_0
                 ? q8_1x1(row, a->qs + t * stride, a->d + (size_t)t * nb, nb)
-                : q4_1x1(row, a->qs + t * stride, a->d + (size_t)t * nb, a->sums + (size_t)t * nb, nb);
+                : CK_Q4_1X1(row, a->qs + t * stride, a->d + (size_t)t * nb, a->sums + (size_t)t * nb, nb);
         }
     }
 }

@@ -39,7 +39,7 @@ final class CKernelsTests: XCTestCase {
     func testEveryKernelLevelAgreesWithPlainCOnRandomInputs() {
         XCTAssertGreaterThanOrEqual(ck_best_level(), Int32(CK_LEVEL_SCALAR))
         for type in [GGMLType.q8_0, .q4_0] {
-            for (rows, cols, tokens) in [(37, 96, 1), (19, 32, 5), (64, 640, 4), (33, 5632 / 8, 7), (300, 256, 2)] {
+            for (rows, cols, tokens) in [(37, 96, 1), (19, 32, 5), (64, 640, 4), (33, 5632 / 8, 7), (300, 256, 2), (70, 2048, 1), (24, 224, 1)] {
                 let w = quantizedRows(type, rows: rows, cols: cols)
                 let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 3 }
                 ck_set_level(Int32(CK_LEVEL_SCALAR))
@@ -60,6 +60,38 @@ final class CKernelsTests: XCTestCase {
                                            "\(type) level \(level) threads \(threads) [\(i)] \(rows)x\(cols)x\(tokens)")
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The one-token Q4_0 kernels (the VNNI level's 512-bit one takes 4 blocks per step and a plain
+    /// tail) on raw blocks: every nibble value 0...15 appears, block counts with every remainder mod 4.
+    func testQ4DecodeKernelsAgreeWithPlainCOnRawBlocks() {
+        for (rows, blocks) in [(3, 1), (5, 4), (7, 5), (11, 6), (13, 7), (9, 8), (65, 64), (6, 176)] {
+            let cols = blocks * 32
+            var w = [UInt8](repeating: 0, count: rows * blocks * 18)
+            for b in 0..<rows * blocks {
+                // f16 scale in [2^-8, 2^2): sign and mantissa random, exponent bits 7...16.
+                let exponent = UInt16(7 + generator.next() % 10), mantissa = UInt16(generator.next() % 1024)
+                let half = (UInt16(generator.next() % 2) << 15) | (exponent << 10) | mantissa
+                w[b * 18] = UInt8(half & 0xff)
+                w[b * 18 + 1] = UInt8(half >> 8)
+                for j in 2..<18 { w[b * 18 + j] = UInt8(truncatingIfNeeded: generator.next()) }
+            }
+            let x = (0..<cols).map { _ in generator.nextFloat() * 4 }
+            ck_set_level(Int32(CK_LEVEL_SCALAR))
+            let reference = matmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
+            let dense = try! dequantize(.q4_0, UnsafeRawBufferPointer(start: w, count: w.count), count: rows * cols)
+            for level in Int32(CK_LEVEL_SCALAR)...ck_best_level() {
+                ck_set_level(level)
+                let y = matmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
+                for r in 0..<rows {
+                    let magnitude = (0..<cols).reduce(Float(0)) { $0 + abs(dense[r * cols + $1] * x[$1]) }
+                    // The fast kernel subtracts the -8 offset as 8 * sum(scale * block sum) at the end:
+                    // allow the rounding of terms up to 8 |x| times the largest scale per element.
+                    XCTAssertEqual(y[r], reference[r], accuracy: 4e-6 * (magnitude + 8 * Float(cols) * 4 * 4),
+                                   "level \(level) row \(r) blocks \(blocks)")
                 }
             }
         }
@@ -108,6 +140,48 @@ final class CKernelsTests: XCTestCase {
             }
             XCTAssertEqual(counts.hits, [Int32](repeating: 1, count: count), "count \(count) threads \(threads)")
         }
+    }
+
+    /// Workers that sit on a task far longer than the caller's own tasks take (as when descheduled
+    /// on a busy machine), twice within a few jobs, make the pool run the next jobs on the caller alone.
+    func testParallelForRunsOnCallerAloneAfterAWorkerStalls() {
+        struct Probe {
+            let caller: pthread_t
+            let offCaller: UnsafeMutablePointer<Int32>
+            let stall: Bool
+        }
+        let count = 64
+        let offCaller = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        defer { offCaller.deallocate() }
+        func run(stall: Bool) -> Int {
+            offCaller.initialize(repeating: 0, count: count)
+            var probe = Probe(caller: pthread_self(), offCaller: offCaller, stall: stall)
+            withUnsafeMutablePointer(to: &probe) { context in
+                ck_parallel_for(Int32(count), 2, { context, index in
+                    let probe = context!.assumingMemoryBound(to: Probe.self).pointee
+                    if pthread_equal(pthread_self(), probe.caller) == 0 {
+                        probe.offCaller[Int(index)] = 1
+                        if probe.stall { usleep(30_000) }
+                    } else if probe.stall {
+                        usleep(200)
+                    }
+                }, context)
+            }
+            return (0..<count).reduce(0) { $0 + Int(offCaller[$1]) }
+        }
+        // Drain any pause left by earlier tests, then stall until a worker has taken a task.
+        while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
+        var stalledTasks = 0, runs = 0
+        while ck_parallel_solo_jobs_left() == 0 && runs < 20 {
+            stalledTasks += run(stall: true)      // one stall is tolerated, two in a row are not
+            runs += 1
+        }
+        XCTAssertGreaterThan(stalledTasks, 0, "no worker ever took a task")
+        let left = ck_parallel_solo_jobs_left()
+        XCTAssertGreaterThan(left, 0)
+        XCTAssertEqual(run(stall: false), 0, "a task ran off the calling thread during the pause")
+        XCTAssertEqual(ck_parallel_solo_jobs_left(), left - 1)
+        while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
     }
 
     /// The quantized model end to end on every kernel level and thread count: each stays close to

@@ -63,6 +63,10 @@ void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row
 typedef void (*ck_task_fn)(void *ctx, int index);
 void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
 
+/// Jobs ck_parallel_for will still run on the caller alone because a worker was recently found
+/// descheduled while holding a task (see pool.c); 0 on an undisturbed machine.
+int ck_parallel_solo_jobs_left(void);
+
 /// XOR of all bytes (so nothing is optimised away): a read-bandwidth probe over memory the model
 /// reads anyway.
 uint64_t ck_read_bytes(const void *bytes, size_t count);
