@@ -1,4 +1,5 @@
 import Foundation
+import GGUF
 import OuroTestSupport
 import XCTest
 
@@ -54,5 +55,32 @@ final class ValidateCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 2)
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("reference.safetensors"), result.stderr)
+    }
+}
+
+final class AlteredFileValidationTests: XCTestCase {
+    /// A file whose tensor data was changed after conversion still loads (only `verify` reads all the
+    /// data), but `validate` fails it and shows where through the loop it goes wrong.
+    func testAlteredWeightsFailWithTheDivergingLoopStep() throws {
+        let folder = try Fixtures.temporaryFolder()
+        let out = folder + "/a.gguf"
+        XCTAssertEqual(try CLI.run(["convert", Fixtures.folder("ouro-tiny-a"), "-o", out, "--type", "f32"]).status, 0)
+        let file = try GGUFFile(path: out)
+        let tensor = try XCTUnwrap(file.tensor("blk.1.ffn_down.weight"))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+        // Scale the first 64 weights of the matrix by 4 (f32, little-endian).
+        for i in 0..<64 {
+            let at = file.dataOffset + tensor.offset + 4 * i
+            let value = Float(bitPattern: bytes[at..<at + 4].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) })
+            withUnsafeBytes(of: (value * 4).bitPattern.littleEndian) { bytes.replaceSubrange(at..<at + 4, with: $0) }
+        }
+        try bytes.write(to: URL(fileURLWithPath: out))
+
+        let result = try CLI.run(["validate", out, "-r", Fixtures.folder("ouro-tiny-a") + "/reference.safetensors"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let verdict = try XCTUnwrap(result.stdout.split(separator: "\n").last)
+        XCTAssertTrue(verdict.hasPrefix("NOT OK: "), String(verdict))
+        XCTAssertTrue(verdict.contains("loop step 1"), String(verdict))
+        XCTAssertEqual(try CLI.run(["verify", out]).status, 1)
     }
 }
