@@ -88,7 +88,7 @@ public struct Converter {
             progress?(Progress(tensorIndex: plan.entries.count, tensorCount: plan.entries.count, tensorName: "",
                                bytesWritten: written, totalBytes: plan.totalBytes))
             try writer.finish()
-            let size = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0
+            let size = (try? FileManager.default.attributesOfItem(atPath: destination))?[.size] as? Int
             return Summary(destination: destination, plan: plan, fileBytes: size ?? 0,
                            seconds: Date().timeIntervalSince(started), lossless: lossless)
         } catch {
