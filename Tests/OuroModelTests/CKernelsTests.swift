@@ -45,7 +45,7 @@ final class CKernelsTests: XCTestCase {
                 ck_set_level(Int32(CK_LEVEL_SCALAR))
                 let reference = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
                 // Rounding scale of each output: the sum of |w| |x| over its row (terms cancel).
-                let dense = try! dequantize(type, UnsafeRawBufferPointer(start: w, count: w.count), count: rows * cols)
+                let dense = w.withUnsafeBytes { try! dequantize(type, $0, count: rows * cols) }
                 let magnitude = (0..<tokens).flatMap { t in
                     (0..<rows).map { r in (0..<cols).reduce(Float(0)) { $0 + abs(dense[r * cols + $1] * x[t * cols + $1]) } }
                 }
@@ -82,7 +82,7 @@ final class CKernelsTests: XCTestCase {
             let x = (0..<cols).map { _ in generator.nextFloat() * 4 }
             ck_set_level(Int32(CK_LEVEL_SCALAR))
             let reference = matmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
-            let dense = try! dequantize(.q4_0, UnsafeRawBufferPointer(start: w, count: w.count), count: rows * cols)
+            let dense = w.withUnsafeBytes { try! dequantize(.q4_0, $0, count: rows * cols) }
             for level in Int32(CK_LEVEL_SCALAR)...ck_best_level() {
                 ck_set_level(level)
                 let y = matmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
