@@ -42,40 +42,61 @@ static uint8_t *pack_storage(size_t bytes) {
     return p;
 }
 
-static inline uint32_t ck_load32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
+static inline __m128i ck_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+// 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` in its row.
+static inline __m512i ck_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, size_t offset) {
+    __m512i v = _mm512_castsi128_si512(ck_load128(rows[k] + offset));
+    v = _mm512_inserti32x4(v, ck_load128(rows[4 + k] + offset), 1);
+    v = _mm512_inserti32x4(v, ck_load128(rows[8 + k] + offset), 2);
+    return _mm512_inserti32x4(v, ck_load128(rows[12 + k] + offset), 3);
 }
 
-// Rows [r0, r0 + n) into pack (nb blocks of 16 x 32 bytes) and scales (nb x 16 floats); missing
-// rows of a short tile are zero.
+// In-lane 4x4 dword transpose: q[g] lane L = dword g of lanes L of p[0..3], i.e. dword g of rows
+// 4L, 4L + 1, 4L + 2, 4L + 3 in row order.
+static inline void ck_transpose4(const __m512i p[4], __m512i q[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(p[0], p[1]), t1 = _mm512_unpackhi_epi32(p[0], p[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(p[2], p[3]), t3 = _mm512_unpackhi_epi32(p[2], p[3]);
+    q[0] = _mm512_unpacklo_epi64(t0, t2);
+    q[1] = _mm512_unpackhi_epi64(t0, t2);
+    q[2] = _mm512_unpacklo_epi64(t1, t3);
+    q[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Rows [r0, r0 + n) into pack (nb blocks of 8 zmm: group g, lane = row) and scales (nb x 16
+// floats). A short tile repeats its first row; those lanes are never stored.
 static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nb,
                       uint8_t *pack, float *scales) {
     const size_t bb = type == CK_TYPE_Q8_0 ? CK_Q8_0_BYTES : CK_Q4_0_BYTES;
-    if (n < GEMM_ROWS) {
-        memset(pack, 0, (size_t)nb * GEMM_BLOCK_BYTES);
-        memset(scales, 0, (size_t)nb * GEMM_ROWS * sizeof(float));
-    }
-    for (int i = 0; i < n; i++) {
-        const uint8_t *row = w + (size_t)(r0 + i) * row_bytes;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = row + (size_t)b * bb;
-            uint32_t *out = (uint32_t *)(pack + (size_t)b * GEMM_BLOCK_BYTES) + i;
-            uint16_t h;
-            memcpy(&h, blk, 2);
-            scales[(size_t)b * GEMM_ROWS + i] = _cvtsh_ss(h);
-            if (type == CK_TYPE_Q8_0) {
-                for (int g = 0; g < 8; g++) out[g * GEMM_ROWS] = ck_load32(blk + 2 + 4 * g) ^ 0x80808080u;
-            } else {
-                for (int g = 0; g < 4; g++) {
-                    const uint32_t q = ck_load32(blk + 2 + 4 * g);
-                    out[g * GEMM_ROWS] = q & 0x0f0f0f0fu;
-                    out[(g + 4) * GEMM_ROWS] = (q >> 4) & 0x0f0f0f0fu;
-                }
+    const uint8_t *rows[GEMM_ROWS];
+    for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
+    // Halves first, converted after: 16 narrow stores read back as one vector would stall.
+    uint16_t *halves = (uint16_t *)(scales + (size_t)nb * GEMM_ROWS) ;
+    for (int b = 0; b < nb; b++) {
+        __m512i *out = (__m512i *)(pack + (size_t)b * GEMM_BLOCK_BYTES);
+        const size_t o = (size_t)b * bb;
+        for (int i = 0; i < GEMM_ROWS; i++) memcpy(halves + (size_t)b * GEMM_ROWS + i, rows[i] + o, 2);
+        __m512i p[4], q[4];
+        if (type == CK_TYPE_Q8_0) {
+            const __m512i bias = _mm512_set1_epi8((char)0x80);
+            for (int h = 0; h < 2; h++) {
+                for (int k = 0; k < 4; k++) p[k] = ck_lanes4(rows, k, o + 2 + 16 * h);
+                ck_transpose4(p, q);
+                for (int g = 0; g < 4; g++) _mm512_store_si512(out + 4 * h + g, _mm512_xor_si512(q[g], bias));
+            }
+        } else {
+            const __m512i low = _mm512_set1_epi8(0x0f);
+            for (int k = 0; k < 4; k++) p[k] = ck_lanes4(rows, k, o + 2);
+            ck_transpose4(p, q);
+            for (int g = 0; g < 4; g++) {
+                _mm512_store_si512(out + g, _mm512_and_si512(q[g], low));
+                _mm512_store_si512(out + 4 + g, _mm512_and_si512(_mm512_srli_epi16(q[g], 4), low));
             }
         }
     }
+    for (int b = 0; b < nb; b++)
+        _mm512_store_ps(scales + (size_t)b * GEMM_ROWS,
+                        _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(halves + (size_t)b * GEMM_ROWS))));
 }
 
 // Tokens [t0, t0 + N) against one packed tile; N is a constant after inlining.
@@ -118,7 +139,7 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
                     const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, T = a->tokens;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES;
-    uint8_t *pack = pack_storage(weight_bytes + (size_t)nb * GEMM_ROWS * sizeof(float));
+    uint8_t *pack = pack_storage(weight_bytes + (size_t)nb * GEMM_ROWS * (sizeof(float) + sizeof(uint16_t)));
     if (!pack) return 0;
     float *scales = (float *)(pack + weight_bytes);
     const int offset = type == CK_TYPE_Q8_0 ? 128 : 8;
