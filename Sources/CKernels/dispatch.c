@@ -10,7 +10,7 @@ static int detect_best(void) {
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-        return CK_LEVEL_AVX512VNNI;
+        return CK_LEVEL_AVX512VNNI_GEMM;
     if (avx2) return CK_LEVEL_AVX2;
 #endif
     return CK_LEVEL_SCALAR;
@@ -45,9 +45,18 @@ int ck_set_level(int level) {
     return level;
 }
 
+#if defined(__x86_64__)
+static void rows_vnni_gemm(int type, const void *w, size_t row_bytes, int row0, int row1,
+                           const ck_activations *a, float *y, size_t ldy) {
+    if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
+    ck_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);
+}
+#endif
+
 static ck_rows_fn rows_fn(void) {
     switch (ck_level()) {
 #if defined(__x86_64__)
+    case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
     case CK_LEVEL_AVX512VNNI: return ck_rows_vnni;
     case CK_LEVEL_AVX2: return ck_rows_avx2;
 #endif

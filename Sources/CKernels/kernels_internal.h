@@ -22,6 +22,10 @@ void ck_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
                   const ck_activations *a, float *y, size_t ldy);
 void ck_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                   const ck_activations *a, float *y, size_t ldy);
+/// Rows [row0, row1) x all tokens on 512-bit VNNI tiles (kernels_vnni512_gemm.c); 0 if its
+/// per-thread buffer could not be allocated (nothing written then).
+int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
+                    const ck_activations *a, float *y, size_t ldy);
 /// One Q4_0 row times one token on 512-bit VNNI (kernels_vnni512_q4.c).
 float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb);
 #endif

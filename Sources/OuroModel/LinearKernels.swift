@@ -7,7 +7,7 @@ import Quantization
 ///
 /// - q8_0/q4_0: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
 ///   integer dot kernels (VNNI / AVX2 / C, picked at run time) run over the mapped weights, split
-///   across `threads` threads; prefill reuses each weight block for four tokens from registers.
+///   across `threads` threads; prefill (T >= 4) runs a 16-row x 8-token int8 GEMM on VNNI CPUs.
 /// - f32: cblas_sgemm (sgemv when T == 1) straight on the mapped weights.
 /// - f16/bf16 (and the float tiles when `integerPrefill` is off): T == 1 uses `dotRow` per row; T > 1
 ///   expands `tileRows` rows at a time into a scratch f32 tile multiplied with sgemm, so the model

@@ -66,21 +66,24 @@ public enum MachineProbe {
         openblas_set_num_threads(Int32(max(1, threads)))
     }
 
-    /// The integer-kernel level in use: "avx512vnni", "avx2" or "c".
+    /// The integer-kernel level in use: "avx512vnni-gemm", "avx512vnni", "avx2" or "c".
     public static var kernelLevel: String {
         switch Int(ck_level()) {
+        case Int(CK_LEVEL_AVX512VNNI_GEMM): return "avx512vnni-gemm"
         case Int(CK_LEVEL_AVX512VNNI): return "avx512vnni"
         case Int(CK_LEVEL_AVX2): return "avx2"
         default: return "c"
         }
     }
 
-    /// Forces a lower kernel level ("c", "avx2"); returns the level now in use.
+    /// Forces a lower kernel level ("c", "avx2", "vnni": VNNI without the prefill GEMM); returns the
+    /// level now in use.
     @discardableResult
     public static func setKernelLevel(_ name: String) -> String {
         switch name {
         case "c", "scalar": ck_set_level(Int32(CK_LEVEL_SCALAR))
         case "avx2": ck_set_level(Int32(CK_LEVEL_AVX2))
+        case "vnni": ck_set_level(Int32(CK_LEVEL_AVX512VNNI))
         default: ck_set_level(ck_best_level())
         }
         return kernelLevel

@@ -29,7 +29,7 @@ extension OuroCommand {
         @Option(help: "Runs; the best of them is reported.")
         var repeats: Int = 1
 
-        @Option(help: "Integer kernel level: best, avx2 or c.")
+        @Option(help: "Integer kernel level: best, vnni (no prefill GEMM), avx2 or c.")
         var kernel: String = "best"
 
         @Flag(help: "Prefill through dequantized f32 tiles and sgemm instead of the integer kernels.")
@@ -43,7 +43,7 @@ extension OuroCommand {
             guard generate >= 2 else { throw ValidationError("'--generate' must be 2 or more (one decode step at least)") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
-            guard ["best", "avx2", "c"].contains(kernel) else { throw ValidationError("'--kernel' is best, avx2 or c") }
+            guard ["best", "vnni", "avx2", "c"].contains(kernel) else { throw ValidationError("'--kernel' is best, vnni, avx2 or c") }
         }
 
         func run() throws {

@@ -97,6 +97,53 @@ final class CKernelsTests: XCTestCase {
         }
     }
 
+    /// Raw blocks of `type` with random f16 scales in [2^-8, 2^2) of either sign and random quant
+    /// bytes (every value, -128 included for Q8_0, every nibble for Q4_0).
+    private func rawBlocks(_ type: GGMLType, count: Int) -> [UInt8] {
+        let size = type == .q8_0 ? 34 : 18
+        var w = [UInt8](repeating: 0, count: count * size)
+        for b in 0..<count {
+            let exponent = UInt16(7 + generator.next() % 10), mantissa = UInt16(generator.next() % 1024)
+            let half = (UInt16(generator.next() % 2) << 15) | (exponent << 10) | mantissa
+            w[b * size] = UInt8(half & 0xff)
+            w[b * size + 1] = UInt8(half >> 8)
+            for j in 2..<size { w[b * size + j] = UInt8(truncatingIfNeeded: generator.next()) }
+        }
+        return w
+    }
+
+    /// The GEMM level's 16-row x 8-token tiles against plain C: row counts below, at and past a
+    /// tile, token counts with every kind of remainder mod 8 (and below the GEMM's minimum, where it
+    /// falls back), one to many blocks, one and two threads.
+    func testPrefillGemmAgreesWithPlainCOnShapesWithRemainders() throws {
+        try XCTSkipIf(ck_best_level() < Int32(CK_LEVEL_AVX512VNNI_GEMM), "CPU without AVX-512 VNNI")
+        let shapes = [(1, 1, 4), (15, 3, 5), (16, 2, 8), (17, 7, 9), (33, 1, 3), (50, 4, 15), (16, 64, 16),
+                      (40, 5, 17), (7, 11, 64), (130, 9, 23)]
+        for type in [GGMLType.q8_0, .q4_0] {
+            for (rows, blocks, tokens) in shapes {
+                let cols = blocks * 32
+                let w = rawBlocks(type, count: rows * blocks)
+                let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 }
+                ck_set_level(Int32(CK_LEVEL_SCALAR))
+                let reference = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
+                let dense = try dequantize(type, UnsafeRawBufferPointer(start: w, count: w.count), count: rows * cols)
+                XCTAssertEqual(ck_set_level(Int32(CK_LEVEL_AVX512VNNI_GEMM)), Int32(CK_LEVEL_AVX512VNNI_GEMM))
+                for threads in [1, 2] {
+                    let y = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
+                    for t in 0..<tokens {
+                        for r in 0..<rows {
+                            var magnitude: Float = 0
+                            for j in 0..<cols { magnitude += abs(dense[r * cols + j] * x[t * cols + j]) }
+                            // Block sums are exact integers on both paths; only f32 accumulation differs.
+                            XCTAssertEqual(y[t * rows + r], reference[t * rows + r], accuracy: 1e-6 * magnitude,
+                                           "\(type) \(rows)x\(cols)x\(tokens) threads \(threads) t\(t) r\(r)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testActivationQuantizationMatchesDefinition() {
         let cols = 64, tokens = 2
         var x = (0..<tokens * cols).map { _ in generator.nextFloat() * 5 }

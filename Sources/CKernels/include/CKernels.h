@@ -2,7 +2,7 @@
 //
 // Activations are quantized once per linear call to int8 blocks of 32 (ggml's Q8_0 activation idea,
 // with an f32 scale), then every weight row is multiplied with integer dot products:
-// AVX-512 VNNI `vpdpbusd` (256-bit, AVX512VL) when the CPU has it, AVX2 `vpmaddubsw` otherwise, and
+// AVX-512 VNNI `vpdpbusd` (256-bit, AVX512VL; 512-bit GEMM tiles for prefill) when the CPU has it, AVX2 `vpmaddubsw` otherwise, and
 // a plain C loop everywhere else. Each fast path has the plain path as its reference in tests.
 #ifndef OURO_CKERNELS_H
 #define OURO_CKERNELS_H
@@ -19,7 +19,12 @@ enum {
     CK_LEVEL_SCALAR = 0,
     CK_LEVEL_AVX2 = 1,
     CK_LEVEL_AVX512VNNI = 2,
+    /// AVX512VNNI plus the 512-bit 16-row x 8-token GEMM for prefill (T >= CK_GEMM_MIN_TOKENS).
+    CK_LEVEL_AVX512VNNI_GEMM = 3,
 };
+
+/// Fewest tokens for which the GEMM level repacks weight tiles; below, it runs the AVX512VNNI kernels.
+enum { CK_GEMM_MIN_TOKENS = 4 };
 
 /// ggml type ids of the weight formats these kernels read.
 enum {
