@@ -126,7 +126,7 @@ final class CKernelsTests: XCTestCase {
                 let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 }
                 ck_set_level(Int32(CK_LEVEL_SCALAR))
                 let reference = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
-                let dense = try dequantize(type, UnsafeRawBufferPointer(start: w, count: w.count), count: rows * cols)
+                let dense = try w.withUnsafeBytes { try dequantize(type, $0, count: rows * cols) }
                 XCTAssertEqual(ck_set_level(Int32(CK_LEVEL_AVX512VNNI_GEMM)), Int32(CK_LEVEL_AVX512VNNI_GEMM))
                 for threads in [1, 2] {
                     let y = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
