@@ -198,9 +198,9 @@ public struct Converter {
         if let data = FileManager.default.contents(atPath: tokenizer), let text = String(data: data, encoding: .utf8) {
             keys.append(("tokenizer.huggingface.json", .string(text)))
         }
-        keys.append(("ouro.conversion.lossless", .bool(lossless)))
+        keys.append((OuroWeights.losslessKey, .bool(lossless)))
         if plan.entries.contains(where: { $0.targetType.isQuantized }) {
-            keys.append(("ouro.quantization.recipe", .string(plan.recipe.name)))
+            keys.append((OuroWeights.recipeKey, .string(plan.recipe.name)))
             let weighted = plan.entries.filter { $0.targetType.isQuantized && $0.targetType != .q8_0 && importance?.values[$0.name] != nil }
             keys.append(("ouro.quantization.imatrix.tensors", .array(.string, weighted.map { .string($0.name) })))
             if let importance { keys.append(("ouro.quantization.imatrix.tokens", .uint32(UInt32(clamping: importance.tokens)))) }

@@ -15,30 +15,34 @@ extension OuroConfiguration {
     ]
     static let valueLengthKey = "ouro.attention.value_length"
 
+    /// Every field in `ggufKeys` has a key; the writer and the reader both name keys through this.
+    static func ggufKey(_ field: CodingKeys) -> String { ggufKeys[field]! }
+
     public func ggufMetadata() -> [(String, GGUFValue)] {
         func u32(_ value: Int) -> GGUFValue { .uint32(UInt32(clamping: value)) }
+        let key = Self.ggufKey
         var result: [(String, GGUFValue)] = [
             ("general.architecture", .string("ouro")),
-            ("ouro.context_length", u32(maxPositions)),
-            ("ouro.embedding_length", u32(hiddenSize)),
-            ("ouro.feed_forward_length", u32(intermediateSize)),
-            ("ouro.block_count", u32(layerCount)),
-            ("ouro.loop_count", u32(loopCount)),
+            (key(.maxPositions), u32(maxPositions)),
+            (key(.hiddenSize), u32(hiddenSize)),
+            (key(.intermediateSize), u32(intermediateSize)),
+            (key(.layerCount), u32(layerCount)),
+            (key(.loopCount), u32(loopCount)),
         ]
-        if let earlyExitThreshold { result.append(("ouro.exit_threshold", .float32(Float(earlyExitThreshold)))) }
+        if let earlyExitThreshold { result.append((key(.earlyExitThreshold), .float32(Float(earlyExitThreshold)))) }
         result += [
-            ("ouro.attention.head_count", u32(headCount)),
-            ("ouro.attention.head_count_kv", u32(kvHeadCount)),
-            ("ouro.attention.key_length", u32(headDim)),
+            (key(.headCount), u32(headCount)),
+            (key(.kvHeadCount), u32(kvHeadCount)),
+            (key(.headDim), u32(headDim)),
             (Self.valueLengthKey, u32(headDim)),
-            ("ouro.attention.layer_norm_rms_epsilon", .float32(Float(rmsNormEps))),
-            ("ouro.rope.freq_base", .float32(Float(ropeTheta))),
-            ("ouro.vocab_size", u32(vocabSize)),
+            (key(.rmsNormEps), .float32(Float(rmsNormEps))),
+            (key(.ropeTheta), .float32(Float(ropeTheta))),
+            (key(.vocabSize), u32(vocabSize)),
         ]
-        if let bosTokenID { result.append(("tokenizer.ggml.bos_token_id", u32(bosTokenID))) }
-        if let eosTokenID { result.append(("tokenizer.ggml.eos_token_id", u32(eosTokenID))) }
-        if let padTokenID { result.append(("tokenizer.ggml.padding_token_id", u32(padTokenID))) }
-        result.append(("ouro.tie_word_embeddings", .bool(tieWordEmbeddings)))
+        if let bosTokenID { result.append((key(.bosTokenID), u32(bosTokenID))) }
+        if let eosTokenID { result.append((key(.eosTokenID), u32(eosTokenID))) }
+        if let padTokenID { result.append((key(.padTokenID), u32(padTokenID))) }
+        result.append((key(.tieWordEmbeddings), .bool(tieWordEmbeddings)))
         return result
     }
 
@@ -51,12 +55,12 @@ extension OuroConfiguration {
             return v
         }
         func int(_ field: CodingKeys) throws -> Int {
-            let key = Self.ggufKeys[field]!
+            let key = Self.ggufKey(field)
             guard let n = try value(key).int else { throw ModelError.invalidConfig(path: path, key: key, problem: "is not an integer") }
             return n
         }
         func optionalInt(_ field: CodingKeys) throws -> Int? {
-            file.value(Self.ggufKeys[field]!) == nil ? nil : try int(field)
+            file.value(Self.ggufKey(field)) == nil ? nil : try int(field)
         }
         func number(_ key: String) throws -> Double {
             guard let x = try value(key).double else { throw ModelError.invalidConfig(path: path, key: key, problem: "is not a number") }
@@ -66,22 +70,23 @@ extension OuroConfiguration {
             let found = file.value("general.architecture")?.string.map { "is \"\($0)\"" } ?? "is missing or not a string"
             throw ModelError.invalidConfig(path: path, key: "general.architecture", problem: "\(found); expected \"ouro\"")
         }
-        let threshold: Double? = file.value("ouro.exit_threshold") == nil ? nil : try number("ouro.exit_threshold")
+        let thresholdKey = Self.ggufKey(.earlyExitThreshold), tiedKey = Self.ggufKey(.tieWordEmbeddings)
+        let threshold: Double? = file.value(thresholdKey) == nil ? nil : try number(thresholdKey)
         let tied: Bool
-        switch try value("ouro.tie_word_embeddings") {
+        switch try value(tiedKey) {
         case let .bool(b): tied = b
-        default: throw ModelError.invalidConfig(path: path, key: "ouro.tie_word_embeddings", problem: "is not a bool")
+        default: throw ModelError.invalidConfig(path: path, key: tiedKey, problem: "is not a bool")
         }
         self.init(hiddenSize: try int(.hiddenSize), intermediateSize: try int(.intermediateSize),
                   layerCount: try int(.layerCount), headCount: try int(.headCount), kvHeadCount: try int(.kvHeadCount),
                   headDim: try int(.headDim), vocabSize: try int(.vocabSize), maxPositions: try int(.maxPositions),
-                  ropeTheta: try number("ouro.rope.freq_base"), rmsNormEps: try number("ouro.attention.layer_norm_rms_epsilon"),
+                  ropeTheta: try number(Self.ggufKey(.ropeTheta)), rmsNormEps: try number(Self.ggufKey(.rmsNormEps)),
                   loopCount: try int(.loopCount), earlyExitThreshold: threshold, tieWordEmbeddings: tied,
                   bosTokenID: try optionalInt(.bosTokenID), eosTokenID: try optionalInt(.eosTokenID),
                   padTokenID: try optionalInt(.padTokenID))
         guard try value(Self.valueLengthKey).int == headDim else {
             throw ModelError.invalidConfig(path: path, key: Self.valueLengthKey,
-                                           problem: "must equal ouro.attention.key_length (\(headDim))")
+                                           problem: "must equal \(Self.ggufKey(.headDim)) (\(headDim))")
         }
         if let (field, problem) = validationProblem() {
             throw ModelError.invalidConfig(path: path, key: Self.ggufKeys[field] ?? field.stringValue, problem: problem)

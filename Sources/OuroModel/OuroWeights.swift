@@ -53,6 +53,10 @@ public final class OuroWeights: @unchecked Sendable {
         fileType = projectionTypes.count == 1 ? projectionTypes.first : nil
     }
 
+    /// GGUF keys the converter writes and loading reads back (Formats/ouro-gguf.md).
+    public static let losslessKey = "ouro.conversion.lossless"
+    public static let recipeKey = "ouro.quantization.recipe"
+
     /// The tensor stored under a GGUF name (`blk.0.attn_q.weight`), as loaded.
     public func tensor(_ ggufName: String) -> WeightTensor? {
         tensorsByName[ggufName]
@@ -154,8 +158,8 @@ public final class OuroWeights: @unchecked Sendable {
                 .alignedForFloatAccess()
         }
         let lossless: Bool?
-        if case let .bool(value)? = file.value("ouro.conversion.lossless") { lossless = value } else { lossless = nil }
+        if case let .bool(value)? = file.value(Self.losslessKey) { lossless = value } else { lossless = nil }
         return OuroWeights(config: config, source: path, tensors: tensors, storesSourceExactly: lossless,
-                           quantizationRecipe: file.value("ouro.quantization.recipe")?.string)
+                           quantizationRecipe: file.value(Self.recipeKey)?.string)
     }
 }
