@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "ouro", targets: ["ouro"]),
         .library(name: "OuroKit", targets: [
             "OuroIO", "SafeTensors", "Quantization", "GGUF", "OuroModel", "OuroConversion", "OuroValidation",
+            "OuroTokenizer",
         ]),
     ],
     dependencies: [
@@ -35,6 +36,8 @@ let package = Package(
         .target(name: "Quantization", swiftSettings: kernelSettings),
         // GGUF v3 container: reader and writer.
         .target(name: "GGUF", dependencies: ["OuroIO", "Quantization"]),
+        // Text: Hugging Face tokenizer.json (byte-level BPE), the GGUF tokenizer keys, chat templates.
+        .target(name: "OuroTokenizer", dependencies: ["OuroIO"]),
         // The looped model: configuration, tensor naming, weights, forward pass, KV cache, generation.
         .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"],
                 swiftSettings: kernelSettings),
@@ -45,6 +48,7 @@ let package = Package(
         // The command-line tool.
         .executableTarget(name: "ouro", dependencies: [
             "OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroConversion", "OuroValidation",
+            "OuroTokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -58,6 +62,7 @@ let package = Package(
         .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
         // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
         .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),
+        .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO"]),
         .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroTestSupport", "OuroModel", "OuroConversion", "SafeTensors"]),
     ]
 )

@@ -29,7 +29,7 @@ kernel=(-Xcc -mavx2 -Xcc -mfma -Xcc -mf16c)
 
 # Modules in dependency order; a module is rebuilt when its sources are newer than its object or an
 # earlier module was rebuilt.
-modules=(Quantization OuroIO SafeTensors GGUF OuroModel OuroValidation)
+modules=(OuroIO Quantization SafeTensors GGUF OuroModel OuroValidation)
 rebuilt=0
 for m in "${modules[@]}"; do
     obj=$mods/$m.o

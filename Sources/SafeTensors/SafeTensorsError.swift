@@ -1,3 +1,4 @@
+import OuroIO
 /// Why a safetensors file or checkpoint folder was rejected. Every case names the file (its path as
 /// given) and, where there is one, the tensor; `description` is one line. Failures of the operating
 /// system's file calls (cannot open, cannot map) arrive as `OuroIO.FileIOError` instead.

@@ -1,3 +1,4 @@
+import OuroIO
 /// The parsed and fully validated header of a safetensors file.
 ///
 /// Checks run cheapest first, in the order of huggingface/safetensors: framing (length, bounds,

@@ -1,6 +1,6 @@
 /// A parsed JSON value. Objects keep their members in file order; numbers keep their source text so
 /// integers are read exactly (no Double or NSNumber round trip, no Bool/number confusion).
-enum JSONValue: Sendable {
+public enum JSONValue: Sendable {
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
     case string(String)
@@ -9,7 +9,7 @@ enum JSONValue: Sendable {
     case null
 
     /// What kind of value this is, for error messages.
-    var kindName: String {
+    public var kindName: String {
         switch self {
         case .object: return "an object"
         case .array: return "an array"
@@ -21,20 +21,20 @@ enum JSONValue: Sendable {
     }
 
     /// The value of a member of an object (the first one; parsed objects have unique keys).
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         guard case let .object(members) = self else { return nil }
         return members.first(where: { $0.key == key })?.value
     }
 
     /// The exact value of an integer written without fraction or exponent, if it fits in Int.
-    var integer: IntegerReading {
+    public var integer: IntegerReading {
         guard case let .number(text) = self else { return .notNumber }
         guard !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return .notInteger }
         guard let value = Int(text) else { return .outOfRange }
         return .value(value)
     }
 
-    enum IntegerReading: Equatable {
+    public enum IntegerReading: Equatable {
         case value(Int)
         case notNumber
         case notInteger
@@ -42,7 +42,7 @@ enum JSONValue: Sendable {
     }
 
     /// A non-negative Int, or a short phrase saying why the value is not one.
-    func nonNegativeInt() -> (value: Int?, problem: String) {
+    public func nonNegativeInt() -> (value: Int?, problem: String) {
         switch integer {
         case let .value(v) where v >= 0: return (v, "")
         case let .value(v): return (nil, "is negative (\(v))")

@@ -3,14 +3,14 @@
 /// Written here rather than using JSONSerialization because safetensors validation needs what that
 /// API hides: duplicate object keys (it silently keeps one), exact integers (it bridges through
 /// NSNumber/Double), and a nesting limit so hostile input cannot exhaust the stack.
-struct JSONParser {
-    enum Failure: Error, Equatable {
+public struct JSONParser {
+    public enum Failure: Error, Equatable {
         /// Malformed JSON; `offset` is relative to the parsed bytes.
         case syntax(String, offset: Int)
         /// An object repeats a key; `depth` 0 is the outermost object.
         case duplicateKey(String, depth: Int)
 
-        var reason: String {
+        public var reason: String {
             switch self {
             case let .syntax(message, offset): return "\(message) at byte \(offset)"
             case let .duplicateKey(key, _): return "duplicate key \(quotedForMessage(key))"
@@ -18,7 +18,7 @@ struct JSONParser {
         }
     }
 
-    static let maxDepth = 64
+    public static let maxDepth = 64
 
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
@@ -27,7 +27,7 @@ struct JSONParser {
 
     /// Parses one JSON value, allowing whitespace around it and nothing else. The bytes must
     /// already be valid UTF-8 (strings are decoded from them as is).
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         guard parser.position < bytes.count else { throw Failure.syntax("empty document", offset: 0) }

@@ -1,7 +1,7 @@
-/// Text helpers shared by the header and index readers.
+/// Text helpers shared by the readers of untrusted text (safetensors headers, shard indexes, tokenizer files).
 
 /// True when `bytes` are well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+public func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var iterator = bytes.makeIterator()
     var decoder = UTF8()
     while true {
@@ -14,7 +14,7 @@ func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
 }
 
 /// `'text'` with control characters escaped and long text clipped, so that messages stay one line.
-func quotedForMessage(_ text: String) -> String {
+public func quotedForMessage(_ text: String) -> String {
     var out = "'"
     var count = 0
     for scalar in text.unicodeScalars {
