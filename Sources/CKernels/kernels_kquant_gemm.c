@@ -174,15 +174,16 @@ static inline __attribute__((always_inline)) void gemm_tile(
                 const __m512 t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), s1, _mm512_mul_ps(_mm512_cvtepi32_ps(sa), s0));
                 acc[n] = _mm512_fmadd_ps(t, _mm512_set1_ps(xd), acc[n]);
             } else {
+                // One chain per token (the N tokens' chains overlap), as the Q4_0 tiles.
                 __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(xq[0]));
-                __m512i sb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w4, _mm512_set1_epi32(xq[4]));
                 sa = _mm512_dpbusd_epi32(sa, w1, _mm512_set1_epi32(xq[1]));
-                sb = _mm512_dpbusd_epi32(sb, w5, _mm512_set1_epi32(xq[5]));
                 sa = _mm512_dpbusd_epi32(sa, w2, _mm512_set1_epi32(xq[2]));
-                sb = _mm512_dpbusd_epi32(sb, w6, _mm512_set1_epi32(xq[6]));
                 sa = _mm512_dpbusd_epi32(sa, w3, _mm512_set1_epi32(xq[3]));
-                sb = _mm512_dpbusd_epi32(sb, w7, _mm512_set1_epi32(xq[7]));
-                const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(sa, sb));
+                sa = _mm512_dpbusd_epi32(sa, w4, _mm512_set1_epi32(xq[4]));
+                sa = _mm512_dpbusd_epi32(sa, w5, _mm512_set1_epi32(xq[5]));
+                sa = _mm512_dpbusd_epi32(sa, w6, _mm512_set1_epi32(xq[6]));
+                sa = _mm512_dpbusd_epi32(sa, w7, _mm512_set1_epi32(xq[7]));
+                const __m512 dot = _mm512_cvtepi32_ps(sa);
                 acc[n] = _mm512_fmadd_ps(dot, _mm512_mul_ps(s0, _mm512_set1_ps(xd)), acc[n]);
                 acc[n] = _mm512_fnmadd_ps(s1, _mm512_set1_ps(side->xdxs[(size_t)(t0 + n) * nb + b]), acc[n]);
             }
