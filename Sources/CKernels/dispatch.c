@@ -45,24 +45,29 @@ int ck_set_level(int level) {
     return level;
 }
 
+static ck_rows_fn rows_at(int level, int type);
+
 #if defined(__x86_64__)
 static void rows_vnni_gemm(int type, const void *w, size_t row_bytes, int row0, int row1,
                            const ck_activations *a, float *y, size_t ldy) {
     if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
-    ck_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);
+    rows_at(CK_LEVEL_AVX512VNNI, type)(type, w, row_bytes, row0, row1, a, y, ldy);
 }
 #endif
 
-static ck_rows_fn rows_fn(void) {
-    switch (ck_level()) {
+static ck_rows_fn rows_at(int level, int type) {
+    const int iq4 = type == CK_TYPE_IQ4_NL;
+    switch (level) {
 #if defined(__x86_64__)
     case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
-    case CK_LEVEL_AVX512VNNI: return ck_rows_vnni;
-    case CK_LEVEL_AVX2: return ck_rows_avx2;
+    case CK_LEVEL_AVX512VNNI: return iq4 ? ck_rows_iq4_vnni : type == CK_TYPE_Q4_0 ? ck_rows_q4_vnni : ck_rows_vnni;
+    case CK_LEVEL_AVX2: return iq4 ? ck_rows_iq4_avx2 : ck_rows_avx2;
 #endif
-    default: return ck_rows_scalar;
+    default: return iq4 ? ck_rows_iq4_scalar : ck_rows_scalar;
     }
 }
+
+static ck_rows_fn rows_fn(int type) { return rows_at(ck_level(), type); }
 
 void ck_quantize_activations(const float *x, ck_activations *a) {
     const int nb = a->cols / CK_QK;
@@ -93,7 +98,7 @@ void ck_quantize_activations(const float *x, ck_activations *a) {
 
 void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                     float *y, size_t ldy) {
-    rows_fn()(type, w, row_bytes, row0, row1, a, y, ldy);
+    rows_fn(type)(type, w, row_bytes, row0, row1, a, y, ldy);
 }
 
 typedef struct {
@@ -117,7 +122,7 @@ static void matmul_task(void *ctx, int index) {
 
 void ck_matmul(int type, const void *w, size_t row_bytes, int rows, const ck_activations *a,
                float *y, size_t ldy, int threads) {
-    ck_rows_fn fn = rows_fn();
+    ck_rows_fn fn = rows_fn(type);
     // Small products are not worth waking another thread for.
     if (threads <= 1 || (size_t)rows * (size_t)a->cols * (size_t)a->tokens < (1u << 16)) {
         fn(type, w, row_bytes, 0, rows, a, y, ldy);
