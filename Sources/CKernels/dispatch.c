@@ -69,31 +69,38 @@ static ck_rows_fn rows_at(int level, int type) {
 
 static ck_rows_fn rows_fn(int type) { return rows_at(ck_level(), type); }
 
-void ck_quantize_activations(const float *x, ck_activations *a) {
-    const int nb = a->cols / CK_QK;
-    for (int t = 0; t < a->tokens; t++) {
-        for (int b = 0; b < nb; b++) {
-            const float *xb = x + (size_t)t * a->cols + (size_t)b * CK_QK;
-            int8_t *q = a->qs + (size_t)t * a->cols + (size_t)b * CK_QK;
-            float amax = 0;
-            for (int j = 0; j < CK_QK; j++) {
-                float v = fabsf(xb[j]);
-                amax = amax > v ? amax : v;
-            }
-            const float d = amax / 127.0f;
-            const float id = d != 0 ? 1.0f / d : 0.0f;
-            int32_t sum = 0;
-            for (int j = 0; j < CK_QK; j++) {
-                float v = roundf(xb[j] * id);
-                // NaN/inf inputs give NaN here; keep the quant defined (0) rather than UB.
-                int q8 = v == v ? (int)fmaxf(-127.0f, fminf(127.0f, v)) : 0;
-                q[j] = (int8_t)q8;
-                sum += q8;
-            }
-            a->d[(size_t)t * nb + b] = d;
-            a->sums[(size_t)t * nb + b] = sum;
-        }
+void ck_quantize_block_plain(const float *xb, int8_t *q, float *d_out, int32_t *sum_out) {
+    float amax = 0;
+    for (int j = 0; j < CK_QK; j++) {
+        float v = fabsf(xb[j]);
+        amax = amax > v ? amax : v;
     }
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < CK_QK; j++) {
+        float v = roundf(xb[j] * id);
+        // NaN/inf inputs give NaN here; keep the quant defined (0) rather than UB.
+        int q8 = v == v ? (int)fmaxf(-127.0f, fminf(127.0f, v)) : 0;
+        q[j] = (int8_t)q8;
+        sum += q8;
+    }
+    *d_out = d;
+    *sum_out = sum;
+}
+
+void ck_quantize_activations(const float *x, ck_activations *a) {
+#if defined(__x86_64__)
+    if (ck_level() >= CK_LEVEL_AVX2) {
+        ck_quantize_activations_avx2(x, a);
+        return;
+    }
+#endif
+    const int nb = a->cols / CK_QK;
+    for (int t = 0; t < a->tokens; t++)
+        for (int b = 0; b < nb; b++)
+            ck_quantize_block_plain(x + (size_t)t * a->cols + (size_t)b * CK_QK, a->qs + (size_t)t * a->cols + (size_t)b * CK_QK,
+                                    &a->d[(size_t)t * nb + b], &a->sums[(size_t)t * nb + b]);
 }
 
 void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,

@@ -50,6 +50,13 @@ void ck_rows_q4_vnni(int type, const void *w, size_t row_bytes, int row0, int ro
                      const ck_activations *a, float *y, size_t ldy);
 #endif
 
+/// One block of activations, the definition (dispatch.c), and the same over rows on AVX2
+/// (quantize_avx2.c, bit-identical).
+void ck_quantize_block_plain(const float *xb, int8_t *q, float *d, int32_t *sum);
+#if defined(__x86_64__)
+void ck_quantize_activations_avx2(const float *x, ck_activations *a);
+#endif
+
 /// IEEE half to float, exact, portable (scalar path and scales).
 float ck_half_to_float(uint16_t h);
 

@@ -160,6 +160,47 @@ final class CKernelsNibbleTests: XCTestCase {
         }
     }
 
+    /// The activation quantizer's SIMD path (every level from AVX2 up) gives the plain path's bytes
+    /// exactly: random blocks over many magnitudes, exact halves (round half away from zero), zero,
+    /// infinite and NaN blocks.
+    func testActivationQuantizationIsIdenticalOnEveryLevel() {
+        let cols = 1024, tokens = 3
+        var x = (0..<tokens * cols).map { i -> Float in
+            let v = generator.nextFloat()
+            switch i / 32 % 5 {
+            case 0: return v * 3
+            case 1: return v * 1e-30
+            case 2: return v * 1e30
+            default: return Float(Int(generator.next() % 255) - 127) / 2     // many exact .5 quotients
+            }
+        }
+        x[32 * 4] = 127                                 // block 4: d = 1, quotients are the values
+        for j in 1..<32 { x[32 * 4 + j] = Float(j - 16) + 0.5 }
+        for j in 0..<32 { x[32 * 6 + j] = 0 }
+        x[32 * 7 + 3] = .infinity
+        for j in 0..<32 { x[32 * 8 + j] = -.infinity }
+        x[32 * 9 + 5] = .nan
+        x[32 * 10] = .nan
+        func quantized(level: Int32) -> ([Int8], [Float], [Int32]) {
+            ck_set_level(level)
+            let activations = QuantizedActivations()
+            return x.withUnsafeBufferPointer { xp in
+                let a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
+                let n = tokens * cols
+                return (Array(UnsafeBufferPointer(start: a.qs, count: n)), Array(UnsafeBufferPointer(start: a.d, count: n / 32)),
+                        Array(UnsafeBufferPointer(start: a.sums, count: n / 32)))
+            }
+        }
+        let plain = quantized(level: Int32(CK_LEVEL_SCALAR))
+        XCTAssertEqual(plain.0[32 * 4 ..< 32 * 4 + 3], [127, -15, -14])   // 127, -14.5, -13.5 away from zero
+        for level in Int32(CK_LEVEL_SCALAR)...ck_best_level() {
+            let fast = quantized(level: level)
+            XCTAssertEqual(fast.0, plain.0, "level \(level)")
+            XCTAssertEqual(fast.1.map(\.bitPattern), plain.1.map(\.bitPattern), "level \(level)")
+            XCTAssertEqual(fast.2, plain.2, "level \(level)")
+        }
+    }
+
     /// The quantized fixture model on every level and thread count, prefill (the prompt) and a
     /// one-token forward (decode's kernels): close to the PyTorch reference and to the first level.
     /// Levels differ in float summation order only; a last-bit change can move an activation across
