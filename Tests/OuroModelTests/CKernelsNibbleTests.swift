@@ -160,6 +160,42 @@ final class CKernelsNibbleTests: XCTestCase {
         }
     }
 
+    /// LinearKernels' grouped call (q/k/v, gate/up) gives each matrix exactly what its own call gives:
+    /// the same kernels see the same quantized input and the same 64/16-row chunks from each
+    /// matrix's first row. Matrices of different row counts, decode and prefill, one and two threads,
+    /// and a float type (which takes the per-matrix path).
+    func testGroupedProductsEqualSeparateProducts() {
+        let cols = 256
+        for type in [GGMLType.iq4_nl, .q4_0, .q8_0, .f16] {
+            let shapes = [130, 67, 200]
+            let ws: [WeightTensor] = shapes.map { rows in
+                let values = (0..<rows * cols).map { _ in generator.nextFloat() }
+                let bytes = try! quantize(type, values)
+                let owned = bytes.withUnsafeBytes { OwnedBytes(copying: $0) }
+                return WeightTensor(type: type, shape: [rows, cols], bytes: owned.bytes, owner: owned)
+            }
+            for tokens in [1, 5] {
+                let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 2 }
+                for threads in [1, 2] {
+                    let kernels = LinearKernels(maxColumns: cols, threads: threads)
+                    var separate = shapes.map { [Float](repeating: .nan, count: tokens * $0) }
+                    var grouped = separate
+                    x.withUnsafeBufferPointer { xp in
+                        for i in ws.indices {
+                            separate[i].withUnsafeMutableBufferPointer { kernels.linear(ws[i], xp.baseAddress!, tokens: tokens, into: $0.baseAddress!) }
+                        }
+                        let outputs = grouped.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: tokens * shapes[i]) }
+                        defer { outputs.forEach { $0.deallocate() } }
+                        kernels.linear(ws, xp.baseAddress!, tokens: tokens, into: outputs)
+                        for i in grouped.indices { grouped[i] = Array(UnsafeBufferPointer(start: outputs[i], count: tokens * shapes[i])) }
+                    }
+                    XCTAssertEqual(grouped, separate, "\(type) tokens \(tokens) threads \(threads)")
+                    XCTAssertFalse(grouped.joined().contains { $0.isNaN })
+                }
+            }
+        }
+    }
+
     /// The activation quantizer's SIMD path (every level from AVX2 up) gives the plain path's bytes
     /// exactly: random blocks over many magnitudes, exact halves (round half away from zero), zero,
     /// infinite and NaN blocks.
