@@ -40,8 +40,8 @@ void ck_rows_iq4_avx2(int type, const void *w, size_t row_bytes, int row0, int r
                       const ck_activations *a, float *y, size_t ldy);
 void ck_rows_iq4_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                       const ck_activations *a, float *y, size_t ldy);
-/// Q4_0 or IQ4_NL rows times each token, four rows per activation load, on 512-bit VNNI + VBMI
-/// (kernels_vnni512_nibbles.c). Needs ck_has_vbmi().
+/// Q4_0 or IQ4_NL rows times each token, four rows per activation load, on 512-bit VNNI + VBMI +
+/// GFNI (kernels_vnni512_nibbles.c). Needs ck_has_vbmi() (which checks both).
 void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                                const ck_activations *a, float *y, size_t ldy);
 int ck_has_vbmi(void);
