@@ -46,6 +46,8 @@ int ck_set_level(int level) {
     return level;
 }
 
+static ck_rows_fn rows_at(int level, int type);
+
 #if defined(__x86_64__)
 static void rows_vnni_gemm(int type, const void *w, size_t row_bytes, int row0, int row1,
                            const ck_activations *a, float *y, size_t ldy) {
@@ -55,13 +57,13 @@ static void rows_vnni_gemm(int type, const void *w, size_t row_bytes, int row0, 
         return;
     }
     if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
-    ck_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);
+    rows_at(CK_LEVEL_AVX512VNNI, type)(type, w, row_bytes, row0, row1, a, y, ldy);
 }
 #endif
 
-// Q4_K/Q6_K kernels (kernels_kquant_*.c) at the current level.
-static ck_rows_fn kquant_rows_fn(void) {
-    switch (ck_level()) {
+// Q4_K/Q6_K kernels (kernels_kquant_*.c) at a level.
+static ck_rows_fn kquant_rows_at(int level) {
+    switch (level) {
 #if defined(__x86_64__)
     case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
     case CK_LEVEL_AVX512VNNI: return ck_kq_rows_vnni;
@@ -71,43 +73,53 @@ static ck_rows_fn kquant_rows_fn(void) {
     }
 }
 
-static ck_rows_fn rows_fn(int type) {
-    if (ck_is_kquant(type)) return kquant_rows_fn();
-    switch (ck_level()) {
+static ck_rows_fn rows_at(int level, int type) {
+    if (ck_is_kquant(type)) return kquant_rows_at(level);
+    const int iq4 = type == CK_TYPE_IQ4_NL;
+    switch (level) {
 #if defined(__x86_64__)
     case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
-    case CK_LEVEL_AVX512VNNI: return ck_rows_vnni;
-    case CK_LEVEL_AVX2: return ck_rows_avx2;
+    case CK_LEVEL_AVX512VNNI: return iq4 ? ck_rows_iq4_vnni : type == CK_TYPE_Q4_0 ? ck_rows_q4_vnni : ck_rows_vnni;
+    case CK_LEVEL_AVX2: return iq4 ? ck_rows_iq4_avx2 : ck_rows_avx2;
 #endif
-    default: return ck_rows_scalar;
+    default: return iq4 ? ck_rows_iq4_scalar : ck_rows_scalar;
     }
 }
 
-void ck_quantize_activations(const float *x, ck_activations *a) {
-    const int nb = a->cols / CK_QK;
-    for (int t = 0; t < a->tokens; t++) {
-        for (int b = 0; b < nb; b++) {
-            const float *xb = x + (size_t)t * a->cols + (size_t)b * CK_QK;
-            int8_t *q = a->qs + (size_t)t * a->cols + (size_t)b * CK_QK;
-            float amax = 0;
-            for (int j = 0; j < CK_QK; j++) {
-                float v = fabsf(xb[j]);
-                amax = amax > v ? amax : v;
-            }
-            const float d = amax / 127.0f;
-            const float id = d != 0 ? 1.0f / d : 0.0f;
-            int32_t sum = 0;
-            for (int j = 0; j < CK_QK; j++) {
-                float v = roundf(xb[j] * id);
-                // NaN/inf inputs give NaN here; keep the quant defined (0) rather than UB.
-                int q8 = v == v ? (int)fmaxf(-127.0f, fminf(127.0f, v)) : 0;
-                q[j] = (int8_t)q8;
-                sum += q8;
-            }
-            a->d[(size_t)t * nb + b] = d;
-            a->sums[(size_t)t * nb + b] = sum;
-        }
+static ck_rows_fn rows_fn(int type) { return rows_at(ck_level(), type); }
+
+void ck_quantize_block_plain(const float *xb, int8_t *q, float *d_out, int32_t *sum_out) {
+    float amax = 0;
+    for (int j = 0; j < CK_QK; j++) {
+        float v = fabsf(xb[j]);
+        amax = amax > v ? amax : v;
     }
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < CK_QK; j++) {
+        float v = roundf(xb[j] * id);
+        // NaN/inf inputs give NaN here; keep the quant defined (0) rather than UB.
+        int q8 = v == v ? (int)fmaxf(-127.0f, fminf(127.0f, v)) : 0;
+        q[j] = (int8_t)q8;
+        sum += q8;
+    }
+    *d_out = d;
+    *sum_out = sum;
+}
+
+void ck_quantize_activations(const float *x, ck_activations *a) {
+#if defined(__x86_64__)
+    if (ck_level() >= CK_LEVEL_AVX2) {
+        ck_quantize_activations_avx2(x, a);
+        return;
+    }
+#endif
+    const int nb = a->cols / CK_QK;
+    for (int t = 0; t < a->tokens; t++)
+        for (int b = 0; b < nb; b++)
+            ck_quantize_block_plain(x + (size_t)t * a->cols + (size_t)b * CK_QK, a->qs + (size_t)t * a->cols + (size_t)b * CK_QK,
+                                    &a->d[(size_t)t * nb + b], &a->sums[(size_t)t * nb + b]);
 }
 
 void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,

@@ -7,6 +7,7 @@
 #define CK_QK 32            // elements per block
 #define CK_Q8_0_BYTES 34    // f16 scale + 32 int8
 #define CK_Q4_0_BYTES 18    // f16 scale + 16 bytes of nibbles
+#define CK_IQ4_NL_BYTES 18  // f16 scale + 16 bytes of nibbles indexing ck_iq4nl_values
 // Decode kernels prefetch this far ahead in a row's stream: weights come from a mapped file in
 // 4 KiB pages, where the hardware prefetcher stops at every page boundary. Measured on the 1.4B
 // file, one thread: 4 KiB ahead +7 % (Q4_0), 8 KiB +17 % (Q4_0) / +23 % (Q8_0), 16 KiB less again.
@@ -28,6 +29,32 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
                     const ck_activations *a, float *y, size_t ldy);
 /// One Q4_0 row times one token on 512-bit VNNI (kernels_vnni512_q4.c).
 float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb);
+#endif
+
+/// IQ4_NL (kernels_iq4.c): ggml's kvalues_iq4nl, the reference rows, and the SIMD rows per level.
+extern const int8_t ck_iq4nl_values[16];
+void ck_rows_iq4_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
+                        const ck_activations *a, float *y, size_t ldy);
+#if defined(__x86_64__)
+void ck_rows_iq4_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
+                      const ck_activations *a, float *y, size_t ldy);
+void ck_rows_iq4_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
+                      const ck_activations *a, float *y, size_t ldy);
+/// Q4_0 or IQ4_NL rows times each token, four rows per activation load, on 512-bit VNNI + VBMI +
+/// GFNI (kernels_vnni512_nibbles.c). Needs ck_has_vbmi() (which checks both).
+void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
+                               const ck_activations *a, float *y, size_t ldy);
+int ck_has_vbmi(void);
+/// The VNNI level's Q4_0 rows: ck_decode_nibbles_vnni512 below four tokens (with VBMI), else ck_rows_vnni.
+void ck_rows_q4_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
+                     const ck_activations *a, float *y, size_t ldy);
+#endif
+
+/// One block of activations, the definition (dispatch.c), and the same over rows on AVX2
+/// (quantize_avx2.c, bit-identical).
+void ck_quantize_block_plain(const float *xb, int8_t *q, float *d, int32_t *sum);
+#if defined(__x86_64__)
+void ck_quantize_activations_avx2(const float *x, ck_activations *a);
 #endif
 
 /// IEEE half to float, exact, portable (scalar path and scales).

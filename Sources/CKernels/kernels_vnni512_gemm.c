@@ -5,11 +5,11 @@
 // lanes are 16 weight rows instead of 16 positions of one row:
 // - a tile of 16 rows is repacked once into a per-thread buffer, per block eight zmm holding, for
 //   group g of 4 elements, the 4 bytes of every row (lane = row), made unsigned (Q8_0 quant + 128,
-//   Q4_0 nibble 0..15 as is), plus the 16 rows' f32 scales;
+//   Q4_0 nibble 0..15 as is, IQ4_NL nibble looked up in kvalues + 128), plus the 16 rows' f32 scales;
 // - then every token multiplies the whole tile: per block eight vpdpbusd whose signed operand is
 //   4 activation bytes broadcast from memory (embedded broadcast, no shuffles), so one instruction
 //   does 64 multiply-adds that all belong to useful outputs;
-// - the unsigned offset (128 or 8 times the block's activation sum, stored with the activations)
+// - the unsigned offset (128, or 8 for Q4_0, times the block's activation sum, stored with the activations)
 //   seeds the int32 accumulator, so each block's integer dot is exact, then one convert, one
 //   scale product (row scales x the token's block scale) and one FMA per block and token;
 // - 8 tokens share each block's eight weight registers; the outputs of 16 rows of a token are
@@ -67,7 +67,10 @@ static inline void ck_transpose4(const __m512i p[4], __m512i q[4]) {
 // floats). A short tile repeats its first row; those lanes are never stored.
 static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nb,
                       uint8_t *pack, float *scales) {
-    const size_t bb = type == CK_TYPE_Q8_0 ? CK_Q8_0_BYTES : CK_Q4_0_BYTES;
+    const size_t bb = type == CK_TYPE_Q8_0 ? CK_Q8_0_BYTES : CK_Q4_0_BYTES;   // IQ4_NL: as Q4_0
+    // IQ4_NL's table + 128 in every 128-bit lane (vpshufb looks up within lanes).
+    const __m512i iq4 = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ck_iq4nl_values)),
+                                         _mm512_set1_epi8((char)0x80));
     const uint8_t *rows[GEMM_ROWS];
     for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
     // Halves first, converted after: 16 narrow stores read back as one vector would stall.
@@ -89,8 +92,13 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
             for (int k = 0; k < 4; k++) p[k] = ck_lanes4(rows, k, o + 2);
             ck_transpose4(p, q);
             for (int g = 0; g < 4; g++) {
-                _mm512_store_si512(out + g, _mm512_and_si512(q[g], low));
-                _mm512_store_si512(out + 4 + g, _mm512_and_si512(_mm512_srli_epi16(q[g], 4), low));
+                __m512i lo = _mm512_and_si512(q[g], low), hi = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), low);
+                if (type == CK_TYPE_IQ4_NL) {      // after the lookup (+128) the tile is a Q8_0 tile
+                    lo = _mm512_shuffle_epi8(iq4, lo);
+                    hi = _mm512_shuffle_epi8(iq4, hi);
+                }
+                _mm512_store_si512(out + g, lo);
+                _mm512_store_si512(out + 4 + g, hi);
             }
         }
     }
@@ -142,7 +150,7 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
     uint8_t *pack = pack_storage(weight_bytes + (size_t)nb * GEMM_ROWS * (sizeof(float) + sizeof(uint16_t)));
     if (!pack) return 0;
     float *scales = (float *)(pack + weight_bytes);
-    const int offset = type == CK_TYPE_Q8_0 ? 128 : 8;
+    const int offset = type == CK_TYPE_Q4_0 ? 8 : 128;
     for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
         const int n = row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS;
         pack_tile(type, w, row_bytes, r0, n, nb, pack, scales);

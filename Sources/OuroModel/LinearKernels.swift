@@ -5,7 +5,7 @@ import Quantization
 
 /// The one entry point for linear layers: y[T, out] = x[T, in] · Wᵀ for W of any ggml type.
 ///
-/// - q8_0/q4_0/q4_K/q6_K: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
+/// - q8_0/q4_0/iq4_nl/q4_K/q6_K: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
 ///   integer dot kernels (VNNI / AVX2 / C, picked at run time) run over the mapped weights, split
 ///   across `threads` threads; prefill (T >= 4) runs a 16-row x 8-token int8 GEMM on VNNI CPUs.
 /// - f32: cblas_sgemm (sgemv when T == 1) straight on the mapped weights.
@@ -74,6 +74,75 @@ final class LinearKernels: @unchecked Sendable {
         }
     }
 
+    /// Products of one input with several matrices (q/k/v, gate/up): on the integer kernels the
+    /// input is quantized once and all rows go into one pool job, so the threads meet once per group
+    /// instead of once per matrix (decode runs ~700 products per token; each meeting costs the
+    /// faster thread the slower one's last chunk). Other types take `linear` per matrix.
+    func linear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, tokens: Int, into ys: [UnsafeMutablePointer<Float>]) {
+        precondition(ws.count == ys.count && ws.allSatisfy { $0.columns == ws[0].columns })
+        let types = ws.map { Self.integerKernelType($0.type) }
+        guard tokens > 0, tokens == 1 || integerPrefill, !types.contains(nil), ws.allSatisfy({ $0.rows > 0 }) else {
+            for (w, y) in zip(ws, ys) { linear(w, x, tokens: tokens, into: y) }
+            return
+        }
+        let cols = ws[0].columns
+        precondition(cols <= maxColumns, "LinearKernels scratch sized for \(maxColumns) columns, got \(cols)")
+        var a = quantized.quantize(x, tokens: tokens, cols: cols)
+        let totalRows = ws.reduce(0) { $0 + $1.rows }
+        withUnsafePointer(to: &a) { activations in
+            // As ck_matmul: small products stay on this thread; chunks of 64 rows (16 for prefill).
+            if threads <= 1 || totalRows * cols * tokens < 1 << 16 {
+                for (i, w) in ws.enumerated() {
+                    ck_matmul_rows(types[i]!, w.bytes.baseAddress!, w.rowByteCount, 0, Int32(w.rows), activations, ys[i], w.rows)
+                }
+                return
+            }
+            let chunk = tokens > 1 ? 16 : 64
+            var work = GroupWork(products: ws.enumerated().map { i, w in
+                GroupWork.Product(type: types[i]!, bytes: w.bytes.baseAddress!, rowBytes: w.rowByteCount, rows: w.rows, y: ys[i])
+            }, chunk: chunk, activations: activations)
+            let chunks = work.firstChunk.last!
+            withUnsafeMutablePointer(to: &work) { context in
+                ck_parallel_for(Int32(chunks), Int32(threads), { context, index in
+                    context!.assumingMemoryBound(to: GroupWork.self).pointee.run(Int(index))
+                }, context)
+            }
+        }
+    }
+
+    /// The products of one grouped call; task i is a chunk of one product's rows.
+    private struct GroupWork {
+        struct Product {
+            let type: Int32
+            let bytes: UnsafeRawPointer
+            let rowBytes: Int
+            let rows: Int
+            let y: UnsafeMutablePointer<Float>
+        }
+        let products: [Product]
+        let chunk: Int
+        let activations: UnsafePointer<ck_activations>
+        /// Index of each product's first chunk, and the total at the end.
+        let firstChunk: [Int]
+
+        init(products: [Product], chunk: Int, activations: UnsafePointer<ck_activations>) {
+            self.products = products
+            self.chunk = chunk
+            self.activations = activations
+            var first = [0]
+            for p in products { first.append(first.last! + (p.rows + chunk - 1) / chunk) }
+            firstChunk = first
+        }
+
+        func run(_ index: Int) {
+            var i = 0
+            while index >= firstChunk[i + 1] { i += 1 }
+            let p = products[i]
+            let row0 = (index - firstChunk[i]) * chunk
+            ck_matmul_rows(p.type, p.bytes, p.rowBytes, Int32(row0), Int32(min(row0 + chunk, p.rows)), activations, p.y, p.rows)
+        }
+    }
+
     /// The CKernels type id for weight types the integer kernels read, else nil.
     static func integerKernelType(_ type: GGMLType) -> Int32? {
         switch type {
@@ -81,6 +150,7 @@ final class LinearKernels: @unchecked Sendable {
         case .q4_0: return Int32(CK_TYPE_Q4_0)
         case .q4_K: return Int32(CK_TYPE_Q4_K)
         case .q6_K: return Int32(CK_TYPE_Q6_K)
+        case .iq4_nl: return Int32(CK_TYPE_IQ4_NL)
         default: return nil
         }
     }

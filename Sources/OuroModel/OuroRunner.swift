@@ -113,9 +113,7 @@ public final class OuroRunner: @unchecked Sendable {
 
         rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
         activationObserver?.observe(.attentionInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
-        kernels.linear(w.q, a.normed.pointer, tokens: T, into: a.q.pointer)
-        kernels.linear(w.k, a.normed.pointer, tokens: T, into: a.k.pointer)
-        kernels.linear(w.v, a.normed.pointer, tokens: T, into: a.v.pointer)
+        kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
         attention(slot: slot, tokens: T, start: start, cache: cache, a)
         activationObserver?.observe(.attentionOutput, layer: layer, rows: a.attention.pointer, count: T, columns: w.o.columns)
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
@@ -124,8 +122,7 @@ public final class OuroRunner: @unchecked Sendable {
 
         rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
         activationObserver?.observe(.ffnInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
-        kernels.linear(w.gate, a.normed.pointer, tokens: T, into: a.gate.pointer)
-        kernels.linear(w.up, a.normed.pointer, tokens: T, into: a.up.pointer)
+        kernels.linear([w.gate, w.up], a.normed.pointer, tokens: T, into: [a.gate.pointer, a.up.pointer])
         let g = a.gate.pointer, u = a.up.pointer
         for i in 0..<T * I {
             let x = g[i]
