@@ -70,6 +70,10 @@ public struct PassCriteria: Codable, Sendable, Equatable {
         case "Q4_0": return .q4_0
         case "Q6_K": return .q6_K
         case "Q4_K", "IQ4_NL", "Q4_K_M", "Q4_K_S", "LOOP": return .q4
+        // Not yet measured on ouro-trained-s: Q5_K and the 4.25-bpw IQ4_XS judged as the 4-bit
+        // encodings, Q3_K (3.4 bpw) as Q4_0.
+        case "Q5_K", "IQ4_XS", "IQ4_XS_MIX": return .q4
+        case "Q3_K": return .q4_0
         default: return .lossless
         }
     }
