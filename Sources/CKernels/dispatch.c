@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include "kernels_internal.h"
+#include "kernels_kquant.h"
 
 static int detect_best(void) {
 #if defined(__x86_64__)
@@ -48,12 +49,30 @@ int ck_set_level(int level) {
 #if defined(__x86_64__)
 static void rows_vnni_gemm(int type, const void *w, size_t row_bytes, int row0, int row1,
                            const ck_activations *a, float *y, size_t ldy) {
+    if (ck_is_kquant(type)) {
+        if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_kq_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
+        ck_kq_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);
+        return;
+    }
     if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
     ck_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);
 }
 #endif
 
-static ck_rows_fn rows_fn(void) {
+// Q4_K/Q6_K kernels (kernels_kquant_*.c) at the current level.
+static ck_rows_fn kquant_rows_fn(void) {
+    switch (ck_level()) {
+#if defined(__x86_64__)
+    case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
+    case CK_LEVEL_AVX512VNNI: return ck_kq_rows_vnni;
+    case CK_LEVEL_AVX2: return ck_kq_rows_avx2;
+#endif
+    default: return ck_kq_rows_scalar;
+    }
+}
+
+static ck_rows_fn rows_fn(int type) {
+    if (ck_is_kquant(type)) return kquant_rows_fn();
     switch (ck_level()) {
 #if defined(__x86_64__)
     case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
@@ -93,7 +112,7 @@ void ck_quantize_activations(const float *x, ck_activations *a) {
 
 void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                     float *y, size_t ldy) {
-    rows_fn()(type, w, row_bytes, row0, row1, a, y, ldy);
+    rows_fn(type)(type, w, row_bytes, row0, row1, a, y, ldy);
 }
 
 typedef struct {
@@ -117,7 +136,7 @@ static void matmul_task(void *ctx, int index) {
 
 void ck_matmul(int type, const void *w, size_t row_bytes, int rows, const ck_activations *a,
                float *y, size_t ldy, int threads) {
-    ck_rows_fn fn = rows_fn();
+    ck_rows_fn fn = rows_fn(type);
     // Small products are not worth waking another thread for.
     if (threads <= 1 || (size_t)rows * (size_t)a->cols * (size_t)a->tokens < (1u << 16)) {
         fn(type, w, row_bytes, 0, rows, a, y, ldy);

@@ -5,7 +5,7 @@ import Quantization
 
 /// The one entry point for linear layers: y[T, out] = x[T, in] · Wᵀ for W of any ggml type.
 ///
-/// - q8_0/q4_0: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
+/// - q8_0/q4_0/q4_K/q6_K: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
 ///   integer dot kernels (VNNI / AVX2 / C, picked at run time) run over the mapped weights, split
 ///   across `threads` threads; prefill (T >= 4) runs a 16-row x 8-token int8 GEMM on VNNI CPUs.
 /// - f32: cblas_sgemm (sgemv when T == 1) straight on the mapped weights.
@@ -20,7 +20,7 @@ final class LinearKernels: @unchecked Sendable {
     let maxColumns: Int
     /// Threads a product may use (the caller included).
     let threads: Int
-    /// T > 1 on q8_0/q4_0 through the integer kernels (true) or dequantized tiles + sgemm (false).
+    /// T > 1 on the integer-kernel types through the integer kernels (true) or dequantized tiles + sgemm (false).
     let integerPrefill: Bool
     private var tileStorage: FloatBuffer?
     private let quantized = QuantizedActivations()
@@ -79,6 +79,8 @@ final class LinearKernels: @unchecked Sendable {
         switch type {
         case .q8_0: return Int32(CK_TYPE_Q8_0)
         case .q4_0: return Int32(CK_TYPE_Q4_0)
+        case .q4_K: return Int32(CK_TYPE_Q4_K)
+        case .q6_K: return Int32(CK_TYPE_Q6_K)
         default: return nil
         }
     }
