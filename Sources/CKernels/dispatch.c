@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include "kernels_internal.h"
 #include "kernels_kquant.h"
+#include "kernels_newtypes.h"
 
 static int detect_best(void) {
 #if defined(__x86_64__)
@@ -73,6 +74,7 @@ static ck_rows_fn kquant_rows_fn(void) {
 
 static ck_rows_fn rows_fn(int type) {
     if (ck_is_kquant(type)) return kquant_rows_fn();
+    if (ck_is_newtype(type)) return ck_nt_rows_fn();
     switch (ck_level()) {
 #if defined(__x86_64__)
     case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
