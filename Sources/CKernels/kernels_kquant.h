@@ -31,10 +31,13 @@ static inline void ck_q4k_scales(const uint8_t *packed, uint8_t out[16]) {
 }
 
 /// Per-token activation terms the SIMD kernels read, made once per rows call (thread-local storage,
-/// valid until the thread's next call). Per activation block b (Q4_K): xdxs = xd_b * xsum_b. Per
-/// group g of 16 (Q6_K): xdg = xd_{g/2}, gs = xd_{g/2} * sum16_g, sum16 = sum16_g.
+/// valid until the thread's next call). Per activation block b (Q4_K): xdxs = xd_b * xsum_b, and
+/// per super-block s, x16 = [xd_b (b = 8s..8s+7, odd b divided by 16), xdxs_b (b = 8s..8s+7)] for
+/// the 512-bit decode kernel. Per group g of 16 (Q6_K): xdg = xd_{g/2}, gs = xd_{g/2} * sum16_g,
+/// sum16 = sum16_g.
 typedef struct {
     const float *xdxs;
+    const float *x16;
     const float *xdg;
     const float *gs;
     const int32_t *sum16;
@@ -51,7 +54,7 @@ void ck_kq_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int ro
 void ck_kq_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
 /// One row times one token on 512-bit VNNI (kernels_kquant_vnni512.c); nsb super-blocks.
-float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const float *xdxs, int nsb);
+float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *x16, int nsb);
 float ck_q6k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb);
 /// Rows [row0, row1) x all tokens on 512-bit VNNI 16-row x 8-token tiles (kernels_kquant_gemm.c);
 /// 0 if its buffers could not be allocated (nothing written then).

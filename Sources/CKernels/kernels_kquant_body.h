@@ -10,6 +10,7 @@
 #include "kernels_kquant.h"
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
+#include "kernels_kquant_simd.h"
 
 static inline float kq_hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -51,11 +52,9 @@ static inline __attribute__((always_inline)) void q4k_1xn(
             _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 128, _MM_HINT_T0);
         }
-        uint8_t sm[16];
-        ck_q4k_scales(p + 4, sm);
-        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sm))),
-                                         _mm256_set1_ps(kq_half(p)));
-        const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sm + 8)))),
+        const __m128i sm = ck_q4k_scales_xmm(p + 4);
+        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(kq_half(p)));
+        const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
                                         _mm256_set1_ps(kq_half(p + 2)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) {
@@ -134,6 +133,7 @@ static float q4k_1x1(const uint8_t *row, const int8_t *x, const float *xd, const
     q4k_1xn(row, nsb, x, 0, xd, xdxs, 0, 1, 1, &out);
     return out;
 }
+#define CK_Q4K_1X1_ARGS(t) a->d + (size_t)(t) * nb, side.xdxs + (size_t)(t) * nb
 #endif
 
 #ifndef CK_Q6K_1X1
@@ -167,7 +167,7 @@ void CK_KQ_ROWS_FN(int type, const void *w, size_t row_bytes, int row0, int row1
         }
         for (; t < T; t++) {
             y[(size_t)t * ldy + r] = type == CK_TYPE_Q4_K
-                ? CK_Q4K_1X1(row, a->qs + t * stride, a->d + (size_t)t * nb, side.xdxs + (size_t)t * nb, nsb)
+                ? CK_Q4K_1X1(row, a->qs + t * stride, CK_Q4K_1X1_ARGS(t), nsb)
                 : CK_Q6K_1X1(row, a->qs + t * stride, side.xdg + (size_t)t * ng, side.gs + (size_t)t * ng, nsb);
         }
     }

@@ -69,7 +69,7 @@ static _Thread_local size_t side_capacity;
 
 int ck_kq_side_prepare(int type, const ck_activations *a, ck_kq_side *side) {
     const int nb = a->cols / CK_QK, ng = a->cols / 16, T = a->tokens;
-    const size_t need = type == CK_TYPE_Q4_K ? (size_t)T * nb : (size_t)T * ng * 3;
+    const size_t need = type == CK_TYPE_Q4_K ? (size_t)T * nb * 3 : (size_t)T * ng * 3;
     if (need > side_capacity) {
         float *p = malloc(need * sizeof(float));
         if (!p) return 0;
@@ -78,9 +78,15 @@ int ck_kq_side_prepare(int type, const ck_activations *a, ck_kq_side *side) {
         side_capacity = need;
     }
     if (type == CK_TYPE_Q4_K) {
-        float *xdxs = side_buffer;
+        float *xdxs = side_buffer, *x16 = xdxs + (size_t)T * nb;
         for (size_t i = 0; i < (size_t)T * nb; i++) xdxs[i] = a->d[i] * (float)a->sums[i];
-        *side = (ck_kq_side){ xdxs, NULL, NULL, NULL };
+        for (size_t s = 0; s < (size_t)T * nb / 8; s++) {
+            for (int j = 0; j < 8; j++) {
+                x16[16 * s + j] = a->d[8 * s + j] * (j & 1 ? 1.0f / 16 : 1.0f);
+                x16[16 * s + 8 + j] = xdxs[8 * s + j];
+            }
+        }
+        *side = (ck_kq_side){ xdxs, x16, NULL, NULL, NULL };
     } else {
         float *xdg = side_buffer, *gs = xdg + (size_t)T * ng;
         int32_t *sum16 = (int32_t *)(gs + (size_t)T * ng);
@@ -93,7 +99,7 @@ int ck_kq_side_prepare(int type, const ck_activations *a, ck_kq_side *side) {
             xdg[g] = d;
             gs[g] = d * (float)sum;
         }
-        *side = (ck_kq_side){ NULL, xdg, gs, sum16 };
+        *side = (ck_kq_side){ NULL, NULL, xdg, gs, sum16 };
     }
     return 1;
 }

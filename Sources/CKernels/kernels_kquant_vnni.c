@@ -4,6 +4,7 @@
 #define CK_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define CK_KQ_ROWS_FN ck_kq_rows_vnni
 #define CK_Q4K_1X1 ck_q4k_dot_vnni512
+#define CK_Q4K_1X1_ARGS(t) side.x16 + (size_t)(t) * 2 * nb
 #define CK_Q6K_1X1 ck_q6k_dot_vnni512
 #define CK_DPBUSD(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #include "kernels_kquant_body.h"

@@ -19,6 +19,7 @@
 #include "kernels_kquant.h"
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#include "kernels_kquant_simd.h"
 
 static inline float kq_hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -31,9 +32,9 @@ static inline __m512i kq_bcast256(const uint8_t *p) {
     return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
 }
 
-float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const float *xdxs, int nsb) {
+float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *x16, int nsb) {
     const __m512i mask = _mm512_inserti64x4(_mm512_set1_epi8(0x0f), _mm256_set1_epi8((char)0xf0), 1);
-    const __m256 odd16 = _mm256_set_ps(1.0f / 16, 1, 1.0f / 16, 1, 1.0f / 16, 1, 1.0f / 16, 1);
+    const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i idx[4] = {
         _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
         _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
@@ -42,24 +43,20 @@ float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, c
     };
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-    __m256 accm = _mm256_setzero_ps();
+    __m512 accm = _mm512_setzero_ps();          // upper 8 lanes: sum of dmin*m_j * xd_b*xsum_b
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_Q4_K_BYTES;
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 128, _MM_HINT_T0);
-        uint8_t sm[16];
-        ck_q4k_scales(p + 4, sm);
         uint32_t dbits;
         memcpy(&dbits, p, 4);
-        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dbits));      // d, dmin
-        const __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
-        const __m128i raw = _mm_loadu_si128((const __m128i *)sm);
-        const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(raw));
-        const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(raw, 8)));
-        const __m256 s8 = _mm256_mul_ps(_mm256_mul_ps(scf, _mm256_mul_ps(d, odd16)), _mm256_loadu_ps(xd + 8 * (size_t)s));
-        accm = _mm256_fmadd_ps(_mm256_mul_ps(mf, dmin), _mm256_loadu_ps(xdxs + 8 * (size_t)s), accm);
-        const __m512 s16 = _mm512_castps256_ps512(s8);
+        // [d x8, dmin x8] * [sc_0..7, m_0..7] * [xd_b (odd /16), xd_b*xsum_b]: lanes 0-7 are the
+        // sub-block scales, lanes 8-15 the min terms.
+        const __m512 dd = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dbits))));
+        const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(ck_q4k_scales_xmm(p + 4)));
+        const __m512 s16 = _mm512_mul_ps(_mm512_mul_ps(sm, dd), _mm512_loadu_ps(x16 + 16 * (size_t)s));
+        accm = _mm512_add_ps(accm, s16);
         const int8_t *xs = x + (size_t)s * CK_QK_K;
         for (int k = 0; k < 4; k++) {
             const __m512i q = _mm512_and_si512(kq_bcast256(p + 16 + 32 * k), mask);
@@ -68,7 +65,7 @@ float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, c
         }
     }
     const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    return _mm512_reduce_add_ps(sum) - kq_hsum256(accm);
+    return _mm512_reduce_add_ps(sum) - kq_hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(accm), 1)));
 }
 
 float ck_q6k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb) {
