@@ -110,7 +110,8 @@ extension OuroCommand {
 /// Which prefill path the weights take regardless of the flag (float files have no integer path).
 enum LinearKernelsPath {
     static func isFloat(_ weights: OuroWeights) -> Bool {
-        !(weights.fileType == .q8_0 || weights.fileType == .q4_0 || weights.fileType == .q4_K || weights.fileType == .q6_K)
+        !(weights.fileType == .q8_0 || weights.fileType == .q4_0 || weights.fileType == .q4_K || weights.fileType == .q6_K
+            || weights.fileType == .q3_K || weights.fileType == .q5_K || weights.fileType == .iq4_xs)
     }
 }
 
