@@ -14,6 +14,9 @@
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
 
+#include "kernels_kquant_simd.h"
+#include "kernels_newtypes_simd.h"
+
 static inline float nt_hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -60,11 +63,9 @@ static inline __attribute__((always_inline)) void q5k_1xn(
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_Q5_K_BYTES;
         if (prefetch) nt_prefetch(p, 3);
-        uint8_t sm[16];
-        ck_q4k_scales(p + 4, sm);
-        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sm))),
-                                         _mm256_set1_ps(nt_half(p)));
-        const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sm + 8)))),
+        const __m128i sm = ck_q4k_scales_xmm(p + 4);
+        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(nt_half(p)));
+        const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
                                         _mm256_set1_ps(nt_half(p + 2)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) {
@@ -102,9 +103,7 @@ static inline __attribute__((always_inline)) void q3k_1xn(
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_Q3_K_BYTES;
         if (prefetch) nt_prefetch(p, 2);
-        int8_t sc8[16];
-        ck_q3k_scales(p + 96, sc8);
-        const __m128i scv = _mm_loadu_si128((const __m128i *)sc8);
+        const __m128i scv = nt_q3k_scales_xmm(p + 96);
         const __m256 d = _mm256_set1_ps(nt_half(p + 108));
         const __m256 scf0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scv)), d);
         const __m256 scf1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(scv, 8))), d);
@@ -142,10 +141,7 @@ static inline __attribute__((always_inline)) void iq4xs_1xn(
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_IQ4_XS_BYTES;
         if (prefetch) nt_prefetch(p, 3);
-        int8_t ls[8];
-        ck_iq4xs_scales(p, ls);
-        const __m256 dl = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)ls))),
-                                        _mm256_set1_ps(nt_half(p)));
+        const __m256 dl = _mm256_mul_ps(nt_iq4xs_scales_ps(p), _mm256_set1_ps(nt_half(p)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) sc[n] = _mm256_mul_ps(dl, _mm256_loadu_ps(xd0 + (size_t)n * nb + 8 * (size_t)s));
         for (int ib = 0; ib < 8; ib++) {

@@ -18,6 +18,9 @@
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 
+#include "kernels_kquant_simd.h"
+#include "kernels_newtypes_simd.h"
+
 static inline float nt_hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -61,13 +64,11 @@ float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, c
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 128, _MM_HINT_T0);
-        uint8_t sm[16];
-        ck_q4k_scales(p + 4, sm);
+        const __m128i raw = ck_q4k_scales_xmm(p + 4);
         uint32_t dbits;
         memcpy(&dbits, p, 4);
         const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dbits));      // d, dmin
         const __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
-        const __m128i raw = _mm_loadu_si128((const __m128i *)sm);
         const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(raw));
         const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(raw, 8)));
         const __m256 s8 = _mm256_mul_ps(_mm256_mul_ps(scf, d), _mm256_loadu_ps(xd + 8 * (size_t)s));
@@ -105,10 +106,8 @@ float ck_q3k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, 
         const uint8_t *p = row + (size_t)s * CK_Q3_K_BYTES;
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
-        int8_t sc8[16];
-        ck_q3k_scales(p + 96, sc8);
         const __m512 d = _mm512_set1_ps(nt_half512(p + 108));
-        const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc8))), d);
+        const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(nt_q3k_scales_xmm(p + 96))), d);
         const __m512 sg = _mm512_mul_ps(sc, _mm512_loadu_ps(xdg + 16 * (size_t)s));
         acco = _mm512_fmadd_ps(sc, _mm512_loadu_ps(gs + 16 * (size_t)s), acco);
         const __m512i hm = nt_bcast256(p);
@@ -144,10 +143,7 @@ float ck_iq4xs_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd,
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 128, _MM_HINT_T0);
-        int8_t ls[8];
-        ck_iq4xs_scales(p, ls);
-        const __m256 dl = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)ls))),
-                                        _mm256_set1_ps(nt_half512(p)));
+        const __m256 dl = _mm256_mul_ps(nt_iq4xs_scales_ps(p), _mm256_set1_ps(nt_half512(p)));
         const __m256 s8 = _mm256_mul_ps(dl, _mm256_loadu_ps(xd + 8 * (size_t)s));
         accm = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xdxs + 8 * (size_t)s), accm);
         const __m512 s16 = _mm512_castps256_ps512(s8);
