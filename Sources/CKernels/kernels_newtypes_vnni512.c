@@ -2,9 +2,10 @@
 //
 // Q5_K: as ck_q4k_dot_vnni512, a 32-byte run of nibbles (sub-blocks 2k and 2k+1) broadcast to both
 // 256-bit halves, but the halves shifted by 0 / 4 (the fifth bit needs the nibble at the bottom);
-// the 32 qh bytes, broadcast too, give each half its bit 2k / 2k+1 with one variable shift.
+// the 32 qh bytes, broadcast too, add 16 where each half's bit 2k / 2k+1 is set (a byte mask test).
 // Q3_K: per half of 128 elements, the 32 low-2-bit bytes broadcast and shifted by 0 / 2 (chunks 0,
-// 1) and 4 / 6 (chunks 2, 3), the hmask bits likewise; quants stay unsigned (0..7) and the -4 offset
+// 1) and 4 / 6 (chunks 2, 3), 4 added where the hmask bit is set (a byte mask test); quants stay
+// unsigned (0..7) and the -4 offset
 // is 4 * sum_g d*(sc_g-32)*xd*sum16_g, one 16-wide FMA per super-block (as Q6_K's -32).
 // IQ4_XS: two blocks of 16 nibble bytes per register, lanes arranged low / high nibbles of each, the
 // grid looked up with vpshufb as v + 128 (unsigned) and the 128 * xsum_b excess subtracted with one
@@ -50,12 +51,12 @@ static const int nt_pair_index[4][16] = {
 };
 
 float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const float *xdxs, int nsb) {
-    const __m512i low = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10), zero = _mm512_setzero_si512();
+    const __m512i low = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(0x10), zero = _mm512_setzero_si512();
     const __m512i nibble_shift = nt_counts(0, 4);
-    __m512i idx[4], high_shift[4];
+    __m512i idx[4], high_bit[4];
     for (int k = 0; k < 4; k++) {
         idx[k] = _mm512_loadu_si512(nt_pair_index[k]);
-        high_shift[k] = nt_counts(2 * k, 2 * k + 1);
+        high_bit[k] = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * k))), _mm256_set1_epi8((char)(1 << (2 * k + 1))), 1);
     }
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     __m256 accm = _mm256_setzero_ps();
@@ -78,8 +79,8 @@ float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, c
         const int8_t *xs = x + (size_t)s * CK_QK_K;
         for (int k = 0; k < 4; k++) {
             const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(nt_bcast256(p + 48 + 32 * k), nibble_shift), low);
-            const __m512i hb = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, high_shift[k]), 4), bit4);
-            const __m512i dot = _mm512_dpbusd_epi32(zero, _mm512_or_si512(nib, hb), _mm512_loadu_si512(xs + 64 * k));
+            const __m512i q = _mm512_mask_add_epi8(nib, _mm512_test_epi8_mask(qh, high_bit[k]), nib, sixteen);
+            const __m512i dot = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(xs + 64 * k));
             acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx[k], s16), acc[k]);
         }
     }
@@ -88,11 +89,14 @@ float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, c
 }
 
 float ck_q3k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb) {
-    const __m512i three = _mm512_set1_epi8(3), bit2 = _mm512_set1_epi8(4), zero = _mm512_setzero_si512();
+    const __m512i three = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4), zero = _mm512_setzero_si512();
     const __m512i low_shift[2] = { nt_counts(0, 2), nt_counts(4, 6) };
-    __m512i high_shift[2][2];
+    // The hmask bit of chunk c = 2z (low 256 bits) and 2z + 1 (high) in half h: bit 4h + c.
+    __m512i high_bit[2][2];
     for (int h = 0; h < 2; h++)
-        for (int z = 0; z < 2; z++) high_shift[h][z] = nt_counts(4 * h + 2 * z, 4 * h + 2 * z + 1);
+        for (int z = 0; z < 2; z++)
+            high_bit[h][z] = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (4 * h + 2 * z))),
+                                                _mm256_set1_epi8((char)(1 << (4 * h + 2 * z + 1))), 1);
     // Register z of half h covers groups 8h + 4z .. 8h + 4z + 3, four lanes each.
     const __m512i idx[4] = {
         _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
@@ -116,8 +120,8 @@ float ck_q3k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, 
             const __m512i qs = nt_bcast256(p + 32 + 32 * h);
             for (int z = 0; z < 2; z++) {
                 const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(qs, low_shift[z]), three);
-                const __m512i hb = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(hm, high_shift[h][z]), 2), bit2);
-                const __m512i dot = _mm512_dpbusd_epi32(zero, _mm512_or_si512(lo, hb), _mm512_loadu_si512(xs + 128 * h + 64 * z));
+                const __m512i q = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hm, high_bit[h][z]), lo, four);
+                const __m512i dot = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(xs + 128 * h + 64 * z));
                 acc[2 * h + z] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx[2 * h + z], sg), acc[2 * h + z]);
             }
         }
