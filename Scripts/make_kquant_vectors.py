@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates Q4_K / Q6_K / IQ4_NL (and importance-weighted Q4_0) test vectors.
+"""Generates Q3_K / Q4_K / Q5_K / Q6_K / IQ4_NL / IQ4_XS (and importance-weighted Q4_0) test vectors.
 
 gguf-py (0.19) can dequantize these types but not quantize them, so the two halves come from two
 independent implementations:
@@ -15,8 +15,8 @@ independent implementations:
 
 Writes into Tests/QuantizationTests/Vectors/KQuants/ (little-endian, no headers; shapes in manifest.json):
   inputs.f32, importance.f32      ROWS x 256 float32 (importance: per-column imatrix values, > 0)
-  <t>.ggml.bin                    ggml quantize_<t>(inputs, imatrix = NULL)          t in q4_k q6_k iq4_nl
-  <t>.ggml.imatrix.bin            ggml quantize_<t>(inputs, imatrix = importance)    t in q4_k q6_k iq4_nl q4_0
+  <t>.ggml.bin                    ggml quantize_<t>(inputs, imatrix = NULL)          t in q3_k q4_k q5_k q6_k iq4_nl iq4_xs
+  <t>.ggml.imatrix.bin            ggml quantize_<t>(inputs, imatrix = importance)    t in the above and q4_0
   <t>.ggml.dequant.f32            gguf-py dequantize(<t>.ggml.bin)
   <t>.random.bin, <t>.random.dequant.f32   random blocks and their gguf-py dequantization
 
@@ -41,7 +41,8 @@ ROWS, COLUMNS = 48, 256
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "Tests", "QuantizationTests", "Vectors", "KQuants")
 GGML_PYTHON = "ggml-python==0.0.45"
-TYPES = {"q4_k": (T.Q4_K, "q4_K"), "q6_k": (T.Q6_K, "q6_K"), "iq4_nl": (T.IQ4_NL, "iq4_nl"), "q4_0": (T.Q4_0, "q4_0")}
+TYPES = {"q4_k": (T.Q4_K, "q4_K"), "q6_k": (T.Q6_K, "q6_K"), "iq4_nl": (T.IQ4_NL, "iq4_nl"), "q4_0": (T.Q4_0, "q4_0"),
+         "q3_k": (T.Q3_K, "q3_K"), "q5_k": (T.Q5_K, "q5_K"), "iq4_xs": (T.IQ4_XS, "iq4_xs")}
 
 
 def make_rows(rng):
@@ -94,10 +95,12 @@ def random_blocks(rng, qtype, count):
         v = rng.choice([-1, 1], n) * 2.0 ** rng.uniform(-26, 8, n)
         v[::9] = 0
         return v.astype(np.float16).view(np.uint8).reshape(n, 2)
-    if qtype == T.Q4_K:
+    if qtype in (T.Q4_K, T.Q5_K):
         raw[:, 0:2] = f16s(count); raw[:, 2:4] = f16s(count)
     elif qtype == T.Q6_K:
         raw[:, 208:210] = f16s(count)
+    elif qtype == T.Q3_K:
+        raw[:, 108:110] = f16s(count)
     else:
         raw[:, 0:2] = f16s(count)
     return raw

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include "kernels_internal.h"
 #include "kernels_kquant.h"
+#include "kernels_newtypes.h"
 
 static int detect_best(void) {
 #if defined(__x86_64__)
@@ -75,6 +76,7 @@ static ck_rows_fn kquant_rows_at(int level) {
 
 static ck_rows_fn rows_at(int level, int type) {
     if (ck_is_kquant(type)) return kquant_rows_at(level);
+    if (ck_is_newtype(type)) return ck_nt_rows_fn();   // at ck_level(), the only level it is asked for
     const int iq4 = type == CK_TYPE_IQ4_NL;
     switch (level) {
 #if defined(__x86_64__)

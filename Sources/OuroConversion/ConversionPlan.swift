@@ -67,12 +67,15 @@ public struct ConversionPlan: Sendable {
     }
 
     /// The type used when rows of `columns` are not whole blocks of `type`: as llama.cpp, a 32-element
-    /// block type of similar size (Q4_K -> IQ4_NL, Q6_K -> Q8_0), else F16 (F32 for an F32 source).
+    /// block type of similar size, else F16 (F32 for an F32 source). Q3_K, IQ4_XS -> IQ4_NL and
+    /// Q6_K -> Q8_0 are llama.cpp's; where llama.cpp takes a type this toolkit does not write, the
+    /// nearest one that keeps at least the precision asked for: Q4_K -> IQ4_NL (llama.cpp: Q5_0),
+    /// Q5_K -> Q8_0 (llama.cpp: Q5_1, 6 bpw).
     public static func fallback(for type: GGMLType, columns: Int, source: GGMLType) -> GGMLType {
         let candidates: [GGMLType]
         switch type {
-        case .q4_K: candidates = [.iq4_nl]
-        case .q6_K: candidates = [.q8_0]
+        case .q3_K, .q4_K, .iq4_xs: candidates = [.iq4_nl]
+        case .q5_K, .q6_K: candidates = [.q8_0]
         default: candidates = []
         }
         if let fit = candidates.first(where: { $0.rowByteCount(columns) != nil }) { return fit }

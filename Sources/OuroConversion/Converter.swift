@@ -63,7 +63,7 @@ public struct Converter {
         lossless = Self.isLossless(plan, weights)
     }
 
-    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q6_K, .iq4_nl]
+    public static let writableTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs]
 
     /// Rows converted per chunk: enough to amortise calls, small enough to keep memory bounded.
     static let chunkElements = 1 << 20

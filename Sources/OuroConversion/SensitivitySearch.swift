@@ -29,7 +29,8 @@ public struct SensitivitySearch {
         public let predictedKLD: Double
     }
 
-    public var candidates: [GGMLType] = [.q4_0, .iq4_nl, .q4_K, .q6_K, .q8_0]
+    /// From 3.4375 bpw (Q3_K) up, so budgets below 4.5 bpw (IQ4_XS's 4.25, say) are reachable.
+    public var candidates: [GGMLType] = [.q3_K, .iq4_xs, .q4_0, .iq4_nl, .q4_K, .q5_K, .q6_K, .q8_0]
     /// Positions per forward pass (each window is its own context).
     public var window = 256
     public var importance: ImportanceMatrix?

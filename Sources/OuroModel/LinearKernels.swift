@@ -5,7 +5,7 @@ import Quantization
 
 /// The one entry point for linear layers: y[T, out] = x[T, in] · Wᵀ for W of any ggml type.
 ///
-/// - q8_0/q4_0/iq4_nl/q4_K/q6_K: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
+/// - q8_0/q4_0/iq4_nl/q3_K/q4_K/q5_K/q6_K/iq4_xs: activations are quantized to int8 blocks (`QuantizedActivations`), then CKernels'
 ///   integer dot kernels (VNNI / AVX2 / C, picked at run time) run over the mapped weights, split
 ///   across `threads` threads; prefill (T >= 4) runs a 16-row x 8-token int8 GEMM on VNNI CPUs.
 /// - f32: cblas_sgemm (sgemv when T == 1) straight on the mapped weights.
@@ -151,6 +151,9 @@ final class LinearKernels: @unchecked Sendable {
         case .q4_K: return Int32(CK_TYPE_Q4_K)
         case .q6_K: return Int32(CK_TYPE_Q6_K)
         case .iq4_nl: return Int32(CK_TYPE_IQ4_NL)
+        case .q3_K: return Int32(CK_TYPE_Q3_K)
+        case .q5_K: return Int32(CK_TYPE_Q5_K)
+        case .iq4_xs: return Int32(CK_TYPE_IQ4_XS)
         default: return nil
         }
     }

@@ -32,7 +32,6 @@ enum BlockIQ4_NL {
     private static func quantizeBlock(_ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?, _ y: UnsafeMutableRawPointer,
                                       values: UnsafePointer<Float>, weight: UnsafeMutablePointer<Float>,
                                       L: UnsafeMutablePointer<UInt8>) {
-        let ntry = 7
         var sigma2: Float = 0
         for j in 0..<32 { sigma2 += x[j] * x[j] }
         sigma2 *= (2 as Float) / 32
@@ -41,44 +40,50 @@ enum BlockIQ4_NL {
         } else {
             for j in 0..<32 { weight[j] = x[j] * x[j] }
         }
-        var amax: Float = 0, max: Float = 0
-        for j in 0..<32 {
-            let ax = abs(x[j])
-            if ax > amax { amax = ax; max = x[j] }
-        }
-        var d: Float = 0
-        if amax >= ScaleSearch.groupMaxEps {
-            let v0 = values[0]
-            d = -max / v0
-            var id = 1 / d
-            var sumqx: Float = 0, sumq2: Float = 0
-            for j in 0..<32 {
-                let q = values[bestIndex(values, id * x[j])]
-                sumqx += weight[j] * q * x[j]
-                sumq2 += weight[j] * q * q
-            }
-            d = sumq2 > 0 ? sumqx / sumq2 : 0
-            var best = d * sumqx
-            for itry in -ntry...ntry {
-                id = Float(itry + Int(values[0])) / max   // C: (int + int8) / float
-                sumqx = 0; sumq2 = 0
-                for j in 0..<32 {
-                    let q = values[bestIndex(values, id * x[j])]
-                    sumqx += weight[j] * q * x[j]
-                    sumq2 += weight[j] * q * q
-                }
-                if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
-                    d = sumqx / sumq2
-                    best = d * sumqx
-                }
-            }
-        }
+        let d = searchScale(x, weight: weight, values: values)
         y.storeBytes(of: Float16Bits.from(d).littleEndian, as: UInt16.self)
         // Final levels against the unrounded f32 scale, as ggml does.
         let id: Float = d != 0 ? 1 / d : 0
         for j in 0..<32 { L[j] = UInt8(bestIndex(values, id * x[j])) }
         let qs = (y + 2).assumingMemoryBound(to: UInt8.self)
         for j in 0..<16 { qs[j] = L[j] | L[j + 16] << 4 }
+    }
+
+    /// The scale search of ggml's `quantize_row_iq4_nl_impl` for one block of 32 (shared with IQ4_XS):
+    /// the weighted least-squares scale for the grid placed at -max/v0, then at 15 nearby inverse
+    /// scales, the best kept. 0 for a block whose largest magnitude is below GROUP_MAX_EPS.
+    static func searchScale(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, values: UnsafePointer<Float>) -> Float {
+        let ntry = 7
+        var amax: Float = 0, max: Float = 0
+        for j in 0..<32 {
+            let ax = abs(x[j])
+            if ax > amax { amax = ax; max = x[j] }
+        }
+        guard amax >= ScaleSearch.groupMaxEps else { return 0 }
+        var d = -max / values[0]
+        var id = 1 / d
+        var sumqx: Float = 0, sumq2: Float = 0
+        for j in 0..<32 {
+            let q = values[bestIndex(values, id * x[j])]
+            sumqx += weight[j] * q * x[j]
+            sumq2 += weight[j] * q * q
+        }
+        d = sumq2 > 0 ? sumqx / sumq2 : 0
+        var best = d * sumqx
+        for itry in -ntry...ntry {
+            id = Float(itry + Int(values[0])) / max   // C: (int + int8) / float
+            sumqx = 0; sumq2 = 0
+            for j in 0..<32 {
+                let q = values[bestIndex(values, id * x[j])]
+                sumqx += weight[j] * q * x[j]
+                sumq2 += weight[j] * q * q
+            }
+            if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
+                d = sumqx / sumq2
+                best = d * sumqx
+            }
+        }
+        return d
     }
 
     /// ggml's `best_index_int8` over the sorted 16-value grid: clamp to the ends, bisect, then pick

@@ -32,6 +32,23 @@ enum BlockQ4_K {
                                       mins: UnsafeMutablePointer<Float>, sw: UnsafeMutablePointer<Float>,
                                       L: UnsafeMutablePointer<UInt8>, Laux: UnsafeMutablePointer<UInt8>,
                                       Ls: UnsafeMutablePointer<UInt8>, Lm: UnsafeMutablePointer<UInt8>) {
+        quantizeLevels(x, qw, header: y, nmax: 15, plainSearch: (rmin: -1, rdelta: 0.1, nstep: 20),
+                       weights: weights, scales: scales, mins: mins, sw: sw, L: L, Laux: Laux, Ls: Ls, Lm: Lm)
+        let qs = (y + 16).assumingMemoryBound(to: UInt8.self)
+        for p in 0..<4 {
+            for l in 0..<32 { qs[32 * p + l] = L[64 * p + l] | L[64 * p + 32 + l] << 4 }
+        }
+    }
+
+    /// The part Q4_K and Q5_K share: writes d, dmin and the 12 packed scale bytes at `header` and the
+    /// 256 levels in [0, nmax] into `L`. `plainSearch` is the `make_qkx2_quants` search of the
+    /// reference quantizer (no importance); with importance both types use the same `make_qkx3_quants`.
+    static func quantizeLevels(_ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?, header y: UnsafeMutableRawPointer,
+                               nmax: Int, plainSearch: (rmin: Float, rdelta: Float, nstep: Int),
+                               weights: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
+                               mins: UnsafeMutablePointer<Float>, sw: UnsafeMutablePointer<Float>,
+                               L: UnsafeMutablePointer<UInt8>, Laux: UnsafeMutablePointer<UInt8>,
+                               Ls: UnsafeMutablePointer<UInt8>, Lm: UnsafeMutablePointer<UInt8>) {
         let packed = (y + 4).assumingMemoryBound(to: UInt8.self)
         for i in 0..<12 { packed[i] = 0 }
         let d: Float, dmin: Float
@@ -47,7 +64,7 @@ enum BlockQ4_K {
                 var sumW: Float = 0
                 for l in 0..<32 { sumW += weights[l] }
                 sw[j] = sumW
-                (scales[j], mins[j]) = ScaleSearch.asymmetric(32, nmax: 15, xs, weights: weights, L + 32 * j, Laux,
+                (scales[j], mins[j]) = ScaleSearch.asymmetric(32, nmax: nmax, xs, weights: weights, L + 32 * j, Laux,
                                                               rmin: -0.9, rdelta: 0.05, nstep: 36, variant: .qkx3)
             }
             let dBlock = ScaleSearch.positive(subBlocks, nmax: 63, scales, weights: sw, Ls)
@@ -63,8 +80,9 @@ enum BlockQ4_K {
                 for l in 0..<32 { sumX2 += xs[l] * xs[l] }
                 let avX = (sumX2 / 32).squareRoot()
                 for l in 0..<32 { weights[l] = avX + abs(xs[l]) }
-                (scales[j], mins[j]) = ScaleSearch.asymmetric(32, nmax: 15, xs, weights: weights, L + 32 * j, Laux,
-                                                              rmin: -1, rdelta: 0.1, nstep: 20, variant: .qkx2)
+                (scales[j], mins[j]) = ScaleSearch.asymmetric(32, nmax: nmax, xs, weights: weights, L + 32 * j, Laux,
+                                                              rmin: plainSearch.rmin, rdelta: plainSearch.rdelta,
+                                                              nstep: plainSearch.nstep, variant: .qkx2)
                 if scales[j] > maxScale { maxScale = scales[j] }
                 if mins[j] > maxMin { maxMin = mins[j] }
             }
@@ -89,12 +107,8 @@ enum BlockQ4_K {
             if dj == 0 { continue }
             let dm = dminf * Float(m)
             for i in 0..<32 {
-                L[32 * j + i] = UInt8(Swift.max(0, Swift.min(15, ScaleSearch.nearestInt((x[32 * j + i] + dm) / dj))))
+                L[32 * j + i] = UInt8(Swift.max(0, Swift.min(nmax, ScaleSearch.nearestInt((x[32 * j + i] + dm) / dj))))
             }
-        }
-        let qs = packed + 12
-        for p in 0..<4 {
-            for l in 0..<32 { qs[32 * p + l] = L[64 * p + l] | L[64 * p + 32 + l] << 4 }
         }
     }
 

@@ -3,7 +3,7 @@
 // Columns that carry large activations get their weights reproduced more exactly.
 
 /// Quantizes one row like `quantizeRow`, weighting each column's error by `importance[column]`
-/// (`count` values, all ≥ 0) when given. For Q4_K, Q6_K, IQ4_NL and Q4_0 this is ggml's imatrix path
+/// (`count` values, all ≥ 0) when given. For Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS and Q4_0 this is ggml's imatrix path
 /// byte for byte; Q8_0 and the float types ignore the importance, as ggml does. With `importance` nil
 /// it is exactly `quantizeRow`.
 public func quantizeRow(_ type: GGMLType, _ source: UnsafePointer<Float>, count: Int, importance: UnsafePointer<Float>?,
@@ -14,9 +14,12 @@ public func quantizeRow(_ type: GGMLType, _ source: UnsafePointer<Float>, count:
     switch type {
     case .f32, .f16, .bf16, .q8_0: quantizeRow(type, source, count: count, into: destination)
     case .q4_0: Q4_0Search.quantize(source, count: count, importance: importance, into: destination)
+    case .q3_K: BlockQ3_K.quantize(source, blocks: blocks, importance: importance, into: destination)
     case .q4_K: BlockQ4_K.quantize(source, blocks: blocks, importance: importance, into: destination)
+    case .q5_K: BlockQ5_K.quantize(source, blocks: blocks, importance: importance, into: destination)
     case .q6_K: BlockQ6_K.quantize(source, blocks: blocks, importance: importance, into: destination)
     case .iq4_nl: BlockIQ4_NL.quantize(source, blocks: blocks, importance: importance, into: destination)
+    case .iq4_xs: BlockIQ4_XS.quantize(source, blocks: blocks, importance: importance, into: destination)
     }
 }
 

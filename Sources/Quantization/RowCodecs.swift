@@ -12,9 +12,12 @@ public func quantizeRow(_ type: GGMLType, _ source: UnsafePointer<Float>, count:
     case .bf16: BFloat16Bits.convert(source, count: count, into: destination.assumingMemoryBound(to: UInt16.self))
     case .q8_0: BlockQ8_0.quantize(source, blocks: count / type.blockSize, into: destination)
     case .q4_0: BlockQ4_0.quantize(source, blocks: count / type.blockSize, into: destination)
+    case .q3_K: BlockQ3_K.quantize(source, blocks: count / type.blockSize, importance: nil, into: destination)
     case .q4_K: BlockQ4_K.quantize(source, blocks: count / type.blockSize, importance: nil, into: destination)
+    case .q5_K: BlockQ5_K.quantize(source, blocks: count / type.blockSize, importance: nil, into: destination)
     case .q6_K: BlockQ6_K.quantize(source, blocks: count / type.blockSize, importance: nil, into: destination)
     case .iq4_nl: BlockIQ4_NL.quantize(source, blocks: count / type.blockSize, importance: nil, into: destination)
+    case .iq4_xs: BlockIQ4_XS.quantize(source, blocks: count / type.blockSize, importance: nil, into: destination)
     }
 }
 
@@ -34,9 +37,12 @@ public func dequantizeRow(_ type: GGMLType, _ source: UnsafeRawPointer, count: I
         for i in 0..<count { destination[i] = BFloat16Bits.toFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     case .q8_0: BlockQ8_0.dequantize(source, blocks: count / type.blockSize, into: destination)
     case .q4_0: BlockQ4_0.dequantize(source, blocks: count / type.blockSize, into: destination)
+    case .q3_K: BlockQ3_K.dequantize(source, blocks: count / type.blockSize, into: destination)
     case .q4_K: BlockQ4_K.dequantize(source, blocks: count / type.blockSize, into: destination)
+    case .q5_K: BlockQ5_K.dequantize(source, blocks: count / type.blockSize, into: destination)
     case .q6_K: BlockQ6_K.dequantize(source, blocks: count / type.blockSize, into: destination)
     case .iq4_nl: BlockIQ4_NL.dequantize(source, blocks: count / type.blockSize, into: destination)
+    case .iq4_xs: BlockIQ4_XS.dequantize(source, blocks: count / type.blockSize, into: destination)
     }
 }
 
@@ -49,9 +55,12 @@ public func dotRow(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer
     case .bf16: return FloatDot.bf16(row, x, count: count)
     case .q8_0: return BlockQ8_0.dot(row, x, blocks: count / type.blockSize)
     case .q4_0: return BlockQ4_0.dot(row, x, blocks: count / type.blockSize)
+    case .q3_K: return BlockQ3_K.dot(row, x, blocks: count / type.blockSize)
     case .q4_K: return BlockQ4_K.dot(row, x, blocks: count / type.blockSize)
+    case .q5_K: return BlockQ5_K.dot(row, x, blocks: count / type.blockSize)
     case .q6_K: return BlockQ6_K.dot(row, x, blocks: count / type.blockSize)
     case .iq4_nl: return BlockIQ4_NL.dot(row, x, blocks: count / type.blockSize)
+    case .iq4_xs: return BlockIQ4_XS.dot(row, x, blocks: count / type.blockSize)
     }
 }
 
@@ -62,7 +71,7 @@ public func referenceDotRow(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: Unsa
     case .f32, .f16, .bf16: return FloatDot.reference(type, row, x, count: count)
     case .q8_0: return BlockQ8_0.referenceDot(row, x, blocks: count / type.blockSize)
     case .q4_0: return BlockQ4_0.referenceDot(row, x, blocks: count / type.blockSize)
-    case .q4_K, .q6_K: return referenceDotByDequantizing(type, row, x, count: count)
+    case .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return referenceDotByDequantizing(type, row, x, count: count)
     case .iq4_nl: return BlockIQ4_NL.referenceDot(row, x, blocks: count / type.blockSize)
     }
 }

@@ -61,8 +61,56 @@ enum ScaleSearch {
         return scale
     }
 
-    /// `make_qkx2_quants` (`version: .qkx2`, plain Q4_K) and `make_qkx3_quants` (`.qkx3`, Q4_K with
-    /// importance): asymmetric quants in [0, nmax] for x ≈ scale·L - min, min ≥ 0, searching
+    /// `make_q3_quants` with `do_rmse` (plain Q3_K): symmetric quants in [-nmax, nmax-1] from the
+    /// largest magnitude mapped to -nmax, then up to 5 rounds of moving single levels to where the
+    /// x²-weighted least-squares fit of the others puts them. Levels stored with +nmax in `L`.
+    static func symmetricRefined(_ n: Int, nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+        var max: Float = 0, amax: Float = 0
+        for i in 0..<n {
+            let ax = abs(x[i])
+            if ax > amax { amax = ax; max = x[i] }
+        }
+        if amax < groupMaxEps {
+            for i in 0..<n { L[i] = 0 }
+            return 0
+        }
+        let iscale = Float(-nmax) / max
+        var sumlx: Float = 0, suml2: Float = 0
+        for i in 0..<n {
+            let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+            L[i] = Int8(truncatingIfNeeded: l)
+            let w = x[i] * x[i]
+            sumlx += w * x[i] * Float(l)
+            suml2 += w * Float(l) * Float(l)
+        }
+        for _ in 0..<5 {
+            var changed = 0
+            for i in 0..<n {
+                let w = x[i] * x[i]
+                let li = Float(L[i])
+                var slx = sumlx - w * x[i] * li
+                guard slx > 0 else { continue }
+                var sl2 = suml2 - w * li * li
+                let newL = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(x[i] * sl2 / slx)))
+                if newL != Int(L[i]) {
+                    slx += w * x[i] * Float(newL)
+                    sl2 += w * Float(newL) * Float(newL)
+                    if sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        L[i] = Int8(truncatingIfNeeded: newL)
+                        sumlx = slx
+                        suml2 = sl2
+                        changed += 1
+                    }
+                }
+            }
+            if changed == 0 { break }
+        }
+        for i in 0..<n { L[i] = L[i] &+ Int8(nmax) }
+        return suml2 > 0 ? sumlx / suml2 : 0
+    }
+
+    /// `make_qkx2_quants` (`version: .qkx2`, plain Q4_K / Q5_K) and `make_qkx3_quants` (`.qkx3`, Q4_K /
+    /// Q5_K with importance): asymmetric quants in [0, nmax] for x ≈ scale·L - min, min ≥ 0, searching
     /// `nstep + 1` inverse scales (rmin + rdelta·k + nmax)/(max - min) and solving the weighted
     /// least-squares (scale, min) for each. Squared error. Returns (scale, min).
     enum Variant { case qkx2, qkx3 }

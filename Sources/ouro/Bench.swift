@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OuroModel
+import Quantization
 
 extension OuroCommand {
     struct Bench: ParsableCommand {
@@ -110,8 +111,8 @@ extension OuroCommand {
 /// Which prefill path the weights take regardless of the flag (float files have no integer path).
 enum LinearKernelsPath {
     static func isFloat(_ weights: OuroWeights) -> Bool {
-        !(weights.fileType == .q8_0 || weights.fileType == .q4_0 || weights.fileType == .iq4_nl ||
-          weights.fileType == .q4_K || weights.fileType == .q6_K)
+        let integerTypes: [GGMLType] = [.q8_0, .q4_0, .iq4_nl, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
+        return !integerTypes.contains { $0 == weights.fileType }
     }
 }
 

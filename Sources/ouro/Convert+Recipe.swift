@@ -37,8 +37,8 @@ extension OuroCommand.Convert {
                 print(String(format: "loop search: %d calibration tokens, budget %.3g bpw, chose %.4f bpw, sum of per-tensor final KLDs %.3e",
                              tokens.count, bpw, result.bitsPerWeight, result.predictedKLD))
             }
-        case .q4_k_m, .q4_k_s:
-            recipe = QuantizationRecipe.preset(type.rawValue, config: weights.config)!
+        case .q4_k_m, .q4_k_s, .iq4_xs_mix:
+            recipe = QuantizationRecipe.preset(type.rawValue, config: weights.config, importance: imatrix)!
         default:
             recipe = .uniform(type.ggmlType!)
         }

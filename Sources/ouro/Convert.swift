@@ -13,16 +13,19 @@ extension OuroCommand {
                 gate stay F32. The file appears at --output only when it is complete.
 
                 Types (bits per weight): f32 (32), f16 (16), bf16 (16), q8_0 (8.5), q6_k (6.5625), \
-                q4_0 (4.5), q4_k (4.5), iq4_nl (4.5). Rows that are not whole blocks fall back \
-                (q4_k -> iq4_nl, q6_k -> q8_0, else f16), with a note.
+                q5_k (5.5), q4_0 (4.5), q4_k (4.5), iq4_nl (4.5), iq4_xs (4.25), q3_k (3.4375). Rows that \
+                are not whole blocks fall back (q3_k, q4_k, iq4_xs -> iq4_nl; q5_k, q6_k -> q8_0; else \
+                f16), with a note.
 
                 Presets, as llama.cpp's: q4_k_m (Q4_K; Q6_K output and, in use_more_bits layers, attn_v \
-                and ffn_down), q4_k_s (Q4_K; Q6_K output and attn_v of the first 4 layers, where llama.cpp \
-                has Q5_K).
+                and ffn_down), q4_k_s (Q4_K; Q6_K output, Q5_K attn_v of the first 4 layers and ffn_down \
+                of the first eighth), iq4_xs_mix (llama-quantize's IQ4_XS: IQ4_XS; Q6_K output, Q5_K \
+                ffn_down of the first eighth without --imatrix, Q5_K attn_v when 4+ heads share a KV head).
 
                 loop: measures each matrix's sensitivity through the whole looped model (KLD of the last \
-                loop step when only that matrix is quantized, on calibration tokens) for q4_0 (searched \
-                scales), iq4_nl, q4_k, q6_k and q8_0, then picks one type per matrix under --bpw.
+                loop step when only that matrix is quantized, on calibration tokens) for q3_k, iq4_xs, \
+                q4_0 (searched scales), iq4_nl, q4_k, q5_k, q6_k and q8_0, then picks one type per matrix \
+                under --bpw (from 3.4375 up).
 
                 --imatrix weights each column's error by its mean squared activation on the calibration \
                 tokens (llama.cpp's imatrix). Calibration: --calibration FILE (token ids), else tokens \

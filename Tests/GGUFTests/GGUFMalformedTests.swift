@@ -151,8 +151,8 @@ final class GGUFMalformedTests: XCTestCase {
 
     func testRejectsUnknownTensorType() throws {
         var raw = RawGGUF.valid()
-        raw.tensors[1].type = 13   // Q5_K: not supported
-        guard case .unknownTensorType(_, "b", 13)? = try readError(raw.bytes()) else { return XCTFail() }
+        raw.tensors[1].type = 7   // Q5_1: not supported
+        guard case .unknownTensorType(_, "b", 7)? = try readError(raw.bytes()) else { return XCTFail() }
     }
 
     func testRejectsBadShapes() throws {

@@ -48,21 +48,45 @@ final class QuantizationRecipeTests: XCTestCase {
         XCTAssertEqual(entries["exit_gate.bias"]?.targetType, .f32)
     }
 
-    func testQ4KSPresetRaisesAttnVOfFirstFourLayers() throws {
+    func testQ4KSPresetRaisesAttnVOfFirstFourLayersToQ5_K() throws {
         var config = try trainedConfig()
         config.layerCount = 16
         let recipe = try XCTUnwrap(QuantizationRecipe.preset("q4_k_s", config: config))
         XCTAssertEqual(recipe.fileType, 14)
         let v = (0..<16).map { recipe.type(for: "blk.\($0).attn_v.weight") }
-        XCTAssertEqual(v, Array(repeating: GGMLType.q6_K, count: 4) + Array(repeating: .q4_K, count: 12))
-        XCTAssertEqual((0..<16).map { recipe.type(for: "blk.\($0).ffn_down.weight") }, [.q6_K, .q6_K] + Array(repeating: .q4_K, count: 14))
+        XCTAssertEqual(v, Array(repeating: GGMLType.q5_K, count: 4) + Array(repeating: .q4_K, count: 12))
+        XCTAssertEqual((0..<16).map { recipe.type(for: "blk.\($0).ffn_down.weight") }, [.q5_K, .q5_K] + Array(repeating: .q4_K, count: 14))
         XCTAssertNil(QuantizationRecipe.preset("q3_k_m", config: config))
+    }
+
+    /// llama-quantize's IQ4_XS mix: ffn_down of the first eighth Q5_K only without an imatrix, attn_v
+    /// Q5_K only when n_head / n_head_kv >= 4, output Q6_K.
+    func testIQ4_XSMixFollowsLlamaCppRules() throws {
+        var config = try trainedConfig()
+        config.layerCount = 16
+        config.headCount = 8
+        config.kvHeadCount = 8
+        let plain = try XCTUnwrap(QuantizationRecipe.preset("iq4_xs_mix", config: config))
+        XCTAssertEqual(plain.fileType, 30)
+        XCTAssertEqual(plain.defaultType, .iq4_xs)
+        XCTAssertEqual((0..<16).map { plain.type(for: "blk.\($0).ffn_down.weight") }, [.q5_K, .q5_K] + Array(repeating: .iq4_xs, count: 14))
+        XCTAssertEqual((0..<16).map { plain.type(for: "blk.\($0).attn_v.weight") }, Array(repeating: .iq4_xs, count: 16))
+        XCTAssertEqual(plain.type(for: config.tieWordEmbeddings ? "token_embd.weight" : "output.weight"), .q6_K)
+        let guided = try XCTUnwrap(QuantizationRecipe.preset("iq4_xs_mix", config: config, importance: true))
+        XCTAssertEqual((0..<16).map { guided.type(for: "blk.\($0).ffn_down.weight") }, Array(repeating: .iq4_xs, count: 16))
+        config.kvHeadCount = 2
+        let grouped = try XCTUnwrap(QuantizationRecipe.preset("iq4_xs_mix", config: config))
+        XCTAssertEqual((0..<16).map { grouped.type(for: "blk.\($0).attn_v.weight") }, Array(repeating: .q5_K, count: 16))
     }
 
     /// The fallback chain, including rows that fit no 32-block type (F16, or F32 for an F32 source).
     func testFallbacks() {
         XCTAssertEqual(ConversionPlan.fallback(for: .q4_K, columns: 704, source: .bf16), .iq4_nl)
         XCTAssertEqual(ConversionPlan.fallback(for: .q6_K, columns: 704, source: .bf16), .q8_0)
+        XCTAssertEqual(ConversionPlan.fallback(for: .q3_K, columns: 704, source: .bf16), .iq4_nl)
+        XCTAssertEqual(ConversionPlan.fallback(for: .iq4_xs, columns: 704, source: .bf16), .iq4_nl)
+        XCTAssertEqual(ConversionPlan.fallback(for: .q5_K, columns: 704, source: .bf16), .q8_0)
+        XCTAssertEqual(ConversionPlan.fallback(for: .q5_K, columns: 48, source: .bf16), .f16)
         XCTAssertEqual(ConversionPlan.fallback(for: .q4_K, columns: 48, source: .bf16), .f16)
         XCTAssertEqual(ConversionPlan.fallback(for: .q4_0, columns: 48, source: .f32), .f32)
     }

@@ -8,6 +8,7 @@ final class GGMLTypeTests: XCTestCase {
             (.f32, 0, "F32", 1, 4), (.f16, 1, "F16", 1, 2), (.q4_0, 2, "Q4_0", 32, 18),
             (.q8_0, 8, "Q8_0", 32, 34), (.q4_K, 12, "Q4_K", 256, 144), (.q6_K, 14, "Q6_K", 256, 210),
             (.iq4_nl, 20, "IQ4_NL", 32, 18), (.bf16, 30, "BF16", 1, 2),
+            (.q3_K, 11, "Q3_K", 256, 110), (.q5_K, 13, "Q5_K", 256, 176), (.iq4_xs, 23, "IQ4_XS", 256, 136),
         ]
         XCTAssertEqual(GGMLType.allCases.count, expected.count)
         for (type, id, name, block, bytes) in expected {
@@ -19,8 +20,8 @@ final class GGMLTypeTests: XCTestCase {
             XCTAssertEqual(GGMLType(name: name.lowercased()), type)
         }
         XCTAssertNil(GGMLType(id: 3))
-        XCTAssertNil(GGMLType(id: 13))
-        XCTAssertNil(GGMLType(name: "Q5_K"))
+        XCTAssertNil(GGMLType(id: 22))
+        XCTAssertNil(GGMLType(name: "Q5_1"))
     }
 
     func testRowByteCountRequiresWholeBlocks() {
@@ -42,6 +43,9 @@ final class GGMLTypeTests: XCTestCase {
         XCTAssertEqual(GGMLType.q4_K.bitsPerWeight, 4.5)
         XCTAssertEqual(GGMLType.iq4_nl.bitsPerWeight, 4.5)
         XCTAssertEqual(GGMLType.q6_K.bitsPerWeight, 6.5625)
+        XCTAssertEqual(GGMLType.q3_K.bitsPerWeight, 3.4375)
+        XCTAssertEqual(GGMLType.iq4_xs.bitsPerWeight, 4.25)
+        XCTAssertEqual(GGMLType.q5_K.bitsPerWeight, 5.5)
         XCTAssertEqual(GGMLType.q8_0.bitsPerWeight, 8.5)
         XCTAssertEqual(GGMLType.f16.bitsPerWeight, 16)
     }

@@ -58,6 +58,26 @@ final class KQuantCodecTests: XCTestCase {
         XCTAssertLessThan(q4_K, q4_0)
     }
 
+    func testRoundTripErrorOfTheThreeFiveAndXSTypesIsWithinUniformQuantizerBounds() throws {
+        // Same reasoning: Q3_K has 8 levels over groups of 16 (~2σ max, steps ~0.55σ, error ~0.16σ);
+        // Q5_K 32 levels over 32 (steps ~0.13σ, error ~0.04σ); IQ4_XS is IQ4_NL's grid with 6-bit
+        // block scales, so a little above IQ4_NL and well below Q3_K.
+        let x = gaussianRows(64, 512, seed: 25)
+        let q3_K = relativeRMS(x, try roundTrip(.q3_K, x))
+        let q5_K = relativeRMS(x, try roundTrip(.q5_K, x))
+        let iq4_xs = relativeRMS(x, try roundTrip(.iq4_xs, x))
+        let iq4_nl = relativeRMS(x, try roundTrip(.iq4_nl, x))
+        let q4_K = relativeRMS(x, try roundTrip(.q4_K, x))
+        let q6_K = relativeRMS(x, try roundTrip(.q6_K, x))
+        XCTAssertLessThan(q3_K, 0.22)
+        XCTAssertLessThan(q5_K, 0.05)
+        XCTAssertLessThan(iq4_xs, 0.11)
+        XCTAssertLessThan(iq4_xs, q3_K)
+        XCTAssertLessThan(iq4_xs, iq4_nl * 1.1)
+        XCTAssertLessThan(q5_K, q4_K * 0.6)
+        XCTAssertGreaterThan(q5_K, q6_K)
+    }
+
     func testImportanceLowersImportanceWeightedError() throws {
         var rng = SplitMix64(seed: 22)
         let columns = 512
@@ -65,7 +85,7 @@ final class KQuantCodecTests: XCTestCase {
         // A few columns see most of the activation energy, as in real imatrix data.
         let importance: [Float] = (0..<columns).map { _ in Float.random(in: 0..<1, using: &rng) < 0.1 ? 100 : 0.1 }
         let weights = (0..<x.count).map { importance[$0 % columns] }
-        for type in [GGMLType.q4_0, .q4_K, .q6_K, .iq4_nl] {
+        for type in [GGMLType.q4_0, .q4_K, .q6_K, .iq4_nl, .q3_K, .q5_K, .iq4_xs] {
             let plain = relativeRMS(x, try roundTrip(type, x), weights: weights)
             let guided = relativeRMS(x, try rowwise(x, columns: columns) { try roundTrip(type, $0, importance: importance) }, weights: weights)
             XCTAssertLessThan(guided, plain * 0.9, "\(type): importance-weighted error \(guided) vs \(plain) without")

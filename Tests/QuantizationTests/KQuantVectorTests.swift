@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import Quantization
 
-/// Q4_K / Q6_K / IQ4_NL / imatrix Q4_0 against Scripts/make_kquant_vectors.py: quantized bytes from
+/// Q3_K / Q4_K / Q5_K / Q6_K / IQ4_NL / IQ4_XS / imatrix Q4_0 against Scripts/make_kquant_vectors.py: quantized bytes from
 /// ggml's own C quantizers, dequantized values from gguf-py.
 final class KQuantVectorTests: XCTestCase {
     struct Manifest: Decodable { let rows: Int; let columns: Int; let random_blocks: Int }
@@ -51,6 +51,12 @@ final class KQuantVectorTests: XCTestCase {
     func testQ6_KBytesEqualGGMLWithImportance() throws { try assertMatchesGGML(.q6_K, file: "q6_k.ggml.imatrix.bin", importance: true) }
     func testIQ4_NLBytesEqualGGML() throws { try assertMatchesGGML(.iq4_nl, file: "iq4_nl.ggml.bin", importance: false) }
     func testIQ4_NLBytesEqualGGMLWithImportance() throws { try assertMatchesGGML(.iq4_nl, file: "iq4_nl.ggml.imatrix.bin", importance: true) }
+    func testQ3_KBytesEqualGGMLReference() throws { try assertMatchesGGML(.q3_K, file: "q3_k.ggml.bin", importance: false) }
+    func testQ3_KBytesEqualGGMLWithImportance() throws { try assertMatchesGGML(.q3_K, file: "q3_k.ggml.imatrix.bin", importance: true) }
+    func testQ5_KBytesEqualGGMLReference() throws { try assertMatchesGGML(.q5_K, file: "q5_k.ggml.bin", importance: false) }
+    func testQ5_KBytesEqualGGMLWithImportance() throws { try assertMatchesGGML(.q5_K, file: "q5_k.ggml.imatrix.bin", importance: true) }
+    func testIQ4_XSBytesEqualGGML() throws { try assertMatchesGGML(.iq4_xs, file: "iq4_xs.ggml.bin", importance: false) }
+    func testIQ4_XSBytesEqualGGMLWithImportance() throws { try assertMatchesGGML(.iq4_xs, file: "iq4_xs.ggml.imatrix.bin", importance: true) }
     func testQ4_0WithImportanceEqualsGGMLImatrixQ4_0() throws { try assertMatchesGGML(.q4_0, file: "q4_0.ggml.imatrix.bin", importance: true) }
 
     func testSearchedQ4_0WithImportanceEqualsGGMLImatrixQ4_0() throws {
@@ -62,7 +68,8 @@ final class KQuantVectorTests: XCTestCase {
     /// Bit-exact against gguf-py, on ggml's blocks and on random blocks that set every field.
     func testDequantizationEqualsGGUFPy() throws {
         let (m, folder) = try folder()
-        for (type, stem) in [(GGMLType.q4_K, "q4_k"), (.q6_K, "q6_k"), (.iq4_nl, "iq4_nl")] {
+        for (type, stem) in [(GGMLType.q4_K, "q4_k"), (.q6_K, "q6_k"), (.iq4_nl, "iq4_nl"),
+                             (.q3_K, "q3_k"), (.q5_K, "q5_k"), (.iq4_xs, "iq4_xs")] {
             for (source, count) in [("ggml", m.rows * m.columns), ("random", m.random_blocks * type.blockSize)] {
                 let raw = try Data(contentsOf: folder.appendingPathComponent("\(stem).\(source).bin"))
                 let expected = try floats(folder.appendingPathComponent("\(stem).\(source).dequant.f32"))
@@ -81,7 +88,8 @@ final class KQuantVectorTests: XCTestCase {
     func testDotOfRandomBlocksMatchesDequantizedDot() throws {
         let (m, folder) = try folder()
         var rng = SplitMix64(seed: 11)
-        for (type, stem) in [(GGMLType.q4_K, "q4_k"), (.q6_K, "q6_k"), (.iq4_nl, "iq4_nl")] {
+        for (type, stem) in [(GGMLType.q4_K, "q4_k"), (.q6_K, "q6_k"), (.iq4_nl, "iq4_nl"),
+                             (.q3_K, "q3_k"), (.q5_K, "q5_k"), (.iq4_xs, "iq4_xs")] {
             let raw = try Data(contentsOf: folder.appendingPathComponent("\(stem).random.bin"))
             let weights = try floats(folder.appendingPathComponent("\(stem).random.dequant.f32"))
             let count = m.random_blocks * type.blockSize

@@ -30,9 +30,12 @@ enum { CK_GEMM_MIN_TOKENS = 4 };
 enum {
     CK_TYPE_Q4_0 = 2,
     CK_TYPE_Q8_0 = 8,
+    CK_TYPE_Q3_K = 11,
     CK_TYPE_Q4_K = 12,
+    CK_TYPE_Q5_K = 13,
     CK_TYPE_Q6_K = 14,
     CK_TYPE_IQ4_NL = 20,
+    CK_TYPE_IQ4_XS = 23,
 };
 
 /// Best level this CPU supports.
@@ -57,8 +60,8 @@ typedef struct {
 void ck_quantize_activations(const float *x, ck_activations *a);
 
 /// y[t * ldy + r] = dot(W[r], x[t]) for r in [0, rows), t in [0, a->tokens), W rows of `type`
-/// (CK_TYPE_Q8_0, CK_TYPE_Q4_0 or CK_TYPE_IQ4_NL; CK_TYPE_Q4_K or CK_TYPE_Q6_K with a->cols a multiple of 256),
-/// each `row_bytes` long, `a->cols` elements. Rows are split over
+/// (CK_TYPE_Q8_0, CK_TYPE_Q4_0 or CK_TYPE_IQ4_NL; CK_TYPE_Q3_K, Q4_K, Q5_K, Q6_K or IQ4_XS with a->cols a
+/// multiple of 256), each `row_bytes` long, `a->cols` elements. Rows are split over
 /// `threads` threads (the calling thread included) of the shared pool.
 void ck_matmul(int type, const void *w, size_t row_bytes, int rows, const ck_activations *a,
                float *y, size_t ldy, int threads);
