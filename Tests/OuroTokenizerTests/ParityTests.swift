@@ -44,6 +44,8 @@ final class ParityTests: XCTestCase {
     func testGPT2Style() throws { try check("gpt2") }
     func testAddedTokensAndNFC() throws { try check("added") }
     func testLlama3Style() throws { try check("llama3") }
+    func testBytesMissingFromTheVocabularyAreDropped() throws { try check("dropped") }
+    func testBytesMissingFromTheVocabularyBecomeOneUnknownPerRun() throws { try check("unknown") }
 
     /// Without a normalizer or prefix space, decoding gives back the text exactly.
     func testDecodeOfEncodeIsIdentity() throws {
