@@ -14,8 +14,9 @@ Writes:
       llama3       Llama 3's Split regex + ByteLevel without regex, ignore_merges
       dropped      gpt2 without the characters of bytes 0x00-0x1F (as SmolLM2 lacks a few): dropped
       unknown      the same with unk_token <|endoftext|> and fuse_unk: a run becomes one unknown
-  Tests/Fixtures/tokenizers/expected.json  {name: [{"text", "ids", "decoded", "pieces"}]} from
-      `encode(text, add_special_tokens=False)`, `decode(ids)` and the pre-tokenizer alone, over a
+  Tests/Fixtures/tokenizers/expected.json  {name: [{"text", "ids", "decoded",
+      "decoded_skipping_special", "pieces"}]} from `encode(text, add_special_tokens=False)`,
+      `decode(ids, skip_special_tokens=False/True)` and the pre-tokenizer alone, over a
       corpus of scripts, whitespace kinds, emoji sequences, digits, contractions, specials and near-misses, and source code.
   Tests/Fixtures/ouro-trained-s/tokenizer.json (+ tokenizer_config.json): the bundled trained
       model's byte tokenizer (id = byte + 3; 0-2 the ChatML specials), SmolLM2's pipeline, no merges.
@@ -242,7 +243,7 @@ def record(tokenizer, texts):
         normalized = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
         pieces = [piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized)]
         rows.append({"text": text, "ids": ids, "decoded": tokenizer.decode(ids, skip_special_tokens=False),
-                     "pieces": pieces})
+                     "decoded_skipping_special": tokenizer.decode(ids, skip_special_tokens=True), "pieces": pieces})
     return rows
 
 
