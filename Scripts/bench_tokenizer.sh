@@ -60,15 +60,25 @@ for run in $(seq "$runs"); do
   fi
 done
 
+# The same tokenizer as llama.cpp's converter stored it in GGUF, read by Tokenizer(gguf:).
+if [ -f "$folder/tokenizer.gguf" ]; then
+  "$ouro" tokenize "$folder/tokenizer.gguf" --file "$text" >"$work/gguf.ids"
+  if ! cmp -s "$work/gguf.ids" "$work/theirs.ids"; then
+    echo "bench_tokenizer: the ids from llama.cpp's GGUF keys differ from tokenizers' (see $work/gguf.ids)" >&2
+    exit 1
+  fi
+  gguf_note="; read from llama.cpp's GGUF keys too: same ids"
+fi
+
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 ours_median=$(median "${ours[@]}")
 theirs_median=$(median "${theirs[@]}")
 pieces_median=$(median "${pieces[@]}")
 bytes=$(wc -c <"$text")
-awk -v o="$ours_median" -v t="$theirs_median" -v p="$pieces_median" -v n="$count" -v b="$bytes" -v runs="$runs" -v name="$tokenizer_name" 'BEGIN {
+awk -v g="${gguf_note:-}" -v o="$ours_median" -v t="$theirs_median" -v p="$pieces_median" -v n="$count" -v b="$bytes" -v runs="$runs" -v name="$tokenizer_name" 'BEGIN {
   printf "tokenizer: %s; text: %.1f MB of Python sources, %d tokens; median of %d runs each, encode only\n", name, b / 1e6, n, runs
   printf "ours:       %8.3f s  %10.0f tokens/s  %6.2f MB/s\n", o, n / o, b / o / 1e6
   printf "tokenizers: %8.3f s  %10.0f tokens/s  %6.2f MB/s (single-threaded)\n", t, n / t, b / t / 1e6
   printf "tokenizers: %8.3f s  %10.0f tokens/s  %6.2f MB/s (single-threaded, one encode per 64 KB piece)\n", p, n / p, b / p / 1e6
-  printf "ours is %.1fx as fast as tokenizers on the whole text, %.1fx as fast as on 64 KB pieces; same ids\n", t / o, p / o
+  printf "ours is %.1fx as fast as tokenizers on the whole text, %.1fx as fast as on 64 KB pieces; same ids%s\n", t / o, p / o, g
 }'

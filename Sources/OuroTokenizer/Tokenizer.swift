@@ -50,6 +50,11 @@ public final class Tokenizer: @unchecked Sendable {
         var size = 0
         for entry in definition.vocabulary { size = max(size, entry.id + 1) }
         for token in definition.addedTokens { size = max(size, token.id + 1) }
+        // Tables are indexed by id: a few huge ids in a small hostile file must not size them.
+        let distinct = Set(definition.vocabulary.map(\.id) + definition.addedTokens.map(\.id)).count
+        guard size <= distinct + Self.unusedIDAllowance else {
+            throw TokenizerError.badFile(path: source, reason: "ids reach \(size - 1) for only \(distinct) tokens")
+        }
         vocabularySize = size
         var texts = [String?](repeating: nil, count: size)
         var lookup: [String: Int] = [:]
@@ -118,6 +123,9 @@ public final class Tokenizer: @unchecked Sendable {
         }
         stopTokenIDs = stops.filter { $0 >= 0 && $0 < size }
     }
+
+    /// How many ids below the highest may be without a token (padding rows of real vocabularies).
+    static let unusedIDAllowance = 1 << 16
 
     /// The text of a token: its vocabulary spelling (byte-level characters, e.g. `Ġthe`) or an added
     /// token's content. Nil for an id without a token.
