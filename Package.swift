@@ -37,12 +37,12 @@ let package = Package(
         // GGUF v3 container: reader and writer.
         .target(name: "GGUF", dependencies: ["OuroIO", "Quantization"]),
         // Text: Hugging Face tokenizer.json (byte-level BPE), the GGUF tokenizer keys, chat templates.
-        .target(name: "OuroTokenizer", dependencies: ["OuroIO"]),
+        .target(name: "OuroTokenizer", dependencies: ["OuroIO", "GGUF"]),
         // The looped model: configuration, tensor naming, weights, forward pass, KV cache, generation.
         .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"],
                 swiftSettings: kernelSettings),
         // Checkpoint folder -> GGUF file.
-        .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel"]),
+        .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroTokenizer"]),
         // Reference bundles, parity metrics and reports.
         .target(name: "OuroValidation", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "CZstd"]),
         // The command-line tool.
@@ -59,10 +59,10 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"], resources: [.copy("Vectors")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "OuroIO"]),
         .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "OuroTestSupport", "SafeTensors", "GGUF", "Quantization", "CKernels"]),
-        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
+        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization", "OuroTokenizer"]),
         // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
         .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),
-        .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO"]),
+        .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO", "OuroTestSupport", "GGUF"]),
         .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroTestSupport", "OuroModel", "OuroConversion", "SafeTensors"]),
     ]
 )
