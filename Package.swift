@@ -37,7 +37,7 @@ let package = Package(
         // GGUF v3 container: reader and writer.
         .target(name: "GGUF", dependencies: ["OuroIO", "Quantization"]),
         // Text: Hugging Face tokenizer.json (byte-level BPE), the GGUF tokenizer keys, chat templates.
-        .target(name: "OuroTokenizer", dependencies: ["OuroIO"]),
+        .target(name: "OuroTokenizer", dependencies: ["OuroIO", "GGUF"]),
         // The looped model: configuration, tensor naming, weights, forward pass, KV cache, generation.
         .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"],
                 swiftSettings: kernelSettings),
@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
         // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
         .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),
-        .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO"]),
+        .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO", "OuroTestSupport", "GGUF"]),
         .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroTestSupport", "OuroModel", "OuroConversion", "SafeTensors"]),
     ]
 )
