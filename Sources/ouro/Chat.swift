@@ -41,7 +41,7 @@ extension OuroCommand {
         func run() throws {
             let (tokenizer, template, session) = try reportingBadInput { () -> (Tokenizer, ChatTemplate, OuroSession) in
                 let tokenizer = try loadTokenizer(model)
-                let template = try conversation.template(tokenizer)
+                let template = try conversation.template(tokenizer, model: model)
                 let runner = OuroRunner(weights: try loadWeights(model), threads: threads)
                 return (tokenizer, template, try OuroSession(runner: runner, exit: exit?.mode))
             }

@@ -25,12 +25,15 @@ struct ConversationArguments: ParsableArguments {
     var anyGiven: Bool { system != nil || thinking != nil || chatFormat != .model }
 
     /// The template to render with: the model's, ChatML when asked, an error when the model has none.
-    func template(_ tokenizer: Tokenizer) throws -> ChatTemplate {
+    func template(_ tokenizer: Tokenizer, model: String) throws -> ChatTemplate {
         if chatFormat == .chatml { return ChatTemplate.chatML }
+        var isDirectory: ObjCBool = false
+        let folder = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue
+        let name = folder ? model + "/tokenizer_config.json" : model + " (tokenizer.chat_template)"
         guard let source = tokenizer.chatTemplate else {
-            throw CLIError("\(tokenizer.source): the model has no chat template; pass '--chat-format chatml' to use ChatML")
+            throw CLIError("\(name): the model has no chat template; pass '--chat-format chatml' to use ChatML")
         }
-        return try ChatTemplate(source: source, name: tokenizer.source)
+        return try ChatTemplate(source: source, name: name)
     }
 
     /// `messages` with the --system message first (refused when the conversation already has one).

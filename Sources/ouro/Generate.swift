@@ -110,7 +110,7 @@ extension OuroCommand {
                     ids = (bos.map { [$0] } ?? []) + tokenizer.encode(prompt)
                 } else {
                     let messages = try conversation.withSystem(try ChatMessage.load(path: chatFile!))
-                    ids = try conversation.prompt(messages, template: try conversation.template(tokenizer), tokenizer: tokenizer).ids
+                    ids = try conversation.prompt(messages, template: try conversation.template(tokenizer, model: model), tokenizer: tokenizer).ids
                 }
                 guard !ids.isEmpty else { throw CLIError("the prompt has no tokens") }
                 let runner = OuroRunner(weights: try loadWeights(model))
