@@ -2,6 +2,7 @@ import Foundation
 import GGUF
 import OuroIO
 import OuroModel
+import OuroTokenizer
 import Quantization
 
 /// Converts a Hugging Face Ouro checkpoint folder into one GGUF file.
@@ -38,6 +39,10 @@ public struct Converter {
     /// Per-column importance (imatrix) of the tensors it covers; nil quantizes without.
     public let importance: ImportanceMatrix?
 
+    /// The checkpoint's tokenizer (tokenizer.json and its configs) as `tokenizer.ggml.*` keys; empty
+    /// when the folder has no tokenizer.json.
+    let tokenizerMetadata: [(String, GGUFValue)]
+
     /// Opens and validates the checkpoint and decides each tensor's output type.
     public init(checkpoint folder: String, type: GGMLType, name: String? = nil) throws {
         try self.init(checkpoint: folder, recipe: .uniform(type), name: name)
@@ -59,6 +64,7 @@ public struct Converter {
         }
         plan = ConversionPlan(expected: expected, sourceTypes: sourceTypes, recipe: recipe)
         self.importance = importance
+        tokenizerMetadata = try Self.tokenizerMetadata(folder: folder, config: weights.config)
         modelName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
         lossless = Self.isLossless(plan, weights)
     }
@@ -194,10 +200,7 @@ public struct Converter {
         keys.append(("general.file_type", .uint32(plan.recipe.fileType)))
         keys.append(("general.quantization_version", .uint32(2)))
         keys += weights.config.ggufMetadata().filter { $0.0 != "general.architecture" }
-        let tokenizer = URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json").path
-        if let data = FileManager.default.contents(atPath: tokenizer), let text = String(data: data, encoding: .utf8) {
-            keys.append(("tokenizer.huggingface.json", .string(text)))
-        }
+        keys += tokenizerMetadata
         keys.append((OuroWeights.losslessKey, .bool(lossless)))
         if plan.entries.contains(where: { $0.targetType.isQuantized }) {
             keys.append((OuroWeights.recipeKey, .string(plan.recipe.name)))
@@ -207,6 +210,15 @@ public struct Converter {
         }
         keys += try SourceIdentity(folder: folder).metadata()
         return keys
+    }
+
+    /// Read and checked before anything is written: a malformed tokenizer.json, one larger than the
+    /// embedding, or one the GGUF keys cannot express stops the conversion.
+    static func tokenizerMetadata(folder: String, config: OuroConfiguration) throws -> [(String, GGUFValue)] {
+        let path = URL(fileURLWithPath: folder).appendingPathComponent("tokenizer.json").path
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        let tokenizer = try Tokenizer.load(folder: folder)
+        return try tokenizer.ggufMetadata(embeddingRows: config.vocabSize, eosID: config.eosTokenID)
     }
 
     private func checkNotOverwritingInput(_ destination: String) throws {

@@ -7,6 +7,9 @@ extension Tokenizer {
     public static func load(folder: String) throws -> Tokenizer {
         let url = URL(fileURLWithPath: folder)
         let path = url.appendingPathComponent("tokenizer.json").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TokenizerError.badFile(path: folder, reason: "has no tokenizer.json")
+        }
         var definition = try TokenizerFileReader.readTokenizer(path: path)
         let configPath = url.appendingPathComponent("tokenizer_config.json").path
         if FileManager.default.fileExists(atPath: configPath) {
@@ -30,10 +33,7 @@ struct TokenizerFileReader {
     let path: String
 
     static func parse(path: String) throws -> JSONValue {
-        let file: MappedFile
-        do { file = try MappedFile(path: path) } catch {
-            throw TokenizerError.badFile(path: path, reason: "cannot be read (\(error))")
-        }
+        let file = try MappedFile(path: path)   // FileIOError names the path
         guard isValidUTF8(file.bytes) else { throw TokenizerError.badFile(path: path, reason: "is not valid UTF-8") }
         do {
             return try JSONParser.parse(file.bytes)

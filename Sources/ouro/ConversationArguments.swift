@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GGUF
 import OuroIO
 import OuroModel
 import OuroTokenizer
@@ -56,17 +55,4 @@ struct ConversationArguments: ParsableArguments {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = singleLine(message) }
-}
-
-/// The tokenizer of a model argument: a checkpoint folder's tokenizer.json (with tokenizer_config.json),
-/// or a GGUF file's tokenizer keys.
-func loadTokenizer(_ model: String) throws -> Tokenizer {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
-        guard FileManager.default.fileExists(atPath: model + "/tokenizer.json") else {
-            throw CLIError("\(model): no tokenizer.json, so text cannot be tokenized (--tokens takes token ids)")
-        }
-        return try Tokenizer.load(folder: model)
-    }
-    return try Tokenizer(gguf: try GGUFFile(path: model))
 }

@@ -122,7 +122,7 @@ final class ChatCLITests: XCTestCase {
         XCTAssertFalse(stdout.contains("> "), stdout)
         XCTAssertEqual(stats(stderr).count, 2, stderr)
         XCTAssertTrue(stderr.contains("unknown command /unknown"), stderr)
-        // The --system message is part of the first prompt: 1 + 19 ("system\\nPython only.") + 1 + 1 tokens, then the user turn.
+        // The --system message is part of the first prompt: 1 + 19 ("system\nPython only.") + 1 + 1 tokens, then the user turn.
         XCTAssertEqual(stats(stderr).first?.new, 22 + 27, stderr)
     }
 }

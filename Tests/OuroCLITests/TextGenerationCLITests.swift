@@ -107,14 +107,14 @@ final class TextGenerationCLITests: XCTestCase {
         let withSystem = try file("system.json", #"[{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]"#)
         let good = try file("good.json", #"[{"role": "user", "content": "u"}]"#)
         let cases: [([String], String)] = [
-            (["generate", Fixtures.folder("ouro-tiny-a"), "--prompt", "x"], "no tokenizer.json"),
+            (["generate", Fixtures.folder("ouro-tiny-a"), "--prompt", "x"], "tokenizer.json"),
             (["generate", Self.model, "--chat", malformed], "malformed.json: is not valid JSON"),
             (["generate", Self.model, "--chat", unknownRole], "unknown role 'bot'"),
             (["generate", Self.model, "--chat", notArray], "must be a JSON array"),
             (["generate", Self.model, "--chat", noContent], "message 0 has no \"content\" string"),
             (["generate", Self.model, "--chat", folder + "/missing.json"], "missing.json"),
             (["generate", Self.model, "--chat", withSystem, "--system", "x"], "already starts with a system message"),
-            (["chat", Fixtures.folder("ouro-tiny-a")], "no tokenizer.json"),
+            (["chat", Fixtures.folder("ouro-tiny-a")], "tokenizer.json"),
         ]
         for (arguments, mention) in cases {
             let result = try CLI.run(arguments)

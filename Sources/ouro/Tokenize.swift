@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import GGUF
+import OuroTokenizer
+
+extension OuroCommand {
+    struct Tokenize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the token ids of a text, with the model's own tokenizer.",
+            discussion: """
+                The tokenizer comes from the GGUF file's tokenizer.ggml keys, or from a checkpoint \
+                folder's tokenizer.json (with tokenizer_config.json). Special tokens written in the \
+                text, such as <|im_start|>, become their ids; no bos token is added. The ids are \
+                printed comma-separated, ready for `ouro generate --tokens`.
+                  ouro tokenize model.gguf --text 'Hello world'
+                  ouro tokenize ./Ouro-1.4B --file prompt.txt --json
+                """)
+
+        @Argument(help: "A .gguf file or a checkpoint folder.")
+        var model: String
+
+        @Option(help: "The text to tokenize.")
+        var text: String?
+
+        @Option(help: "A UTF-8 text file to tokenize.")
+        var file: String?
+
+        @Flag(help: "Print {\"ids\": [...]}.")
+        var json = false
+
+        @Flag(help: "Also print the encoding speed on stderr (tokens/s and MB/s, loading excluded).")
+        var timing = false
+
+        func validate() throws {
+            switch (text, file) {
+            case (nil, nil): throw ValidationError("give the text with '--text' or '--file'")
+            case (.some, .some): throw ValidationError("'--text' and '--file' cannot be used together")
+            default: break
+            }
+        }
+
+        func run() throws {
+            let (tokenizer, input) = try reportingBadInput { () -> (Tokenizer, String) in
+                let input = try text ?? readText(file!)
+                return (try loadTokenizer(model), input)
+            }
+            let started = DispatchTime.now().uptimeNanoseconds
+            let ids = tokenizer.encode(input)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            if json {
+                print("{\"ids\": [" + ids.map(String.init).joined(separator: ", ") + "]}")
+            } else {
+                print(ids.map(String.init).joined(separator: ","))
+            }
+            if timing {
+                let bytes = input.utf8.count
+                printError(String(format: "encoded %d bytes into %d tokens in %.3f s: %.0f tokens/s, %.2f MB/s (loading excluded)",
+                                  bytes, ids.count, seconds, Double(ids.count) / seconds, Double(bytes) / seconds / 1e6))
+            }
+        }
+    }
+}
+
+/// A model argument's tokenizer: a checkpoint folder's tokenizer.json, or a GGUF file's tokenizer keys.
+func loadTokenizer(_ path: String) throws -> Tokenizer {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        return try Tokenizer.load(folder: path)
+    }
+    return try Tokenizer(gguf: GGUFFile(path: path))
+}
+
+/// A whole text file, which must be UTF-8.
+func readText(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw TextFileError(path: path, problem: "cannot be read")
+    }
+    guard let text = String(data: data, encoding: .utf8) else { throw TextFileError(path: path, problem: "is not valid UTF-8") }
+    return text
+}
+
+struct TextFileError: Error, CustomStringConvertible {
+    let path: String
+    let problem: String
+    var description: String { "\(path): \(problem)" }
+}
