@@ -94,6 +94,27 @@ final class TextGenerationCLITests: XCTestCase {
         XCTAssertEqual(accepted["prompt"] as? [Int], Self.ids("x"))
     }
 
+    func testTokenizeChatPrintsTheRenderedPromptAndItsIDs() throws {
+        // A copy of the model with the Ouro-Thinking template (enable_thinking opens a <think> block).
+        let folder = try Fixtures.temporaryFolder()
+        for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+            try FileManager.default.createSymbolicLink(atPath: folder + "/" + file, withDestinationPath: Self.model + "/" + file)
+        }
+        let template = "{%- for message in messages -%}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endfor -%}"
+            + "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is true -%}{{- '<think>\\n' }}{%- endif -%}{%- endif -%}"
+        try #"{"eos_token": "<|im_end|>", "chat_template": "\#(template)"}"#.write(toFile: folder + "/tokenizer_config.json", atomically: true, encoding: .utf8)
+        let messages = folder + "/messages.json"
+        try #"[{"role": "user", "content": "2+2?"}]"#.write(toFile: messages, atomically: true, encoding: .utf8)
+        let prompt = "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+        for (extra, suffix) in [([String](), ""), (["--thinking"], "<think>\n"), (["--no-thinking"], "")] {
+            let output = try json(try CLI.run(["tokenize", folder, "--chat", messages, "--json"] + extra), "\(extra)")
+            XCTAssertEqual(output["text"] as? String, prompt + suffix, "\(extra)")
+            XCTAssertEqual(output["ids"] as? [Int], [1] + Self.ids("user\n2+2?") + [2] + Self.ids("\n") + [1] + Self.ids("assistant\n" + suffix))
+        }
+        let plain = try CLI.run(["tokenize", folder, "--chat", messages])
+        XCTAssertEqual(plain.stdout, ([1] + Self.ids("user\n2+2?") + [2] + Self.ids("\n") + [1] + Self.ids("assistant\n")).map(String.init).joined(separator: ",") + "\n")
+    }
+
     func testBadInputIsOneLineWithExitCode2() throws {
         let folder = try Fixtures.temporaryFolder()
         func file(_ name: String, _ text: String) throws -> String {
@@ -115,6 +136,7 @@ final class TextGenerationCLITests: XCTestCase {
             (["generate", Self.model, "--chat", folder + "/missing.json"], "missing.json"),
             (["generate", Self.model, "--chat", withSystem, "--system", "x"], "already starts with a system message"),
             (["chat", Fixtures.folder("ouro-tiny-a")], "tokenizer.json"),
+            (["tokenize", Self.model, "--chat", unknownRole], "unknown role 'bot'"),
         ]
         for (arguments, mention) in cases {
             let result = try CLI.run(arguments)
@@ -135,6 +157,8 @@ final class TextGenerationCLITests: XCTestCase {
             (["generate", Self.model, "--prompt", ""], "'--prompt' is empty"),
             (["generate", Self.model, "--chat", good, "--chat-format", "jinja"], "chat-format"),
             (["chat", Self.model, "--min-p", "0.1"], "'--min-p' applies to sampling"),
+            (["tokenize", Self.model, "--text", "x", "--thinking"], "apply to '--chat' only"),
+            (["tokenize", Self.model, "--text", "x", "--chat", good], "only one of"),
         ]
         for (arguments, mention) in usage {
             let result = try CLI.run(arguments)
