@@ -99,5 +99,18 @@ final class ChatTemplateFeatureTests: XCTestCase {
         XCTAssertThrowsError(try ChatTemplate(source: "{{ " + String(repeating: "(", count: 500) + "1" + String(repeating: ")", count: 500) + " }}", name: "t"))
         XCTAssertThrowsError(try ChatTemplate(source: String(repeating: "{% if 1 %}", count: 500), name: "t"))
         XCTAssertThrowsError(try ChatTemplate(source: "{{ range(10000000) | list }}", name: "t").render([], addGenerationPrompt: false))
+        for chain in [String(repeating: "not ", count: 5_000) + "x", String(repeating: "-", count: 5_000) + "1",
+                      Array(repeating: "1", count: 5_000).joined(separator: " + "), Array(repeating: "'a'", count: 5_000).joined(separator: " ~ "),
+                      "x" + String(repeating: "|trim", count: 5_000), "x" + String(repeating: ".a", count: 5_000),
+                      String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)] {
+            XCTAssertThrowsError(try ChatTemplate(source: "{{ " + chain + " }}", name: "t"), String(chain.prefix(20)))
+        }
+        let deepValue = "{% set ns = namespace(x=1) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}"
+        XCTAssertThrowsError(try ChatTemplate(source: deepValue, name: "t").render([], addGenerationPrompt: false))
+        let cycle = "{% set ns = namespace(x=1) %}{% set ns.x = [ns] %}{{ ns.x }}"
+        XCTAssertThrowsError(try ChatTemplate(source: cycle, name: "t").render([], addGenerationPrompt: false))
+        // Ordinary chains stay well inside the limits.
+        XCTAssertEqual(try ChatTemplate(source: "{{ " + Array(repeating: "1", count: 100).joined(separator: " + ") + " }}", name: "t")
+            .render([], addGenerationPrompt: false), "100")
     }
 }

@@ -127,19 +127,28 @@ final class JinjaInterpreter {
 
     // MARK: expressions
 
+    /// Values built by a template nest at most this deep (JSON input is parsed to depth 64), so that
+    /// printing, comparing and freeing them cannot exhaust the stack.
+    static let maxValueDepth = 100
+
+    private func checkedDepth(_ value: JinjaValue) throws -> JinjaValue {
+        if value.nests(deeperThan: Self.maxValueDepth) { throw JinjaFailure.evaluation("values nested more than \(Self.maxValueDepth) deep") }
+        return value
+    }
+
     private func evaluate(_ e: JinjaExpr, _ scope: Scope) throws -> JinjaValue {
         switch e {
         case let .literal(v): return v
         case let .name(name): return scope.lookup(name) ?? JinjaBuiltins.global(name) ?? .undefined(name)
-        case let .list(items): return .list(try items.map { try evaluate($0, scope) })
-        case let .tuple(items): return .tuple(try items.map { try evaluate($0, scope) })
+        case let .list(items): return try checkedDepth(.list(try items.map { try evaluate($0, scope) }))
+        case let .tuple(items): return try checkedDepth(.tuple(try items.map { try evaluate($0, scope) }))
         case let .dict(pairs):
             var d = JinjaDict()
             for (k, v) in pairs {
                 guard case let .string(key) = try evaluate(k, scope) else { throw JinjaFailure.unsupported("dict keys that are not strings") }
                 d[key] = try evaluate(v, scope)
             }
-            return .dict(d)
+            return try checkedDepth(.dict(d))
         case let .attribute(base, name):
             return try JinjaBuiltins.attribute(try evaluate(base, scope), name)
         case let .item(base, index):

@@ -45,7 +45,9 @@ struct JinjaParser {
     /// Statements jinja2 knows that a chat template could use but this renderer does not.
     static let unsupportedStatements: Set<String> = ["macro", "call", "filter", "include", "import", "from", "extends",
                                                      "block", "with", "autoescape", "do", "raw", "trans"]
-    static let maxDepth = 200
+    /// Nesting limit for blocks and expressions (operator chains count one level per operator), so a
+    /// hostile template cannot exhaust the stack when parsed, rendered or freed.
+    static let maxDepth = 400
 
     private let tokens: [JinjaToken]
     private var i = 0
@@ -66,6 +68,12 @@ struct JinjaParser {
     private var line: Int { current?.line ?? tokens.last?.line ?? 1 }
 
     private func fail(_ message: String) -> JinjaFailure { .syntax("line \(line): \(message)") }
+
+    /// One level deeper; callers undo it with `depth -= levels` when their node is built.
+    private mutating func deeper() throws {
+        depth += 1
+        guard depth < Self.maxDepth else { throw fail("expression or blocks nested too deeply") }
+    }
 
     private func isOp(_ op: String) -> Bool { current?.kind == .op && current?.value == op }
     private func isName(_ name: String) -> Bool { current?.kind == .name && current?.value == name }
@@ -257,7 +265,10 @@ struct JinjaParser {
         defer { depth -= 1 }
         guard depth < Self.maxDepth else { throw fail("expression nested too deeply") }
         var e = try or()
+        var levels = 0
+        defer { depth -= levels }
         while skipName("if") {
+            try deeper(); levels += 1
             let condition = try or()
             let otherwise = skipName("else") ? try expression() : nil
             e = .conditional(condition, then: e, otherwise: otherwise)
@@ -267,25 +278,36 @@ struct JinjaParser {
 
     private mutating func or() throws -> JinjaExpr {
         var e = try and()
-        while skipName("or") { e = .binary("or", e, try and()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipName("or") { try deeper(); levels += 1; e = .binary("or", e, try and()) }
         return e
     }
 
     private mutating func and() throws -> JinjaExpr {
         var e = try not()
-        while skipName("and") { e = .binary("and", e, try not()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipName("and") { try deeper(); levels += 1; e = .binary("and", e, try not()) }
         return e
     }
 
     private mutating func not() throws -> JinjaExpr {
-        if skipName("not") { return .unary("not", try not()) }
+        if skipName("not") {
+            try deeper()
+            defer { depth -= 1 }
+            return .unary("not", try not())
+        }
         return try compare()
     }
 
     private mutating func compare() throws -> JinjaExpr {
         let first = try math1()
         var ops: [(String, JinjaExpr)] = []
+        var levels = 0
+        defer { depth -= levels }
         while true {
+            try deeper(); levels += 1
             if let t = current, t.kind == .op, ["==", "!=", "<", "<=", ">", ">="].contains(t.value) {
                 i += 1
                 ops.append((t.value, try math1()))
@@ -301,7 +323,10 @@ struct JinjaParser {
 
     private mutating func math1() throws -> JinjaExpr {
         var e = try concat()
+        var levels = 0
+        defer { depth -= levels }
         while let t = current, t.kind == .op, t.value == "+" || t.value == "-" {
+            try deeper(); levels += 1
             i += 1
             e = .binary(t.value, e, try concat())
         }
@@ -310,13 +335,18 @@ struct JinjaParser {
 
     private mutating func concat() throws -> JinjaExpr {
         var e = try math2()
-        while skipOp("~") { e = .binary("~", e, try math2()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipOp("~") { try deeper(); levels += 1; e = .binary("~", e, try math2()) }
         return e
     }
 
     private mutating func math2() throws -> JinjaExpr {
         var e = try power()
+        var levels = 0
+        defer { depth -= levels }
         while let t = current, t.kind == .op, ["*", "/", "//", "%"].contains(t.value) {
+            try deeper(); levels += 1
             i += 1
             e = .binary(t.value, e, try power())
         }
@@ -325,12 +355,16 @@ struct JinjaParser {
 
     private mutating func power() throws -> JinjaExpr {
         var e = try unary()
-        while skipOp("**") { e = .binary("**", e, try unary()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipOp("**") { try deeper(); levels += 1; e = .binary("**", e, try unary()) }
         return e
     }
 
     private mutating func unary(withFilter: Bool = true) throws -> JinjaExpr {
         var e: JinjaExpr
+        try deeper()
+        defer { depth -= 1 }
         if skipOp("-") {
             e = .unary("-", try unary(withFilter: false))
         } else if skipOp("+") {
@@ -405,7 +439,10 @@ struct JinjaParser {
 
     private mutating func postfix(_ base: JinjaExpr) throws -> JinjaExpr {
         var e = base
+        var levels = 0
+        defer { depth -= levels }
         while true {
+            try deeper(); levels += 1
             if skipOp(".") {
                 guard let t = current, t.kind == .name || t.kind == .integer else { throw fail("expected an attribute name after '.'") }
                 i += 1
@@ -473,7 +510,10 @@ struct JinjaParser {
 
     private mutating func filters(_ base: JinjaExpr) throws -> JinjaExpr {
         var e = base
+        var levels = 0
+        defer { depth -= levels }
         while true {
+            try deeper(); levels += 1
             if skipOp("|") {
                 let name = try dottedName("a filter name")
                 guard Self.filters.contains(name) else { throw JinjaFailure.unsupported("filter '\(name)'") }

@@ -113,10 +113,19 @@ indirect enum JinjaValue {
             return "(" + inner.joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
         case let .dict(d):
             return "{" + (try d.members.map { "\(PythonString.repr($0.key)): \(try $0.value.repr())" }).joined(separator: ", ") + "}"
-        case let .namespace(ns):
-            return "<Namespace {" + (try ns.members.members.map { "\(PythonString.repr($0.key)): \(try $0.value.repr())" }).joined(separator: ", ") + "}>"
-        case .loop, .callable:
+        case .namespace, .loop, .callable:
             throw JinjaFailure.unsupported("printing a \(typeName) object")
+        }
+    }
+
+    /// Whether containers nest deeper than `limit` (namespaces count as leaves: they are references,
+    /// and can contain themselves).
+    func nests(deeperThan limit: Int) -> Bool {
+        guard limit > 0 else { return true }
+        switch self {
+        case let .list(items), let .tuple(items): return items.contains { $0.nests(deeperThan: limit - 1) }
+        case let .dict(d): return d.members.contains { $0.value.nests(deeperThan: limit - 1) }
+        default: return false
         }
     }
 
