@@ -145,7 +145,7 @@ extension OuroCommand {
                 let weights = try loadWeights(model)
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
-                if !sampling.isPlainGreedy || sampling.temperature > 0 {
+                if !sampling.isPlainGreedy {
                     return try runner.sample(prompt: prompt, maxNewTokens: maxNew, sampler: Sampler(sampling.options), exit: mode)
                 }
                 return try runner.generate(prompt: prompt, maxNewTokens: maxNew, cached: !noCache, exit: mode)
