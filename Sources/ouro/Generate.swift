@@ -61,8 +61,10 @@ extension OuroCommand {
         @Option(help: "Prompt token ids, comma-separated (e.g. 5,17,3).")
         var tokens: String?
 
-        @Option(help: "How many tokens to generate at most.")
-        var maxNew: Int = 12
+        @Option(help: "How many tokens to generate at most (default: 256 with --prompt/--chat, 12 with --tokens).")
+        var maxNew: Int?
+
+        private var newTokens: Int { maxNew ?? (tokens == nil ? 256 : 12) }
 
         @Option(help: "Exit mode: last, step:K, threshold:Q or weighted.")
         var exit: ExitArgument?
@@ -78,7 +80,7 @@ extension OuroCommand {
         var json = false
 
         func validate() throws {
-            guard maxNew >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
+            guard newTokens >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
             let inputs = [prompt != nil, chatFile != nil, tokens != nil].filter { $0 }.count
             guard inputs == 1 else { throw ValidationError("give exactly one of '--prompt', '--chat' or '--tokens'") }
             if let tokens {
@@ -121,8 +123,8 @@ extension OuroCommand {
             }
             var sampler = Sampler(sampling.options)
             let answer = try reportingBadInput { () -> GeneratedAnswer in
-                let session = try OuroSession(runner: runner, exit: exit?.mode, initialCapacity: ids.count + maxNew)
-                return try generateAnswer(session: session, prompt: ids, maxNew: maxNew, sampler: &sampler, tokenizer: tokenizer,
+                let session = try OuroSession(runner: runner, exit: exit?.mode, initialCapacity: ids.count + newTokens)
+                return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
                                           write: json ? { _ in } : writeToStandardOutput)
             }
             if json {
@@ -146,9 +148,9 @@ extension OuroCommand {
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
                 if !sampling.isPlainGreedy {
-                    return try runner.sample(prompt: prompt, maxNewTokens: maxNew, sampler: Sampler(sampling.options), exit: mode)
+                    return try runner.sample(prompt: prompt, maxNewTokens: newTokens, sampler: Sampler(sampling.options), exit: mode)
                 }
-                return try runner.generate(prompt: prompt, maxNewTokens: maxNew, cached: !noCache, exit: mode)
+                return try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: !noCache, exit: mode)
             }
             let seconds = Date().timeIntervalSince(started)
             if json {
