@@ -29,10 +29,11 @@ extension OuroCommand {
             abstract: "Generate text from a prompt or a conversation (or token ids from token ids).",
             discussion: """
                 The input is one of:
-                  --prompt TEXT        text, tokenized with the model's tokenizer (bos added if the model asks)
-                  --chat MESSAGES.json  a JSON array of {"role": "system|user|assistant|tool", "content": "..."},
-                                       rendered with the model's chat template (--chat-format chatml for ChatML)
-                  --tokens 5,17,3      token ids; prints the generated ids (no tokenizer needed)
+                  --prompt TEXT         text (a bos token added if the model asks for one)
+                  --chat MESSAGES.json  a conversation, [{"role": "user", "content": "..."}],
+                                        rendered with the model's chat template
+                  --tokens 5,17,3       token ids; prints the generated ids
+
                 Text is streamed to stdout as it is generated and stops at the end of the turn (a stop token \
                 of the tokenizer) or after --max-new tokens. The tokenizer is the GGUF file's tokenizer keys \
                 or the checkpoint folder's tokenizer.json.
