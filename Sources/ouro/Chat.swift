@@ -8,12 +8,13 @@ extension OuroCommand {
         static let configuration = CommandConfiguration(
             abstract: "Talk with a model: a multi-turn conversation on the terminal.",
             discussion: """
-                Type a message and press Enter; the answer streams as it is generated and ends at the \\
-                model's end of turn (or --max-new tokens), followed on stderr by its token count and speed. \\
+                Type a message and press Enter; the answer streams as it is generated and ends at the \
+                model's end of turn (or --max-new tokens), followed on stderr by its token count and speed. \
                 Earlier turns stay in the KV cache: each turn runs only its own new tokens.
                   /reset   start a new conversation (the --system message stays)
                   Ctrl-D   leave
-                The conversation is rendered with the model's chat template (--chat-format chatml for \\
+
+                The conversation is rendered with the model's chat template (--chat-format chatml for \
                 models without one); --thinking sets the template's enable_thinking.
                 """)
 
