@@ -10,15 +10,19 @@ public final class OuroSession {
     private var cache: KVCache
     /// Scratch for one-token calls (decoding), reused while the cache capacity stays the same.
     private var single: Activations?
+    /// Longest run of tokens one forward call takes; longer appends go in chunks, so scratch memory
+    /// (tokens x vocabulary logits among it) stays bounded whatever the prompt length.
+    public let prefillChunk: Int
 
     /// `exit` nil: the model's default exit mode.
-    public init(runner: OuroRunner, exit: ExitMode? = nil, initialCapacity: Int = 256) throws {
+    public init(runner: OuroRunner, exit: ExitMode? = nil, initialCapacity: Int = 256, prefillChunk: Int = 256) throws {
         let mode = exit ?? runner.defaultExitMode
         if case let .step(k) = mode, !(0..<runner.config.loopCount).contains(k) {
             throw ModelError.invalidRequest("exit step \(k) is outside 0..<\(runner.config.loopCount)")
         }
         self.runner = runner
         self.exit = mode
+        self.prefillChunk = max(1, prefillChunk)
         cache = try KVCache(config: runner.config, capacity: max(1, min(initialCapacity, runner.config.maxPositions)))
     }
 
@@ -33,18 +37,23 @@ public final class OuroSession {
             throw ModelError.invalidRequest("\(tokens.count) + \(newTokens.count) positions exceed the model's \(runner.config.maxPositions)")
         }
         try reserve(tokens.count + newTokens.count)
-        let activations: Activations
         if newTokens.count == 1 {
             if single == nil || single!.context != cache.capacity {
                 single = try runner.makeActivations(tokens: 1, context: cache.capacity)
             }
-            activations = single!
-        } else {
-            activations = try runner.makeActivations(tokens: newTokens.count, context: cache.capacity)
+            let outputs = runner.run(newTokens[...], cache: cache, activations: single!, lastPositionOnly: true)
+            tokens += newTokens
+            return outputs.logits(exit)
         }
-        let outputs = runner.run(newTokens[...], cache: cache, activations: activations, lastPositionOnly: true)
-        tokens += newTokens
-        return outputs.logits(exit)
+        let activations = try runner.makeActivations(tokens: min(newTokens.count, prefillChunk), context: cache.capacity)
+        var start = 0
+        while true {
+            let chunk = newTokens[start..<min(start + prefillChunk, newTokens.count)]
+            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: true)
+            tokens += chunk
+            start += chunk.count
+            if start == newTokens.count { return outputs.logits(exit) }
+        }
     }
 
     /// Keeps the first `count` tokens (and their K/V) and forgets the rest.

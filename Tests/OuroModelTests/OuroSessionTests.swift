@@ -26,6 +26,13 @@ final class OuroSessionTests: XCTestCase {
         }
     }
 
+    func testLongAppendsRunInChunksWithTheSameResult() throws {
+        let prompt = [3, 141, 59, 26, 535, 897, 9, 32]
+        let session = try OuroSession(runner: Self.runner, exit: .lastStep, initialCapacity: 4, prefillChunk: 3)
+        XCTAssertLessThan(ReferenceParity.maxAbsDiff(try session.append(prompt), try lastLogits(prompt), "chunks of 3"), 1e-4)
+        XCTAssertEqual(session.tokens, prompt)
+    }
+
     func testTruncateThenAppendMatchesTheNewContext() throws {
         let session = try OuroSession(runner: Self.runner, exit: .lastStep)
         _ = try session.append([3, 141, 59, 26, 535])
