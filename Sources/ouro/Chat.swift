@@ -12,6 +12,7 @@ extension OuroCommand {
                 model's end of turn (or --max-new tokens), followed on stderr by its token count and speed. \
                 Earlier turns stay in the KV cache: each turn runs only its own new tokens.
                   /reset   start a new conversation (the --system message stays)
+                  Ctrl-C   stop the answer being generated (at the prompt: quit)
                   Ctrl-D   leave
 
                 The conversation is rendered with the model's chat template (--chat-format chatml for \
@@ -50,6 +51,7 @@ extension OuroCommand {
             var messages = opening
             var sampler = Sampler(sampling.options)
             let interactive = isatty(0) != 0
+            InterruptAnswer.install()
             printError("Chatting with \(model). /reset starts over, Ctrl-D leaves.")
             while true {
                 if interactive { writeToStandardOutput("> ") }
@@ -76,14 +78,16 @@ extension OuroCommand {
                     guard ids.count < limit else {
                         throw CLIError("the conversation has \(ids.count) tokens, the model's limit is \(limit); /reset starts over")
                     }
-                    let answer = try generateAnswer(session: session, prompt: ids, maxNew: min(maxNew, limit - ids.count),
-                                                    sampler: &sampler, tokenizer: tokenizer, write: writeToStandardOutput)
+                    let answer = try InterruptAnswer.during { interrupted in
+                        try generateAnswer(session: session, prompt: ids, maxNew: min(maxNew, limit - ids.count), sampler: &sampler,
+                                           tokenizer: tokenizer, write: writeToStandardOutput, interrupted: interrupted)
+                    }
                     writeToStandardOutput("\n")
                     messages.append(ChatMessage(role: "assistant", content: answer.text))
                     let reused = ids.count - answer.promptTokens
                     printError(String(format: "[%d tokens, %.1f tokens/s; prompt: %d new tokens, %d reused from the cache%@]",
                                       answer.ids.count, answer.decodeTokensPerSecond, answer.promptTokens, reused,
-                                      answer.stopReason == .stop ? "" : "; stopped at --max-new"))
+                                      answer.stopReason == .stop ? "" : answer.stopReason == .interrupted ? "; interrupted" : "; stopped at --max-new"))
                 } catch {
                     // The turn is dropped; the conversation goes on.
                     messages.removeLast()

@@ -11,6 +11,8 @@ struct GeneratedAnswer {
         case maxNew = "max_new"
         /// The model's maximum positions were reached.
         case context
+        /// Ctrl-C during the answer (`ouro chat`).
+        case interrupted
     }
 
     /// Every drawn token, a final stop token included.
@@ -30,7 +32,7 @@ struct GeneratedAnswer {
 /// Runs `prompt` through `session` (reusing the longest prefix it already holds), then draws up to
 /// `maxNew` tokens, handing each completed piece of text to `write` as soon as it exists.
 func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: inout Sampler, tokenizer: Tokenizer,
-                    write: (String) -> Void) throws -> GeneratedAnswer {
+                    write: (String) -> Void, interrupted: () -> Bool = { false }) throws -> GeneratedAnswer {
     var answer = GeneratedAnswer()
     let reused = zip(session.tokens, prompt).prefix { $0 == $1 }.count
     // At least the last prompt token must run: its logits predict the first answer token.
@@ -55,6 +57,7 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
         if !piece.isEmpty { write(piece) }
         if answer.ids.count == maxNew { answer.stopReason = .maxNew; break }
         if session.remainingPositions == 0 { answer.stopReason = .context; break }
+        if interrupted() { answer.stopReason = .interrupted; break }
         logits = try session.append([next])
     }
     let tail = decoder.finish()
@@ -67,4 +70,30 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
 /// Writes to stdout at once (no buffering), so streamed text appears as it is generated.
 func writeToStandardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Ctrl-C in `ouro chat`: during an answer it stops the answer (the conversation goes on); at the
+/// prompt it ends the program as usual.
+enum InterruptAnswer {
+    nonisolated(unsafe) private static var answering: sig_atomic_t = 0
+    nonisolated(unsafe) private static var requested: sig_atomic_t = 0
+
+    static func install() {
+        signal(SIGINT) { _ in
+            if InterruptAnswer.answering != 0 {
+                InterruptAnswer.requested = 1
+            } else {
+                signal(SIGINT, SIG_DFL)
+                raise(SIGINT)
+            }
+        }
+    }
+
+    /// Runs `body` with Ctrl-C meaning "stop this answer"; `body` polls the closure it is given.
+    static func during<T>(_ body: (() -> Bool) throws -> T) rethrows -> T {
+        requested = 0
+        answering = 1
+        defer { answering = 0 }
+        return try body { requested != 0 }
+    }
 }

@@ -9,6 +9,7 @@ final class ChatCLITests: XCTestCase {
 
     /// Types `lines` into `ouro chat` on a pty, each after the previous answer's stats line (or, for
     /// `/reset`, its confirmation), then Ctrl-D; returns the exit status and everything the terminal showed.
+    /// A line followed by "<ctrl-c>" is answered for a few seconds, then interrupted with Ctrl-C.
     private static let driver = #"""
     import json, os, pty, select, sys, time
     binary, arguments, lines = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
@@ -32,9 +33,16 @@ final class ChatCLITests: XCTestCase {
             out += chunk
     wait_for(b"Ctrl-D leaves.", 1)
     answers = resets = 0
-    for line in lines:
+    for index, line in enumerate(lines):
+        if line == "<ctrl-c>":
+            time.sleep(3)
+            os.write(fd, b"\x03")
+            wait_for(b" tokens/s; prompt: ", answers)
+            continue
         os.write(fd, line.encode() + b"\n")
-        if line == "/reset":
+        if index + 1 < len(lines) and lines[index + 1] == "<ctrl-c>":
+            answers += 1
+        elif line == "/reset":
             resets += 1
             wait_for(b"(new conversation)", resets)
         else:
@@ -102,6 +110,16 @@ final class ChatCLITests: XCTestCase {
         XCTAssertGreaterThan(turns[1].new, 0)
         XCTAssertEqual(turns[2].reused, 0, "after /reset nothing is reused")
         XCTAssertEqual(turns[2].new, 28)
+    }
+
+    func testCtrlCStopsTheAnswerAndTheConversationGoesOn() throws {
+        let (status, terminal) = try drive(["chat", Self.model, "--max-new", "100000"], typing: ["import os", "<ctrl-c>", "/reset"])
+        XCTAssertEqual(status, 0, terminal)
+        let turns = stats(terminal)
+        XCTAssertEqual(turns.count, 1, terminal)
+        XCTAssertTrue(terminal.contains("; interrupted]"), terminal)
+        XCTAssertTrue(terminal.contains("(new conversation)"), terminal)
+        XCTAssertLessThan(turns.first?.tokens ?? 100000, 100000)
     }
 
     func testPipedInputAnswersEachLineWithoutPrompts() throws {
