@@ -34,9 +34,13 @@ struct TokenizerFileReader {
 
     static func parse(path: String) throws -> JSONValue {
         let file = try MappedFile(path: path)   // FileIOError names the path
-        guard isValidUTF8(file.bytes) else { throw TokenizerError.badFile(path: path, reason: "is not valid UTF-8") }
+        return try parse(bytes: file.bytes, path: path)
+    }
+
+    static func parse(bytes: UnsafeRawBufferPointer, path: String) throws -> JSONValue {
+        guard isValidUTF8(bytes) else { throw TokenizerError.badFile(path: path, reason: "is not valid UTF-8") }
         do {
-            return try JSONParser.parse(file.bytes)
+            return try JSONParser.parse(bytes)
         } catch let failure as JSONParser.Failure {
             throw TokenizerError.badFile(path: path, reason: "is not valid JSON: \(failure.reason)")
         }
@@ -45,8 +49,16 @@ struct TokenizerFileReader {
     // MARK: tokenizer.json
 
     static func readTokenizer(path: String) throws -> TokenizerDefinition {
+        try readTokenizer(root: parse(path: path), path: path)
+    }
+
+    /// The bytes of a tokenizer.json (for the fuzzer; `path` names it in errors).
+    static func readTokenizer(bytes: UnsafeRawBufferPointer, path: String) throws -> TokenizerDefinition {
+        try readTokenizer(root: parse(bytes: bytes, path: path), path: path)
+    }
+
+    static func readTokenizer(root: JSONValue, path: String) throws -> TokenizerDefinition {
         let reader = TokenizerFileReader(path: path)
-        let root = try parse(path: path)
         guard case .object = root else { throw reader.fail("the document", "is \(root.kindName), not an object") }
         for field in ["truncation", "padding"] {
             if let value = root[field], !isNull(value) { throw reader.unsupported("\(field) (set to non-null)") }
