@@ -41,9 +41,9 @@ extension OuroCommand {
 
         func validate() throws {
             switch [text != nil, file != nil, chatFile != nil].filter({ $0 }).count {
-            case 0: throw ValidationError("give the text with '--text', '--file' or '--chat'")
+            case 0: throw ValidationError("give the text with '--text' or '--file' (or a conversation with '--chat')")
             case 1: break
-            default: throw ValidationError("give only one of '--text', '--file' and '--chat'")
+            default: throw ValidationError("'--text', '--file' and '--chat' cannot be used together")
             }
             if chatFile == nil && conversation.anyGiven {
                 throw ValidationError("'--system', '--thinking' and '--chat-format' apply to '--chat' only")

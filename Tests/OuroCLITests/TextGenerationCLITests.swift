@@ -158,7 +158,7 @@ final class TextGenerationCLITests: XCTestCase {
             (["generate", Self.model, "--chat", good, "--chat-format", "jinja"], "chat-format"),
             (["chat", Self.model, "--min-p", "0.1"], "'--min-p' applies to sampling"),
             (["tokenize", Self.model, "--text", "x", "--thinking"], "apply to '--chat' only"),
-            (["tokenize", Self.model, "--text", "x", "--chat", good], "only one of"),
+            (["tokenize", Self.model, "--text", "x", "--chat", good], "cannot be used together"),
         ]
         for (arguments, mention) in usage {
             let result = try CLI.run(arguments)
