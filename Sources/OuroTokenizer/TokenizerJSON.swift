@@ -3,7 +3,8 @@ import OuroIO
 
 extension Tokenizer {
     /// Loads a checkpoint folder's `tokenizer.json`, with `tokenizer_config.json` (chat template,
-    /// bos/eos, `add_bos_token`) and `generation_config.json` (eos ids) when present.
+    /// bos/eos, `add_bos_token`), `chat_template.jinja` (when the config has no template) and
+    /// `generation_config.json` (eos ids) when present.
     public static func load(folder: String) throws -> Tokenizer {
         let url = URL(fileURLWithPath: folder)
         let path = url.appendingPathComponent("tokenizer.json").path
@@ -14,6 +15,14 @@ extension Tokenizer {
         let configPath = url.appendingPathComponent("tokenizer_config.json").path
         if FileManager.default.fileExists(atPath: configPath) {
             try TokenizerFileReader.readTokenizerConfig(path: configPath, into: &definition)
+        }
+        // Newer transformers save the template beside the config instead of inside it.
+        let templatePath = url.appendingPathComponent("chat_template.jinja").path
+        if definition.chatTemplate == nil, FileManager.default.fileExists(atPath: templatePath) {
+            guard let data = FileManager.default.contents(atPath: templatePath), let text = String(data: data, encoding: .utf8) else {
+                throw TokenizerError.badFile(path: templatePath, reason: "cannot be read as UTF-8 text")
+            }
+            definition.chatTemplate = text
         }
         let generationPath = url.appendingPathComponent("generation_config.json").path
         if FileManager.default.fileExists(atPath: generationPath) {
