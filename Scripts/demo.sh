@@ -2,6 +2,8 @@
 # The main job on the bundled model: convert the trained Ouro fixture to Q8_0, Q4_0 and our loop-aware
 # 4.5-bit mix, then validate each against the PyTorch reference logits, printing the parity report by
 # loop step. (The loop preset measures every matrix through the looped model first: about a minute.)
+# Ends with text in, text out: the Q8_0 file (which carries the tokenizer) continues a Python prompt;
+# the model was trained on Python standard-library source, byte by byte.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./Scripts/setup.sh
@@ -21,4 +23,9 @@ for type in q8_0 q4_0 loop; do
   echo "== ouro validate $out/model-$type.gguf"
   "$ouro" validate "$out/model-$type.gguf" --reference "$model/reference.safetensors" || status=$?
 done
+echo
+prompt=$'import os\nimport sys\n\n\ndef '
+echo "== ouro generate $out/model-q8_0.gguf --prompt $(printf %q "$prompt") --max-new 80"
+printf '%s' "$prompt"
+"$ouro" generate "$out/model-q8_0.gguf" --prompt "$prompt" --max-new 80 || status=$?
 exit $status

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OuroModel
+import OuroTokenizer
 
 /// `--exit` values: `last`, `step:K` (1-based), `threshold:Q`, `weighted`.
 struct ExitArgument: ExpressibleByArgument {
@@ -25,10 +26,23 @@ struct ExitArgument: ExpressibleByArgument {
 extension OuroCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Generate tokens from token ids (greedy, or sampled with --temperature).",
+            abstract: "Generate text from a prompt or a conversation (or token ids from token ids).",
             discussion: """
-                Runs the looped model on the prompt and appends --max-new tokens, each the most likely \
-                next token. The exit mode picks which loop step's logits decide:
+                The input is one of:
+                  --prompt TEXT         text (a bos token added if the model asks for one)
+                  --chat MESSAGES.json  a conversation, [{"role": "user", "content": "..."}],
+                                        rendered with the model's chat template
+                  --tokens 5,17,3       token ids; prints the generated ids
+
+                Text is streamed to stdout as it is generated and stops at the end of the turn (a stop token \
+                of the tokenizer) or after --max-new tokens. The tokenizer is the GGUF file's tokenizer keys \
+                or the checkpoint folder's tokenizer.json.
+
+                Decoding is greedy unless --temperature is above 0; then --top-k, --top-p and --min-p narrow \
+                the draw (applied in that order, after the temperature, as transformers does) and --seed makes \
+                it repeatable. --repeat-penalty applies to greedy and sampled decoding.
+
+                The exit mode picks which loop step's logits decide:
                   last          the last loop step
                   step:K        loop step K (1-based)
                   threshold:Q   per token, the first step whose cumulative exit probability reaches Q
@@ -39,48 +53,105 @@ extension OuroCommand {
         @Argument(help: "A .gguf file or a checkpoint folder.")
         var model: String
 
-        @Option(help: "Prompt token ids, comma-separated (e.g. 5,17,3).")
-        var tokens: String
+        @Option(help: "Prompt text.")
+        var prompt: String?
 
-        @Option(help: "How many tokens to generate.")
-        var maxNew: Int = 12
+        @Option(name: .customLong("chat"), help: "A JSON file with the conversation to answer.")
+        var chatFile: String?
+
+        @Option(help: "Prompt token ids, comma-separated (e.g. 5,17,3).")
+        var tokens: String?
+
+        @Option(help: "How many tokens to generate at most (default: 256 with --prompt/--chat, 12 with --tokens).")
+        var maxNew: Int?
+
+        private var newTokens: Int { maxNew ?? (tokens == nil ? 256 : 12) }
 
         @Option(help: "Exit mode: last, step:K, threshold:Q or weighted.")
         var exit: ExitArgument?
 
-        @Option(help: "Sampling temperature; 0 (default) is greedy.")
-        var temperature: Float = 0
+        @OptionGroup var sampling: SamplingArguments
 
-        @Option(help: "Seed for sampling (with --temperature).")
-        var seed: UInt64 = 0
+        @OptionGroup var conversation: ConversationArguments
 
-        @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache.")
+        @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache (--tokens, greedy).")
         var noCache = false
 
-        @Flag(help: "Print JSON.")
+        @Flag(help: "Print JSON: with --prompt/--chat the prompt and generated ids, the text and timings.")
         var json = false
 
         func validate() throws {
-            guard maxNew >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
-            guard temperature >= 0 && temperature.isFinite else { throw ValidationError("'--temperature' must be 0 or more") }
-            if temperature > 0 && noCache { throw ValidationError("'--temperature' works with the KV cache only; drop '--no-cache'") }
-            guard !tokens.isEmpty, tokens.split(separator: ",").allSatisfy({ Int($0.trimmingCharacters(in: .whitespaces)) != nil }) else {
-                throw ValidationError("'--tokens' takes comma-separated integers, e.g. --tokens 5,17,3")
+            guard newTokens >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
+            let inputs = [prompt != nil, chatFile != nil, tokens != nil].filter { $0 }.count
+            guard inputs == 1 else { throw ValidationError("give exactly one of '--prompt', '--chat' or '--tokens'") }
+            if let tokens {
+                guard !tokens.isEmpty, tokens.split(separator: ",").allSatisfy({ Int($0.trimmingCharacters(in: .whitespaces)) != nil }) else {
+                    throw ValidationError("'--tokens' takes comma-separated integers, e.g. --tokens 5,17,3")
+                }
+            } else if noCache {
+                throw ValidationError("'--no-cache' applies to '--tokens' only")
             }
+            if noCache && !sampling.isPlainGreedy {
+                throw ValidationError("'--no-cache' works with plain greedy decoding only; drop '--temperature' / '--repeat-penalty'")
+            }
+            if chatFile == nil && conversation.anyGiven {
+                throw ValidationError("'--system', '--thinking' and '--chat-format' apply to '--chat' only")
+            }
+            if prompt == "" { throw ValidationError("'--prompt' is empty") }
         }
 
         func run() throws {
-            let prompt = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            if let tokens {
+                try runTokens(tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) })
+                return
+            }
+            let (tokenizer, runner, ids) = try reportingBadInput { () -> (Tokenizer, OuroRunner, [Int]) in
+                let tokenizer = try loadTokenizer(model)
+                let ids: [Int]
+                if let prompt {
+                    let bos = tokenizer.addBOS ? tokenizer.bosToken.flatMap { tokenizer.id(of: $0) } : nil
+                    ids = (bos.map { [$0] } ?? []) + tokenizer.encode(prompt)
+                } else {
+                    let messages = try conversation.withSystem(try ChatMessage.load(path: chatFile!))
+                    ids = try conversation.prompt(messages, template: try conversation.template(tokenizer, model: model), tokenizer: tokenizer).ids
+                }
+                guard !ids.isEmpty else { throw CLIError("the prompt has no tokens") }
+                let runner = OuroRunner(weights: try loadWeights(model))
+                guard ids.count < runner.config.maxPositions else {
+                    throw CLIError("the prompt has \(ids.count) tokens; the model takes at most \(runner.config.maxPositions) positions")
+                }
+                return (tokenizer, runner, ids)
+            }
+            var sampler = Sampler(sampling.options)
+            let answer = try reportingBadInput { () -> GeneratedAnswer in
+                let session = try OuroSession(runner: runner, exit: exit?.mode, initialCapacity: ids.count + newTokens)
+                return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
+                                          write: json ? { _ in } : writeToStandardOutput)
+            }
+            if json {
+                struct Output: Encodable {
+                    let prompt: [Int]; let generated: [Int]; let text: String; let stop_reason: GeneratedAnswer.StopReason
+                    let prefill_seconds: Double; let decode_seconds: Double; let decode_tokens_per_second: Double
+                }
+                print(try jsonString(Output(prompt: ids, generated: answer.ids, text: answer.text, stop_reason: answer.stopReason,
+                                            prefill_seconds: answer.prefillSeconds, decode_seconds: answer.decodeSeconds,
+                                            decode_tokens_per_second: answer.decodeTokensPerSecond)))
+            } else if !answer.text.hasSuffix("\n") {
+                writeToStandardOutput("\n")
+            }
+        }
+
+        /// Ids in, ids out (the original interface; no tokenizer involved).
+        private func runTokens(_ prompt: [Int]) throws {
             let started = Date()
             let generated = try reportingBadInput { () -> [Int] in
                 let weights = try loadWeights(model)
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
-                if temperature > 0 {
-                    return try runner.sample(prompt: prompt, maxNewTokens: maxNew,
-                                             sampler: Sampler(temperature: temperature, seed: seed), exit: mode)
+                if !sampling.isPlainGreedy {
+                    return try runner.sample(prompt: prompt, maxNewTokens: newTokens, sampler: Sampler(sampling.options), exit: mode)
                 }
-                return try runner.generate(prompt: prompt, maxNewTokens: maxNew, cached: !noCache, exit: mode)
+                return try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: !noCache, exit: mode)
             }
             let seconds = Date().timeIntervalSince(started)
             if json {

@@ -14,6 +14,9 @@ extension OuroCommand {
                 printed comma-separated, ready for `ouro generate --tokens`.
                   ouro tokenize model.gguf --text 'Hello world'
                   ouro tokenize ./Ouro-1.4B --file prompt.txt --json
+                  ouro tokenize ./Ouro-1.4B --chat messages.json --json   (the rendered prompt too)
+                With --chat, a JSON array of {"role", "content"} messages is rendered with the model's chat \
+                template (as `generate --chat` does, assistant turn opened) and the result is tokenized.
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -25,29 +28,47 @@ extension OuroCommand {
         @Option(help: "A UTF-8 text file to tokenize.")
         var file: String?
 
-        @Flag(help: "Print {\"ids\": [...]}.")
+        @Option(name: .customLong("chat"), help: "A JSON file with a conversation, rendered with the chat template.")
+        var chatFile: String?
+
+        @OptionGroup var conversation: ConversationArguments
+
+        @Flag(help: "Print {\"ids\": [...]} (with --chat also \"text\": the rendered prompt).")
         var json = false
 
         @Flag(help: "Also print the encoding speed on stderr (tokens/s and MB/s, loading excluded).")
         var timing = false
 
         func validate() throws {
-            switch (text, file) {
-            case (nil, nil): throw ValidationError("give the text with '--text' or '--file'")
-            case (.some, .some): throw ValidationError("'--text' and '--file' cannot be used together")
-            default: break
+            switch [text != nil, file != nil, chatFile != nil].filter({ $0 }).count {
+            case 0: throw ValidationError("give the text with '--text' or '--file' (or a conversation with '--chat')")
+            case 1: break
+            default: throw ValidationError("'--text', '--file' and '--chat' cannot be used together")
+            }
+            if chatFile == nil && conversation.anyGiven {
+                throw ValidationError("'--system', '--thinking' and '--chat-format' apply to '--chat' only")
             }
         }
 
         func run() throws {
             let (tokenizer, input) = try reportingBadInput { () -> (Tokenizer, String) in
-                let input = try text ?? readText(file!)
-                return (try loadTokenizer(model), input)
+                let tokenizer = try loadTokenizer(model)
+                if let chatFile {
+                    let messages = try conversation.withSystem(try ChatMessage.load(path: chatFile))
+                    return (tokenizer, try conversation.prompt(messages, template: try conversation.template(tokenizer, model: model),
+                                                               tokenizer: tokenizer).text)
+                }
+                return (tokenizer, try text ?? readText(file!))
             }
             let started = DispatchTime.now().uptimeNanoseconds
             let ids = tokenizer.encode(input)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            if json {
+            if json && chatFile != nil {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .withoutEscapingSlashes
+                let quoted = String(decoding: try encoder.encode(input), as: UTF8.self)
+                print("{\"ids\": [" + ids.map(String.init).joined(separator: ", ") + "], \"text\": " + quoted + "}")
+            } else if json {
                 print("{\"ids\": [" + ids.map(String.init).joined(separator: ", ") + "]}")
             } else {
                 print(ids.map(String.init).joined(separator: ","))
