@@ -47,12 +47,13 @@ public struct WorstPosition: Codable, Sendable, Equatable {
     public var contextText: String?
     /// The true next token when the reference has labels.
     public var label: Int?
+    public var labelText: String?
     public var referenceTop: [Candidate]
     public var modelTop: [Candidate]
 
     enum CodingKeys: String, CodingKey {
         case prompt, position, kld, context, label
-        case contextText = "context_text", referenceTop = "reference_top", modelTop = "model_top"
+        case contextText = "context_text", labelText = "label_text", referenceTop = "reference_top", modelTop = "model_top"
     }
 }
 
@@ -76,7 +77,7 @@ struct WorstPositions {
             let label = labels.flatMap { t < $0.count && $0[t] >= 0 ? $0[t] : nil }
             items.append(WorstPosition(
                 prompt: prompt, position: t, kld: value,
-                context: Array(inputIDs[max(0, t + 1 - contextTokens)...t]), contextText: nil, label: label,
+                context: Array(inputIDs[max(0, t + 1 - contextTokens)...t]), contextText: nil, label: label, labelText: nil,
                 referenceTop: Self.top(reference[row], 5), modelTop: Self.top(model[row], 5)))
             items.sort { $0.kld > $1.kld }
             if items.count > capacity { items.removeLast() }

@@ -222,3 +222,11 @@ public struct PromptResult: Codable, Sendable, Equatable {
         case greedyCached = "greedy_model", greedyReference = "greedy_reference"
     }
 }
+
+/// Several files validated against one reference: `{"models": [<one report per file>]}`.
+public struct MultiModelReport: Codable, Sendable {
+    public var models: [ValidationReport]
+    public init(models: [ValidationReport]) { self.models = models }
+
+    public func jsonData() throws -> Data { try ValidationReport.encoder().encode(self) }
+}

@@ -137,6 +137,7 @@ public struct Validator {
             var item = item
             if let decode {
                 item.contextText = decode(item.context)
+                item.labelText = item.label.map { decode([$0]) }
                 item.referenceTop = item.referenceTop.map { var c = $0; c.text = decode([c.id]); return c }
                 item.modelTop = item.modelTop.map { var c = $0; c.text = decode([c.id]); return c }
             }
