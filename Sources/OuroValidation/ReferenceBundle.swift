@@ -1,5 +1,10 @@
 import OuroIO
 import SafeTensors
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The model dimensions a bundle is checked against (from the model's configuration).
 public struct ModelDimensions: Sendable, Equatable {
@@ -38,8 +43,11 @@ public final class ReferenceBundle: ReferenceSource, @unchecked Sendable {
                 decompressedLimit: UInt64 = ZstdDecoder.defaultLimit) throws {
         let mapped = try MappedFile(path: path)
         if ZstdDecoder.hasZstdMagic(mapped.bytes) {
-            let bytes = try ZstdDecoder.decompress(mapped.bytes, path: path, limit: decompressedLimit)
-            file = try SafeTensorsFile(path: path, bytes: bytes)
+            // Decompressed into an unlinked temporary file and mapped, not into memory: with the
+            // per-prompt page release in load(_:), memory stays at one prompt whatever the size.
+            let temporary = try ZstdDecoder.decompressToTemporaryFile(mapped.bytes, path: path, limit: decompressedLimit)
+            defer { unlink(temporary) }
+            file = try SafeTensorsFile(path: path, mapped: try MappedFile(path: temporary))
         } else {
             file = try SafeTensorsFile(path: path)
         }
