@@ -283,7 +283,8 @@ public enum HTMLReport {
         .ok{color:#fff;background:#16a34a;padding:1px 6px;border-radius:4px;font-weight:600}
         .bad{color:#fff;background:#dc2626;padding:1px 6px;border-radius:4px;font-weight:600}
         .reasons{font-size:12px;color:#991b1b}
-        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:16px;margin-bottom:16px}
+        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:16px;margin-bottom:16px}
+        .card svg{width:100%;height:auto;max-width:620px}
         .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px #0001}
         .wide{margin-bottom:16px}
         .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:6px}
