@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"], resources: [.copy("Vectors")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "OuroIO"]),
         .testTarget(name: "OuroModelTests", dependencies: ["OuroModel", "OuroTestSupport", "SafeTensors", "GGUF", "Quantization", "CKernels"]),
-        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization"]),
+        .testTarget(name: "OuroConversionTests", dependencies: ["OuroConversion", "OuroTestSupport", "OuroModel", "GGUF", "SafeTensors", "Quantization", "OuroTokenizer"]),
         // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
         .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),
         .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO", "OuroTestSupport", "GGUF"]),

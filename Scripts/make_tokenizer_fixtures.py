@@ -12,8 +12,11 @@ Writes:
       added        NFC normalizer, ByteLevel with add_prefix_space, special and non-special added
                    tokens with lstrip / rstrip / single_word / normalized variants
       llama3       Llama 3's Split regex + ByteLevel without regex, ignore_merges
-  Tests/Fixtures/tokenizers/expected.json  {name: [{"text", "ids", "decoded", "pieces"}]} from
-      `encode(text, add_special_tokens=False)`, `decode(ids)` and the pre-tokenizer alone, over a
+      dropped      gpt2 without the characters of bytes 0x00-0x1F (as SmolLM2 lacks a few): dropped
+      unknown      the same with unk_token <|endoftext|> and fuse_unk: a run becomes one unknown
+  Tests/Fixtures/tokenizers/expected.json  {name: [{"text", "ids", "decoded",
+      "decoded_skipping_special", "pieces"}]} from `encode(text, add_special_tokens=False)`,
+      `decode(ids, skip_special_tokens=False/True)` and the pre-tokenizer alone, over a
       corpus of scripts, whitespace kinds, emoji sequences, digits, contractions, specials and near-misses, and source code.
   Tests/Fixtures/ouro-trained-s/tokenizer.json (+ tokenizer_config.json): the bundled trained
       model's byte tokenizer (id = byte + 3; 0-2 the ChatML specials), SmolLM2's pipeline, no merges.
@@ -201,6 +204,25 @@ def build_llama3():
     return Tokenizer.from_file(path)
 
 
+def without_control_bytes(source, name, unk_token=None):
+    """A copy of `source` whose vocabulary lacks bytes 0x00-0x1F, with the merges that need them removed."""
+    with open(os.path.join(OUT, f"{source}.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    table = bytes_to_unicode()
+    missing = {table[b] for b in range(0x20)}
+    vocab = data["model"]["vocab"]
+    kept = {t: i for t, i in vocab.items() if not any(c in missing for c in t) or t in CHATML}
+    merges = [m for m in data["model"]["merges"] if all(part in kept for part in (m.split(" ") if isinstance(m, str) else m))]
+    data["model"]["vocab"] = kept
+    data["model"]["merges"] = merges
+    data["model"]["unk_token"] = unk_token
+    data["model"]["fuse_unk"] = unk_token is not None
+    path = os.path.join(OUT, f"{name}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
+    return Tokenizer.from_file(path)
+
+
 def source_samples():
     """A few chunks of stdlib code that were not in the training files."""
     samples = []
@@ -221,7 +243,7 @@ def record(tokenizer, texts):
         normalized = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
         pieces = [piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized)]
         rows.append({"text": text, "ids": ids, "decoded": tokenizer.decode(ids, skip_special_tokens=False),
-                     "pieces": pieces})
+                     "decoded_skipping_special": tokenizer.decode(ids, skip_special_tokens=True), "pieces": pieces})
     return rows
 
 
@@ -284,6 +306,8 @@ def main():
         "gpt2": record(build_gpt2(), corpus),
         "added": record(build_added(), corpus + ADDED_CORPUS),
         "llama3": record(build_llama3(), corpus),
+        "dropped": record(without_control_bytes("gpt2", "dropped"), corpus),
+        "unknown": record(without_control_bytes("gpt2", "unknown", unk_token="<|endoftext|>"), corpus),
     }
     with open(os.path.join(OUT, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(expected, f, ensure_ascii=False, indent=0)

@@ -2,29 +2,51 @@
 /// the vocabulary entry) and the merge of lowest rank, leftmost first, is applied until none applies,
 /// which is the order Hugging Face's BPE model merges in.
 struct BytePairEncoder {
-    /// The vocabulary id of each byte's character.
+    /// The vocabulary id of each byte's character; -1 when the vocabulary lacks it.
     let byteIDs: [Int32]
     /// (left id, right id) → (rank, merged id).
     let merges: PairTable
     /// Raw bytes of whole vocabulary entries → id, for `ignore_merges`.
     let wholeWords: [[UInt8]: Int32]?
+    /// Stands for a byte the vocabulary lacks (nil: such bytes are dropped).
+    let unknownID: Int32?
+    let fuseUnknown: Bool
 
     /// Appends the ids of one pre-tokenized word (raw bytes).
     func encode(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32]) {
-        if word.count == 1 { output.append(byteIDs[Int(word[0])]); return }
+        if word.count == 1 && byteIDs[Int(word[0])] >= 0 { output.append(byteIDs[Int(word[0])]); return }
         if let wholeWords, let id = wholeWords[Array(word)] { output.append(id); return }
-        if word.count <= 64 {
-            encodeShort(word, into: &output)
-        } else {
-            encodeLong(word, into: &output)
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: word.count) { buffer in
+            let count = initialSymbols(word, buffer)
+            if count <= 64 {
+                mergeShort(buffer, count: count, into: &output)
+            } else {
+                mergeLong(Array(buffer[..<count]), into: &output)
+            }
         }
     }
 
+    /// One symbol per byte, as Hugging Face's `merge_word` builds them: a byte without a vocabulary
+    /// character becomes the unknown token (one per run when fused) or nothing.
+    private func initialSymbols(_ word: UnsafeBufferPointer<UInt8>, _ symbols: UnsafeMutableBufferPointer<Int32>) -> Int {
+        var count = 0
+        var lastWasUnknown = false
+        for byte in word {
+            let id = byteIDs[Int(byte)]
+            if id >= 0 {
+                symbols[count] = id; count += 1; lastWasUnknown = false
+            } else if let unknownID {
+                if !(fuseUnknown && lastWasUnknown) { symbols[count] = unknownID; count += 1 }
+                lastWasUnknown = true
+            }
+        }
+        return count
+    }
+
     /// Short words: rescan the pairs after every merge (fewer than 64 symbols, cheaper than a heap).
-    private func encodeShort(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32]) {
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: word.count) { symbols in
-            var count = word.count
-            for i in 0..<count { symbols[i] = byteIDs[Int(word[i])] }
+    private func mergeShort(_ symbols: UnsafeMutableBufferPointer<Int32>, count initialCount: Int, into output: inout [Int32]) {
+        do {
+            var count = initialCount
             while count > 1 {
                 var bestRank = Int32.max, bestPosition = -1, bestID: Int32 = 0
                 for i in 0..<(count - 1) {
@@ -43,9 +65,9 @@ struct BytePairEncoder {
 
     /// Long words (runs of spaces, long identifiers): a min-heap of candidate merges over a linked list,
     /// O(n log n) instead of O(n²).
-    private func encodeLong(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32]) {
-        let n = word.count
-        var ids = word.map { byteIDs[Int($0)] }
+    private func mergeLong(_ symbols: [Int32], into output: inout [Int32]) {
+        let n = symbols.count
+        var ids = symbols
         var next = Array(1...n), previous = Array(-1..<(n - 1))
         var alive = [Bool](repeating: true, count: n)
         // Heap entries: (rank, position of the left symbol, left id, right id) — stale entries are

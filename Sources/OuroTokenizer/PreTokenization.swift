@@ -175,7 +175,7 @@ struct WordCache {
     }
 
     mutating func encode(_ word: UnsafeBufferPointer<UInt8>, with encoder: BytePairEncoder, into output: inout [Int32]) {
-        if word.count == 1 { output.append(encoder.byteIDs[Int(word[0])]); return }
+        if word.count == 1 && encoder.byteIDs[Int(word[0])] >= 0 { output.append(encoder.byteIDs[Int(word[0])]); return }
         if word.count > Self.longestCachedWord { encoder.encode(word, into: &output); return }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in word { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }

@@ -106,6 +106,9 @@ extension Tokenizer {
         guard definition.normalizers.isEmpty else {
             throw TokenizerError.unsupported(path: source, construct: "normalizer in GGUF (tokenizer.ggml keys have none)")
         }
+        if definition.unknownToken != nil && encoder.byteIDs.contains(-1) {
+            throw TokenizerError.unsupported(path: source, construct: "model.unk_token for bytes missing from the vocabulary in GGUF (llama.cpp drops them)")
+        }
         if let token = definition.addedTokens.first(where: { $0.lstrip || $0.rstrip || $0.singleWord }) {
             throw TokenizerError.unsupported(path: source, construct: "lstrip/rstrip/single_word of added token \(quotedForMessage(token.content)) in GGUF")
         }

@@ -50,6 +50,11 @@ public final class Tokenizer: @unchecked Sendable {
         var size = 0
         for entry in definition.vocabulary { size = max(size, entry.id + 1) }
         for token in definition.addedTokens { size = max(size, token.id + 1) }
+        // Tables are indexed by id: a few huge ids in a small hostile file must not size them.
+        let distinct = Set(definition.vocabulary.map(\.id) + definition.addedTokens.map(\.id)).count
+        guard size <= distinct + Self.unusedIDAllowance else {
+            throw TokenizerError.badFile(path: source, reason: "ids reach \(size - 1) for only \(distinct) tokens")
+        }
         vocabularySize = size
         var texts = [String?](repeating: nil, count: size)
         var lookup: [String: Int] = [:]
@@ -72,17 +77,12 @@ public final class Tokenizer: @unchecked Sendable {
             return ByteLevel.decode(text) ?? Array(text.utf8)
         }
 
-        // The model's ids for the 256 byte characters; every byte-level vocabulary has them all.
+        // The model's ids for the 256 byte characters (-1: not in the vocabulary; SmolLM2 lacks a few
+        // control bytes).
         var modelIDs: [String: Int] = [:]
         modelIDs.reserveCapacity(definition.vocabulary.count)
         for entry in definition.vocabulary { modelIDs[entry.token] = entry.id }
-        var byteIDs = [Int32](repeating: 0, count: 256)
-        for byte in 0..<256 {
-            guard let id = modelIDs[String(ByteLevel.byteToScalar[byte])] else {
-                throw TokenizerError.unsupported(path: source, construct: String(format: "vocabulary without the byte-level character for byte 0x%02X (byte fallback or unknown tokens)", byte))
-            }
-            byteIDs[byte] = Int32(id)
-        }
+        let byteIDs = (0..<256).map { Int32(modelIDs[String(ByteLevel.byteToScalar[$0])] ?? -1) }
         var table = PairTable(capacity: definition.merges.count)
         for (rank, (left, right)) in definition.merges.enumerated() {
             guard let a = modelIDs[left], let b = modelIDs[right] else {
@@ -102,7 +102,9 @@ public final class Tokenizer: @unchecked Sendable {
             }
             wholeWords = words
         }
-        encoder = BytePairEncoder(byteIDs: byteIDs, merges: table, wholeWords: wholeWords)
+        encoder = BytePairEncoder(byteIDs: byteIDs, merges: table, wholeWords: wholeWords,
+                                  unknownID: definition.unknownToken.flatMap { modelIDs[$0] }.map(Int32.init),
+                                  fuseUnknown: definition.fuseUnknown)
 
         // Hugging Face matches tokens marked `normalized` in the normalized text, the others in the raw text.
         let raw = definition.addedTokens.filter { !$0.normalized }
@@ -121,6 +123,9 @@ public final class Tokenizer: @unchecked Sendable {
         }
         stopTokenIDs = stops.filter { $0 >= 0 && $0 < size }
     }
+
+    /// How many ids below the highest may be without a token (padding rows of real vocabularies).
+    static let unusedIDAllowance = 1 << 16
 
     /// The text of a token: its vocabulary spelling (byte-level characters, e.g. `Ġthe`) or an added
     /// token's content. Nil for an id without a token.

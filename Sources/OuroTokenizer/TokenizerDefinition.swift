@@ -8,6 +8,10 @@ struct TokenizerDefinition {
     var merges: [(String, String)]
     /// A word already in the vocabulary is emitted whole, without merging (Llama 3's `ignore_merges`).
     var ignoreMerges = false
+    /// A byte whose character is not in the vocabulary becomes this token (`model.unk_token`), or is
+    /// dropped when nil, as Hugging Face's BPE does; `fuseUnknown` makes a run of them one token.
+    var unknownToken: String?
+    var fuseUnknown = false
     var addedTokens: [AddedToken] = []
     var normalizers: [Normalization] = []
     var preTokenizers: [PreTokenizerStep] = []

@@ -82,6 +82,9 @@ struct TokenizerFileReader {
             }
         }
         let ignoreMerges = try bool(model["ignore_merges"], "model.ignore_merges", default: false)
+        var unknownToken: String?
+        if let value = model["unk_token"], !isNull(value) { unknownToken = try string(value, "model.unk_token") }
+        let fuseUnknown = try bool(model["fuse_unk"], "model.fuse_unk", default: false)
 
         guard let vocabValue = model["vocab"] else { throw fail("model.vocab", "is missing") }
         var vocabulary: [(token: String, id: Int)] = []
@@ -117,7 +120,11 @@ struct TokenizerFileReader {
                 throw fail(field, "is \(item.kindName), not a string or a pair")
             }
         }
-        return TokenizerDefinition(vocabulary: vocabulary, merges: merges, ignoreMerges: ignoreMerges)
+        if let unknownToken, !vocabulary.contains(where: { $0.token == unknownToken }) {
+            throw fail("model.unk_token", "is \(quotedForMessage(unknownToken)), which is not in model.vocab")
+        }
+        return TokenizerDefinition(vocabulary: vocabulary, merges: merges, ignoreMerges: ignoreMerges,
+                                   unknownToken: unknownToken, fuseUnknown: fuseUnknown)
     }
 
     func readAddedTokens(_ value: JSONValue?) throws -> [AddedToken] {

@@ -7,14 +7,15 @@ import XCTest
 /// tokenizer.json files that `tokenizers` itself wrote), over scripts, whitespace kinds, emoji
 /// sequences, digits, contractions, specials and near-misses, and source code.
 final class ParityTests: XCTestCase {
-    struct Case { let text: String; let ids: [Int]; let decoded: String; let pieces: [String] }
+    struct Case { let text: String; let ids: [Int]; let decoded: String; let decodedSkippingSpecial: String; let pieces: [String] }
 
     static let expected: [String: [Case]] = {
         let url = URL(fileURLWithPath: Fixtures.folder("tokenizers/expected.json"))
         let object = try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [[String: Any]]]
         return object.mapValues { rows in
             rows.map { Case(text: $0["text"] as! String, ids: ($0["ids"] as! [NSNumber]).map(\.intValue),
-                            decoded: $0["decoded"] as! String, pieces: $0["pieces"] as! [String]) }
+                            decoded: $0["decoded"] as! String,
+                            decodedSkippingSpecial: $0["decoded_skipping_special"] as! String, pieces: $0["pieces"] as! [String]) }
         }
     }()
 
@@ -36,6 +37,8 @@ final class ParityTests: XCTestCase {
             let pieces = tokenizer.preTokenize(&buffer, 0..<buffer.count).map { ByteLevel.encode(buffer[$0]) }
             XCTAssertEqual(pieces, c.pieces, "\(name) pre-tokens: \(c.text.debugDescription.prefix(80))", file: file, line: line)
             XCTAssertEqual(tokenizer.decode(c.ids), c.decoded, "\(name) decode: \(c.text.debugDescription.prefix(80))", file: file, line: line)
+            XCTAssertEqual(tokenizer.decode(c.ids, skipSpecialTokens: true), c.decodedSkippingSpecial,
+                           "\(name) decode skipping specials: \(c.text.debugDescription.prefix(80))", file: file, line: line)
         }
         XCTAssertEqual(failures, 0, "\(name): \(failures) of \(cases.count) texts differ", file: file, line: line)
     }
@@ -44,6 +47,8 @@ final class ParityTests: XCTestCase {
     func testGPT2Style() throws { try check("gpt2") }
     func testAddedTokensAndNFC() throws { try check("added") }
     func testLlama3Style() throws { try check("llama3") }
+    func testBytesMissingFromTheVocabularyAreDropped() throws { try check("dropped") }
+    func testBytesMissingFromTheVocabularyBecomeOneUnknownPerRun() throws { try check("unknown") }
 
     /// Without a normalizer or prefix space, decoding gives back the text exactly.
     func testDecodeOfEncodeIsIdentity() throws {
