@@ -233,7 +233,8 @@ public enum HTMLReport {
     }
 
     private static func tokenHTML(_ id: Int, text: String?) -> String {
-        guard let text else { return "<code>\(id)</code>" }
+        // Ids the tokenizer cannot spell (outside its vocabulary) show as the bare id.
+        guard let text, !text.isEmpty else { return "<code>\(id)</code>" }
         return "<code>\(escape(visible(text)))</code> <span class=\"id\">\(id)</span>"
     }
 
