@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-all_targets=(safetensors checkpoint-index gguf config bundle)
+all_targets=(safetensors checkpoint-index gguf config bundle tokenizer)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -29,7 +29,7 @@ kernel=(-Xcc -mavx2 -Xcc -mfma -Xcc -mf16c)
 
 # Modules in dependency order; a module is rebuilt when its sources are newer than its object or an
 # earlier module was rebuilt.
-modules=(OuroIO Quantization SafeTensors GGUF OuroModel OuroValidation)
+modules=(OuroIO Quantization SafeTensors GGUF OuroTokenizer OuroModel OuroValidation)
 rebuilt=0
 for m in "${modules[@]}"; do
     obj=$mods/$m.o

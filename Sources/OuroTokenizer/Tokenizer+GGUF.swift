@@ -117,6 +117,9 @@ extension Tokenizer {
         }) else {
             throw TokenizerError.unsupported(path: source, construct: "pre-tokenizer in GGUF (llama.cpp names only smollm, gpt2, llama-bpe and qwen2 of those this module runs)")
         }
+        if let merge = definition.merges.first(where: { $0.0.contains(" ") || $0.1.contains(" ") }) {
+            throw TokenizerError.unsupported(path: source, construct: "merge of \(quotedForMessage(merge.0)) and \(quotedForMessage(merge.1)) in GGUF (a space inside a merge part cannot be written as \"left right\")")
+        }
         var tokens: [GGUFValue] = []
         var types: [GGUFValue] = []
         tokens.reserveCapacity(rows)

@@ -3,7 +3,8 @@ import OuroIO
 
 extension Tokenizer {
     /// Loads a checkpoint folder's `tokenizer.json`, with `tokenizer_config.json` (chat template,
-    /// bos/eos, `add_bos_token`) and `generation_config.json` (eos ids) when present.
+    /// bos/eos, `add_bos_token`), `chat_template.jinja` (when the config has no template) and
+    /// `generation_config.json` (eos ids) when present.
     public static func load(folder: String) throws -> Tokenizer {
         let url = URL(fileURLWithPath: folder)
         let path = url.appendingPathComponent("tokenizer.json").path
@@ -14,6 +15,14 @@ extension Tokenizer {
         let configPath = url.appendingPathComponent("tokenizer_config.json").path
         if FileManager.default.fileExists(atPath: configPath) {
             try TokenizerFileReader.readTokenizerConfig(path: configPath, into: &definition)
+        }
+        // Newer transformers save the template beside the config instead of inside it.
+        let templatePath = url.appendingPathComponent("chat_template.jinja").path
+        if definition.chatTemplate == nil, FileManager.default.fileExists(atPath: templatePath) {
+            guard let data = FileManager.default.contents(atPath: templatePath), let text = String(data: data, encoding: .utf8) else {
+                throw TokenizerError.badFile(path: templatePath, reason: "cannot be read as UTF-8 text")
+            }
+            definition.chatTemplate = text
         }
         let generationPath = url.appendingPathComponent("generation_config.json").path
         if FileManager.default.fileExists(atPath: generationPath) {
@@ -34,9 +43,13 @@ struct TokenizerFileReader {
 
     static func parse(path: String) throws -> JSONValue {
         let file = try MappedFile(path: path)   // FileIOError names the path
-        guard isValidUTF8(file.bytes) else { throw TokenizerError.badFile(path: path, reason: "is not valid UTF-8") }
+        return try parse(bytes: file.bytes, path: path)
+    }
+
+    static func parse(bytes: UnsafeRawBufferPointer, path: String) throws -> JSONValue {
+        guard isValidUTF8(bytes) else { throw TokenizerError.badFile(path: path, reason: "is not valid UTF-8") }
         do {
-            return try JSONParser.parse(file.bytes)
+            return try JSONParser.parse(bytes)
         } catch let failure as JSONParser.Failure {
             throw TokenizerError.badFile(path: path, reason: "is not valid JSON: \(failure.reason)")
         }
@@ -45,8 +58,16 @@ struct TokenizerFileReader {
     // MARK: tokenizer.json
 
     static func readTokenizer(path: String) throws -> TokenizerDefinition {
+        try readTokenizer(root: parse(path: path), path: path)
+    }
+
+    /// The bytes of a tokenizer.json (for the fuzzer; `path` names it in errors).
+    static func readTokenizer(bytes: UnsafeRawBufferPointer, path: String) throws -> TokenizerDefinition {
+        try readTokenizer(root: parse(bytes: bytes, path: path), path: path)
+    }
+
+    static func readTokenizer(root: JSONValue, path: String) throws -> TokenizerDefinition {
         let reader = TokenizerFileReader(path: path)
-        let root = try parse(path: path)
         guard case .object = root else { throw reader.fail("the document", "is \(root.kindName), not an object") }
         for field in ["truncation", "padding"] {
             if let value = root[field], !isNull(value) { throw reader.unsupported("\(field) (set to non-null)") }

@@ -38,6 +38,15 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(try Tokenizer.load(folder: folder).stopTokenIDs, [0, 1])   // no template: no <|im_end|>
     }
 
+    func testChatTemplateFromAJinjaFileWhenTheConfigHasNone() throws {
+        let folder = try Fixtures.temporaryFolder()
+        try FileManager.default.copyItem(atPath: trainedFolder + "/tokenizer.json", toPath: folder + "/tokenizer.json")
+        try "{{ messages[0]['content'] }}<|im_end|>".write(toFile: folder + "/chat_template.jinja", atomically: true, encoding: .utf8)
+        let tokenizer = try Tokenizer.load(folder: folder)
+        XCTAssertEqual(tokenizer.chatTemplate, "{{ messages[0]['content'] }}<|im_end|>")
+        XCTAssertEqual(tokenizer.stopTokenIDs, [2])
+    }
+
     /// A token may end inside a character; the streaming decoder holds the partial bytes back.
     func testStreamingDecoderNeverSplitsACharacter() throws {
         let tokenizer = try Tokenizer.load(folder: trainedFolder)
