@@ -51,9 +51,11 @@ func tokenizerFor(model: String, explicit: String?) throws -> Tokenizer {
     return explicit.hasSuffix(".json") ? try Tokenizer(tokenizerJSON: explicit) : try loadTokenizer(explicit)
 }
 
-/// The model's tokenizer for showing text in reports, when it has one (nil otherwise: ids are shown).
-func optionalTokenizer(model: String, explicit: String?) -> Tokenizer? {
-    try? tokenizerFor(model: model, explicit: explicit)
+/// The tokenizer for showing text in reports: `--tokenizer` (which must load), else the model's
+/// own when it has one (nil otherwise: ids are shown).
+func optionalTokenizer(model: String, explicit: String?) throws -> Tokenizer? {
+    if explicit != nil { return try tokenizerFor(model: model, explicit: explicit) }
+    return try? loadTokenizer(model)
 }
 
 struct ReferenceInputError: Error, CustomStringConvertible {

@@ -126,7 +126,7 @@ extension OuroCommand {
         func run() throws {
             let reports = try reportingBadInput { () -> [ValidationReport] in
                 let source = try referenceSource()
-                let tokenizer = optionalTokenizer(model: baseline ?? models[0], explicit: text.tokenizer)
+                let tokenizer = try optionalTokenizer(model: baseline ?? models[0], explicit: text.tokenizer)
                 let showProgress = standardErrorIsTerminal && !json
                 return try models.map { model in
                     let weights = try loadWeights(model)

@@ -82,6 +82,7 @@ final class ReferenceCommandTests: XCTestCase {
                     ["reference", trained, "--prompts", prompts, "--chunks", "2", "-o", out],
                     ["reference", trained, "--prompts", try write("[[5, 999]]", "big.json"), "-o", out],
                     ["reference", trained, "--prompts", try write("{\"a\": 1}", "obj.json"), "-o", out],
+                    ["validate", q4, "--reference", out, "--html", folder + "/r.html", "--tokenizer", folder + "/none.json"],
                     ["validate", q4],
                     ["validate", q4, "--baseline", trained]] {
             let r = try CLI.run(bad)
