@@ -15,7 +15,7 @@ struct Accumulators {
     var ceReference = 0.0, ceModel = 0.0, ceTokens = 0
     let hasHidden: Bool
 
-    init(steps s: Int, bundle: ReferenceBundle) {
+    init(steps s: Int, bundle: any ReferenceSource) {
         steps = Array(repeating: LogitComparison(), count: s)
         hidden = Array(repeating: 0, count: s)
         gate = Array(repeating: 0, count: s)
@@ -23,7 +23,7 @@ struct Accumulators {
         hasHidden = bundle.hidden != nil && bundle.prompts.allSatisfy(\.hasStepHidden)
     }
 
-    func report(bundle: ReferenceBundle, criteria: PassCriteria, modelFile: String, modelType: String,
+    func report(bundle: any ReferenceSource, criteria: PassCriteria, modelFile: String, modelType: String,
                 prompts: [PromptResult]) -> ValidationReport {
         let stepErrors = steps.indices.map { i in
             StepErrors(step: i + 1, logits: steps[i].summary, hiddenMaxAbsError: hasHidden ? hidden[i] : nil,

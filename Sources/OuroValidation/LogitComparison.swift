@@ -10,8 +10,9 @@ public struct LogitComparison: Sendable {
 
     public init() {}
 
-    /// Adds one prompt's [T,V] logits.
-    public mutating func add(model: [Float], reference: [Float], tokens: Int, vocab: Int) {
+    /// Adds one prompt's [T,V] logits; returns that prompt's per-position KL.
+    @discardableResult
+    public mutating func add(model: [Float], reference: [Float], tokens: Int, vocab: Int) -> [Double] {
         precondition(model.count == tokens * vocab && reference.count == tokens * vocab, "LogitComparison: shape")
         maxAbsError = max(maxAbsError, ParityMetrics.maxAbsError(model, reference))
         for i in model.indices {
@@ -20,21 +21,35 @@ public struct LogitComparison: Sendable {
             squaredDifference += d * d
             squaredReference += r * r
         }
-        positionKL += ParityMetrics.rowKL(reference: reference, model: model, rows: tokens, width: vocab)
+        let kl = ParityMetrics.rowKL(reference: reference, model: model, rows: tokens, width: vocab)
+        positionKL += kl
         top1Matched += ParityMetrics.top1Matches(reference: reference, model: model, rows: tokens, width: vocab)
+        return kl
     }
 
     public var summary: LogitErrors {
         let rel: Double = squaredReference == 0 ? (squaredDifference == 0 ? 0 : .infinity)
             : (squaredDifference / squaredReference).squareRoot()
         let n = Double(max(positions, 1))
+        let sorted = positionKL.sorted()
+        let mean = positionKL.reduce(0, +) / n
+        let meanSquare = positionKL.reduce(0) { $0 + $1 * $1 } / n
+        let top1 = positions == 0 ? 1 : Double(top1Matched) / n
+        // Standard errors as llama-perplexity computes them (n - 1 in the denominator).
+        let dof = Double(max(positions - 1, 1))
         return LogitErrors(
             maxAbsLogitError: maxAbsError,
             relativeRMSError: rel.isNaN ? .infinity : rel,
-            kldMean: positionKL.reduce(0, +) / n,
-            kldP99: ParityMetrics.percentile(positionKL, 0.99),
-            kldMax: positionKL.max() ?? 0,
-            top1Agreement: positions == 0 ? 1 : Double(top1Matched) / n,
-            positions: positions)
+            kldMean: mean,
+            kldP99: ParityMetrics.percentile(sorted: sorted, 0.99),
+            kldMax: sorted.last ?? 0,
+            top1Agreement: top1,
+            positions: positions,
+            kldMeanStderr: positions > 1 ? (max(meanSquare - mean * mean, 0) / dof).squareRoot() : 0,
+            kldMedian: ParityMetrics.median(sorted: sorted),
+            kldP90: ParityMetrics.percentile(sorted: sorted, 0.90),
+            kldP95: ParityMetrics.percentile(sorted: sorted, 0.95),
+            kldP999: ParityMetrics.percentile(sorted: sorted, 0.999),
+            top1AgreementStderr: positions > 1 ? (top1 * (1 - top1) / dof).squareRoot() : 0)
     }
 }

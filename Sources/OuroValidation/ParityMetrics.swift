@@ -88,10 +88,21 @@ public enum ParityMetrics {
     /// Nearest-rank percentile: the smallest value with at least `fraction` of the values <= it,
     /// i.e. sorted[ceil(fraction * n) - 1]. p99 of 100 values is the 99th smallest. 0 for no values.
     public static func percentile(_ values: [Double], _ fraction: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
+        percentile(sorted: values.sorted(), fraction)
+    }
+
+    /// `percentile` of values already sorted ascending (one sort serves every percentile).
+    public static func percentile(sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
         let rank = Int((fraction * Double(sorted.count)).rounded(.up))
         return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    /// The middle value of values sorted ascending; the mean of the two middle ones for an even count.
+    public static func median(sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 
     /// Summed cross-entropy (nats) of `labels` under the row softmax, and the number of scored rows.

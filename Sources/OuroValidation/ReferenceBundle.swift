@@ -1,5 +1,10 @@
 import OuroIO
 import SafeTensors
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The model dimensions a bundle is checked against (from the model's configuration).
 public struct ModelDimensions: Sendable, Equatable {
@@ -15,7 +20,7 @@ public struct ModelDimensions: Sendable, Equatable {
 /// optionally zstd-compressed. The layout is documented in Formats/reference-bundle.md.
 /// Opening checks every tensor's dtype and shape and every integer's range; prompt data is only
 /// materialised by `load(_:)`, one prompt at a time, so large-vocabulary bundles stay cheap to hold.
-public final class ReferenceBundle: @unchecked Sendable {
+public final class ReferenceBundle: ReferenceSource, @unchecked Sendable {
     public static let formatName = "ouro-reference"
     public static let formatVersion = "1"
 
@@ -29,7 +34,6 @@ public final class ReferenceBundle: @unchecked Sendable {
     public let steps: Int
     public let vocab: Int
     public let hidden: Int?
-    public var tokenCount: Int { prompts.reduce(0) { $0 + $1.tokens } }
 
     private let file: SafeTensorsFile
 
@@ -39,8 +43,11 @@ public final class ReferenceBundle: @unchecked Sendable {
                 decompressedLimit: UInt64 = ZstdDecoder.defaultLimit) throws {
         let mapped = try MappedFile(path: path)
         if ZstdDecoder.hasZstdMagic(mapped.bytes) {
-            let bytes = try ZstdDecoder.decompress(mapped.bytes, path: path, limit: decompressedLimit)
-            file = try SafeTensorsFile(path: path, bytes: bytes)
+            // Decompressed into an unlinked temporary file and mapped, not into memory: with the
+            // per-prompt page release in load(_:), memory stays at one prompt whatever the size.
+            let temporary = try ZstdDecoder.decompressToTemporaryFile(mapped.bytes, path: path, limit: decompressedLimit)
+            defer { unlink(temporary) }
+            file = try SafeTensorsFile(path: path, mapped: try MappedFile(path: temporary))
         } else {
             file = try SafeTensorsFile(path: path)
         }
@@ -64,20 +71,8 @@ public final class ReferenceBundle: @unchecked Sendable {
 
     /// Checks the bundle's axes against a model's configuration.
     public func check(against model: ModelDimensions) throws {
-        func fail(_ name: String, _ shape: [Int], _ expected: String) -> ValidationFailure {
-            .shapeMismatch(path: path, name: name, shape: shape, expected: expected)
-        }
-        let first = prompts[0].prefix
-        if steps != model.steps {
-            throw fail(first + "step_logits", [steps, prompts[0].tokens, vocab], "S = \(model.steps) loop steps (model config)")
-        }
-        if vocab != model.vocab {
-            throw fail(first + "step_logits", [steps, prompts[0].tokens, vocab], "V = \(model.vocab) (model vocab_size)")
-        }
-        if let hidden, hidden != model.hidden {
-            throw fail(first + "step_hidden", [steps, prompts[0].tokens, hidden], "H = \(model.hidden) (model hidden_size)")
-        }
-        // Token ids were checked against the bundle's own V, which now equals the model's.
+        // Token ids were checked against the bundle's own V, which then equals the model's.
+        try checkDimensions(against: model)
     }
 
     /// Reads one prompt's tensors as floats / ints.
@@ -85,6 +80,9 @@ public final class ReferenceBundle: @unchecked Sendable {
         let p = layout.prefix
         func ints(_ name: String) throws -> [Int] { try file.int64s(p + name).map { Int($0) } }
         func floats(_ name: String) throws -> [Float] { try file.floats(p + name) }
+        // Plain bundles are mapped: drop this prompt's pages once copied, so resident memory
+        // follows one prompt rather than growing to the whole file as validation reads on.
+        defer { for info in file.tensors where info.name.hasPrefix(p) { file.release(info) } }
         return ReferencePrompt(
             layout: layout,
             inputIDs: try ints("input_ids"),
@@ -146,6 +144,15 @@ public struct ReferencePrompt: Sendable {
     public let greedyCached: [Int]?
     public let greedyUncached: [Int]?
     public let labels: [Int]?            // [T], next-token ids; negative = not scored
+
+    public init(layout: PromptLayout, inputIDs: [Int], stepLogits: [Float], stepHidden: [Float]?, gateLogits: [Float],
+                exitPDF: [Float], finalLogits: [Float], weightedLogits: [Float]?, thresholds: [ThresholdReference],
+                exitAtStep: [StepReference], greedyCached: [Int]?, greedyUncached: [Int]?, labels: [Int]?) {
+        self.layout = layout; self.inputIDs = inputIDs; self.stepLogits = stepLogits; self.stepHidden = stepHidden
+        self.gateLogits = gateLogits; self.exitPDF = exitPDF; self.finalLogits = finalLogits
+        self.weightedLogits = weightedLogits; self.thresholds = thresholds; self.exitAtStep = exitAtStep
+        self.greedyCached = greedyCached; self.greedyUncached = greedyUncached; self.labels = labels
+    }
 }
 
 public struct ThresholdReference: Sendable {

@@ -29,6 +29,7 @@ public enum ReportText {
         for e in r.exit.exitAtStep { modes.append(row("exit at step \(e.step)", e.logits)) }
         lines += aligned(modes)
         lines.append("")
+        lines.append(distributionLine(r.final))
         lines.append("exit pdf: max|Δ| \(sci(r.exit.pdfMaxAbsError))")
         if !r.thresholds.isEmpty {
             let parts = r.thresholds.map { "\($0): \(percent(r.exit.thresholdStepAgreement[$0] ?? 0))" }
@@ -52,6 +53,47 @@ public enum ReportText {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Final KLD and top-1 as llama-perplexity prints them.
+    static func distributionLine(_ e: LogitErrors) -> String {
+        var parts = ["final KLD: mean \(sci(e.kldMean))" + (e.kldMeanStderr.map { " ± \(sci($0))" } ?? "")]
+        for (name, value) in [("median", e.kldMedian), ("p90", e.kldP90), ("p95", e.kldP95), ("p99", e.kldP99),
+                              ("p99.9", e.kldP999), ("max", e.kldMax)] {
+            if let value { parts.append("\(name) \(sci(value))") }
+        }
+        let top1 = "top-1 \(percent(e.top1Agreement))" + (e.top1AgreementStderr.map { " ± \(percent($0))" } ?? "")
+        return parts.joined(separator: ", ") + "; " + top1 + " over \(e.positions) positions"
+    }
+
+    /// Several files against one reference: one row per file, then each file's verdict line.
+    public static func comparison(_ reports: [ValidationReport]) -> String {
+        guard let first = reports.first else { return "" }
+        var lines = ["reference: \(first.bundleFile) (\(first.promptCount) prompts, \(first.tokenCount) tokens)", ""]
+        var table = [["file", "type", "bpw", "size", "KLD mean ± stderr", "KLD p99", "KLD by step",
+                      "top-1 ± stderr", "PPL ratio", "verdict"]]
+        for r in reports {
+            let f = r.final
+            table.append([
+                r.modelFile, r.modelType, r.bitsPerWeight.map { String(format: "%.2f", $0) } ?? "-",
+                r.modelBytes.map(byteText) ?? "-",
+                sci(f.kldMean) + (f.kldMeanStderr.map { " ± " + sci($0) } ?? ""), sci(f.kldP99),
+                r.steps.map { sci($0.logits.kldMean) }.joined(separator: " "),
+                percent(f.top1Agreement) + (f.top1AgreementStderr.map { " ± " + percent($0) } ?? ""),
+                r.perplexity.map { String(format: "%.4f", $0.ratio) } ?? "-",
+                r.pass ? "OK" : "NOT OK"])
+        }
+        lines += aligned(table)
+        lines.append("")
+        lines += reports.map(verdictLine)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func byteText(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
     /// `OK: <file> matches the reference (<criteria>)` or
     /// `NOT OK: <file>: <first failing criterion>, first diverging at loop step k`.
     public static func verdictLine(_ r: ValidationReport) -> String {
@@ -63,7 +105,7 @@ public enum ReportText {
         return "NOT OK: \(r.modelFile): \(head)\(step)"
     }
 
-    private static func sci(_ x: Double) -> String {
+    static func sci(_ x: Double) -> String {
         if !x.isFinite { return x.isNaN ? "nan" : "inf" }
         return x == 0 ? "0" : String(format: "%.2e", x)
     }

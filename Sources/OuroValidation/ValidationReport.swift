@@ -24,12 +24,23 @@ public struct ValidationReport: Codable, Sendable {
     public var reasons: [String]
     /// 1-based loop step where the first failing criterion is first violated, when it can be located.
     public var firstDivergingStep: Int?
+    // For the comparison table and the HTML report (absent in reports from older versions).
+    /// Size of the model file on disk (a checkpoint folder: its safetensors files).
+    public var modelBytes: Int? = nil
+    /// Bits per weight: stored tensor bytes x 8 / parameters.
+    public var bitsPerWeight: Double? = nil
+    public var exitDistribution: ExitDistribution? = nil
+    public var finalKLDHistogram: KLDHistogram? = nil
+    /// The positions with the largest final KLD, largest first.
+    public var worstPositions: [WorstPosition]? = nil
 
     enum CodingKeys: String, CodingKey {
         case pass, criteria, thresholds, final, steps, exit, greedy, perplexity, prompts, reasons
         case modelFile = "model_file", modelType = "model_type", bundleFile = "bundle_file"
         case bundleDeclaresFormat = "bundle_declares_format", promptCount = "prompt_count"
         case tokenCount = "token_count", firstDivergingStep = "first_diverging_step"
+        case modelBytes = "model_bytes", bitsPerWeight = "bits_per_weight", exitDistribution = "exit_distribution"
+        case finalKLDHistogram = "final_kld_histogram", worstPositions = "worst_positions"
     }
 
     /// JSON text; non-finite numbers (a NaN-producing model) are written as the strings "inf"/"-inf"/"nan".
@@ -63,11 +74,34 @@ public struct LogitErrors: Codable, Sendable, Equatable {
     /// Share of positions whose argmax agrees.
     public var top1Agreement: Double
     public var positions: Int
+    // The distribution as llama-perplexity prints it, so two files can be told apart: the standard
+    // error of the mean KLD and of top-1, and more nearest-rank percentiles. Optional so reports
+    // written before they existed still decode.
+    /// sqrt(var / (n - 1)) of the per-position KLD.
+    public var kldMeanStderr: Double?
+    public var kldMedian: Double?
+    public var kldP90: Double?
+    public var kldP95: Double?
+    public var kldP999: Double?
+    /// sqrt(p (1 - p) / (n - 1)).
+    public var top1AgreementStderr: Double?
+
+    public init(maxAbsLogitError: Double, relativeRMSError: Double, kldMean: Double, kldP99: Double, kldMax: Double,
+                top1Agreement: Double, positions: Int, kldMeanStderr: Double? = nil, kldMedian: Double? = nil,
+                kldP90: Double? = nil, kldP95: Double? = nil, kldP999: Double? = nil, top1AgreementStderr: Double? = nil) {
+        self.maxAbsLogitError = maxAbsLogitError; self.relativeRMSError = relativeRMSError
+        self.kldMean = kldMean; self.kldP99 = kldP99; self.kldMax = kldMax
+        self.top1Agreement = top1Agreement; self.positions = positions
+        self.kldMeanStderr = kldMeanStderr; self.kldMedian = kldMedian; self.kldP90 = kldP90
+        self.kldP95 = kldP95; self.kldP999 = kldP999; self.top1AgreementStderr = top1AgreementStderr
+    }
 
     enum CodingKeys: String, CodingKey {
         case positions
         case maxAbsLogitError = "max_abs_logit_error", relativeRMSError = "rel_rms_error"
         case kldMean = "kld_mean", kldP99 = "kld_p99", kldMax = "kld_max", top1Agreement = "top1_agreement"
+        case kldMeanStderr = "kld_mean_stderr", kldMedian = "kld_median", kldP90 = "kld_p90", kldP95 = "kld_p95"
+        case kldP999 = "kld_p999", top1AgreementStderr = "top1_agreement_stderr"
     }
 }
 
@@ -88,6 +122,8 @@ public struct StepErrors: Codable, Sendable, Equatable {
         case maxAbsLogitError = "max_abs_logit_error", relativeRMSError = "rel_rms_error"
         case kldMean = "kld_mean", kldP99 = "kld_p99", kldMax = "kld_max", top1Agreement = "top1_agreement"
         case positions
+        case kldMeanStderr = "kld_mean_stderr", kldMedian = "kld_median", kldP90 = "kld_p90", kldP95 = "kld_p95"
+        case kldP999 = "kld_p999", top1AgreementStderr = "top1_agreement_stderr"
     }
 
     public init(step: Int, logits: LogitErrors, hiddenMaxAbsError: Double?, gateLogitMaxAbsError: Double,
@@ -185,4 +221,12 @@ public struct PromptResult: Codable, Sendable, Equatable {
         case stepMaxAbsLogitError = "step_max_abs_logit_error", exitPDFMaxAbsError = "exit_pdf_max_abs_error"
         case greedyCached = "greedy_model", greedyReference = "greedy_reference"
     }
+}
+
+/// Several files validated against one reference: `{"models": [<one report per file>]}`.
+public struct MultiModelReport: Codable, Sendable {
+    public var models: [ValidationReport]
+    public init(models: [ValidationReport]) { self.models = models }
+
+    public func jsonData() throws -> Data { try ValidationReport.encoder().encode(self) }
 }

@@ -11,6 +11,10 @@ public struct Validator {
     /// Also run uncached greedy generation to compare with `greedy_uncached` (slower: one full forward
     /// per new token). When false the cached result is compared with both references.
     public var uncachedGreedy: Bool
+    /// How many of the largest-KLD positions the report keeps (with their top-5 candidates).
+    public var worstPositionCount = 10
+    /// Turns token ids into text for the report's worst positions (the model's tokenizer), when known.
+    public var decode: (([Int]) -> String)?
 
     public init(target: ValidationTarget, modelFile: String, modelType: String,
                 criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
@@ -36,11 +40,13 @@ public struct Validator {
     }
 
     /// `progress` receives one short line per prompt.
-    public func validate(bundle: ReferenceBundle, progress: ((String) -> Void)? = nil) throws -> ValidationReport {
+    public func validate(bundle: any ReferenceSource, progress: ((String) -> Void)? = nil) throws -> ValidationReport {
         try bundle.check(against: target.dimensions)
         let s = bundle.steps, v = bundle.vocab
         var acc = Accumulators(steps: s, bundle: bundle)
         var promptResults: [PromptResult] = []
+        var worst = WorstPositions(capacity: worstPositionCount)
+        var modelExit = [Double](repeating: 0, count: s), referenceExit = [Double](repeating: 0, count: s)
 
         for layout in bundle.prompts {
             let ref = try bundle.load(layout)
@@ -69,11 +75,15 @@ public struct Validator {
                     let e = d.isNaN ? Double.infinity : d
                     acc.pdf[step] = max(acc.pdf[step], e)
                     promptPDF = max(promptPDF, e)
+                    modelExit[step] += Double(run.exitPDF[position][step])
+                    referenceExit[step] += Double(ref.exitPDF[position * s + step])
                 }
             }
 
             var final = LogitComparison()
-            final.add(model: run.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
+            let finalKL = final.add(model: run.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
+            worst.offer(prompt: layout.index, inputIDs: ref.inputIDs, labels: ref.labels, kl: finalKL,
+                        model: run.finalLogits, reference: ref.finalLogits, vocab: v)
             acc.final.add(model: run.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
             if let refWeighted = ref.weightedLogits, let modelWeighted = run.weightedLogits {
                 acc.weighted.add(model: modelWeighted, reference: refWeighted, tokens: t, vocab: v)
@@ -119,6 +129,20 @@ public struct Validator {
 
         var report = acc.report(bundle: bundle, criteria: criteria, modelFile: modelFile, modelType: modelType,
                                 prompts: promptResults)
+        let positions = Double(max(bundle.tokenCount, 1))
+        report.exitDistribution = ExitDistribution(model: modelExit.map { $0 / positions },
+                                                   reference: referenceExit.map { $0 / positions })
+        report.finalKLDHistogram = KLDHistogram(values: acc.final.positionKL)
+        report.worstPositions = worst.items.map { item in
+            var item = item
+            if let decode {
+                item.contextText = decode(item.context)
+                item.labelText = item.label.map { decode([$0]) }
+                item.referenceTop = item.referenceTop.map { var c = $0; c.text = decode([c.id]); return c }
+                item.modelTop = item.modelTop.map { var c = $0; c.text = decode([c.id]); return c }
+            }
+            return item
+        }
         let verdict = Verdict(report: report, criteria: criteria)
         report.pass = verdict.reasons.isEmpty
         report.reasons = verdict.reasons

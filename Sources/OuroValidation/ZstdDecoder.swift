@@ -1,4 +1,10 @@
 import CZstd
+import OuroIO
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Streams zstd-compressed bytes into memory with libzstd's `ZSTD_decompressStream`.
 /// Reference bundles are shipped as `.safetensors.zst`; the decompressed bytes are parsed in memory.
@@ -10,9 +16,50 @@ public enum ZstdDecoder {
     private static let contentSizeUnknown = UInt64.max
     private static let contentSizeError = UInt64.max - 1
 
-    /// Decompresses every frame in `input`. `path` only names the source in errors.
+    /// Decompresses every frame in `input` into memory. `path` only names the source in errors.
     public static func decompress(_ input: UnsafeRawBufferPointer, path: String,
                                   limit: UInt64 = defaultLimit) throws -> [UInt8] {
+        var output: [UInt8] = []
+        try decompress(input, path: path, limit: limit, reserve: { output.reserveCapacity($0) }) { chunk in
+            output.append(contentsOf: chunk)
+        }
+        return output
+    }
+
+    /// Decompresses into a new file under the temporary folder, written as it streams (memory stays
+    /// at one chunk); returns its path. The caller maps it and unlinks it.
+    public static func decompressToTemporaryFile(_ input: UnsafeRawBufferPointer, path: String,
+                                                 limit: UInt64 = defaultLimit) throws -> String {
+        var template = Array((temporaryFolder() + "/ouro-bundle-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw FileIOError.cannotCreate(path: temporaryFolder(), errno: errno) }
+        let temporary = String(cString: template)
+        defer { close(fd) }
+        do {
+            try decompress(input, path: path, limit: limit, reserve: { _ in }) { chunk in
+                var done = 0
+                while done < chunk.count {
+                    let n = write(fd, chunk.baseAddress! + done, chunk.count - done)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw FileIOError.writeFailed(path: temporary, errno: n < 0 ? errno : ENOSPC) }
+                    done += n
+                }
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        return temporary
+    }
+
+    private static func temporaryFolder() -> String {
+        if let folder = getenv("TMPDIR").map({ String(cString: $0) }), !folder.isEmpty { return folder }
+        return "/tmp"
+    }
+
+    private static func decompress(_ input: UnsafeRawBufferPointer, path: String, limit: UInt64,
+                                   reserve: (Int) -> Void,
+                                   sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let inputBase = input.baseAddress, input.count > 0 else {
             throw ValidationFailure.truncatedCompressedData(path: path)
         }
@@ -33,12 +80,12 @@ public enum ZstdDecoder {
         defer { ZSTD_freeDStream(stream) }
         ZSTD_initDStream(stream)
 
-        var output: [UInt8] = []
+        var written: UInt64 = 0
         // The declared size comes from the file: reserve at most a plausible multiple of the input and grow beyond.
         if declared != contentSizeUnknown {
             let plausible = UInt64(input.count).multipliedReportingOverflow(by: 16)
-            let reserve = plausible.overflow ? declared : min(declared, max(plausible.partialValue, 1 << 20))
-            output.reserveCapacity(Int(reserve))
+            let capacity = plausible.overflow ? declared : min(declared, max(plausible.partialValue, 1 << 20))
+            reserve(Int(capacity))
         }
         let chunkSize = ZSTD_DStreamOutSize()
         var chunk = [UInt8](repeating: 0, count: chunkSize)
@@ -54,19 +101,19 @@ public enum ZstdDecoder {
                 lastResult = result
                 return outBuffer.pos
             }
-            if UInt64(output.count + produced) > limit {
-                throw ValidationFailure.decompressedTooLarge(path: path, size: UInt64(output.count + produced), limit: limit)
+            if written + UInt64(produced) > limit {
+                throw ValidationFailure.decompressedTooLarge(path: path, size: written + UInt64(produced), limit: limit)
             }
-            output.append(contentsOf: chunk[0..<produced])
+            try chunk.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
+            written += UInt64(produced)
             // Stop when the input is used up and the decoder had no more room to flush.
             if inBuffer.pos == inBuffer.size && produced < chunkSize { break }
         } while true
         // A non-zero hint means the current frame still expects input.
         guard lastResult == 0 else { throw ValidationFailure.truncatedCompressedData(path: path) }
-        if declared != contentSizeUnknown && UInt64(output.count) < declared {
+        if declared != contentSizeUnknown && written < declared {
             throw ValidationFailure.truncatedCompressedData(path: path)
         }
-        return output
     }
 
     static func hasZstdMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {

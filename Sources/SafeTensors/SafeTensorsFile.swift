@@ -19,6 +19,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         try self.init(path: path, storage: SafeTensorsStorage(mapped: try MappedFile(path: path)))
     }
 
+    /// The same over a file already mapped (for example a bundle decompressed into a temporary
+    /// file); `path` names the data in errors.
+    public convenience init(path: String, mapped: MappedFile) throws {
+        try self.init(path: path, storage: SafeTensorsStorage(mapped: mapped))
+    }
+
     /// The same checks over bytes held in memory (for example a decompressed reference bundle);
     /// `path` only names the data in errors. The bytes are copied once.
     public convenience init(path: String, bytes: [UInt8]) throws {

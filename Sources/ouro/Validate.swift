@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OuroIO
 import OuroValidation
 
 /// `--criteria` names: the built-in pass criteria by file type.
@@ -26,7 +27,20 @@ extension OuroCommand {
                 original PyTorch model; .safetensors or .safetensors.zst) and compares, for each loop step \
                 and for the final logits: max |Δlogit|, relative RMS error, KL(reference ‖ model) mean / \
                 p99 / max over positions and top-1 agreement; then the exit distribution, the threshold \
-                exit steps, the exit-at-step and weighted logits, greedy tokens and perplexity.
+                exit steps, the exit-at-step and weighted logits, greedy tokens and perplexity. KLD is \
+                also given as llama-perplexity prints it: mean ± standard error, median, p90, p95, p99, \
+                p99.9, max, and top-1 ± standard error.
+
+                The reference is a bundle (--reference; `ouro reference` writes one from a lossless \
+                model without PyTorch) or a lossless model run on the fly (--baseline with --text-file \
+                or --prompts): one window at a time, so memory does not grow with the text. With \
+                several models, each is validated in turn (a --baseline is re-run for each) and one \
+                comparison table is printed; --json then prints {"models": [one report per file]}. \
+                --html writes a self-contained page with the charts.
+
+                Examples:
+                  ouro validate q4_0.gguf q8_0.gguf --reference ref.safetensors.zst --html report.html
+                  ouro validate q4_0.gguf --baseline ./Ouro-1.4B --text-file wiki.txt --ctx 512 --chunks 64
 
                 Pass criteria follow the file's type (see Formats/reference-bundle.md):
                   lossless  f32, and f16/bf16 holding the source exactly: every step
@@ -42,11 +56,25 @@ extension OuroCommand {
                 Exit codes: 0 the model passes, 1 it fails, 2 the input cannot be used.
                 """)
 
-        @Argument(help: "A .gguf file or a checkpoint folder.")
-        var model: String
+        @Argument(help: "One or more .gguf files or checkpoint folders; several are compared in one table.")
+        var models: [String]
 
         @Option(name: .shortAndLong, help: "Reference bundle (.safetensors or .safetensors.zst).")
-        var reference: String
+        var reference: String?
+
+        @Option(help: "Compute the reference on the fly from this lossless model (checkpoint folder or f32/bf16/f16 GGUF) instead of a bundle; needs --text-file or --prompts.")
+        var baseline: String?
+
+        @Option(help: "With --baseline: JSON array of prompts (strings or arrays of token ids).")
+        var prompts: String?
+
+        @OptionGroup var text: TextWindowOptions
+
+        @Flag(help: "With --baseline: accept a lossy baseline.")
+        var allowLossy = false
+
+        @Option(help: "Also write a self-contained HTML report (charts as inline SVG) to this file.")
+        var html: String?
 
         @Flag(help: "Print the report as JSON.")
         var json = false
@@ -73,6 +101,21 @@ extension OuroCommand {
         var uncachedGreedy = false
 
         func validate() throws {
+            try text.check()
+            switch (reference, baseline) {
+            case (nil, nil): throw ValidationError("give '--reference BUNDLE' or '--baseline MODEL' with '--text-file' or '--prompts'")
+            case (_?, _?): throw ValidationError("give either '--reference' or '--baseline', not both")
+            case (_?, nil):
+                if text.textFile != nil || prompts != nil { throw ValidationError("'--text-file' and '--prompts' need '--baseline' (a bundle holds its own prompts)") }
+                if allowLossy { throw ValidationError("'--allow-lossy' needs '--baseline'") }
+            case (nil, _?):
+                guard (text.textFile == nil) != (prompts == nil) else {
+                    throw ValidationError("'--baseline' needs exactly one of '--text-file' and '--prompts'")
+                }
+            }
+            if text.tokenizer != nil && text.textFile == nil && prompts == nil && html == nil {
+                throw ValidationError("'--tokenizer' is used for --text-file, --prompts and --html only")
+            }
             if let minTop1, !(0...1).contains(minTop1) { throw ValidationError("'--min-top1' takes a share between 0 and 1, e.g. 0.97") }
             for (flag, value) in [("--max-logit-error", maxLogitError), ("--max-pdf-error", maxPdfError),
                                   ("--max-kld-mean", maxKldMean), ("--max-kld-p99", maxKldP99)] {
@@ -81,22 +124,57 @@ extension OuroCommand {
         }
 
         func run() throws {
-            let report = try reportingBadInput { () -> ValidationReport in
-                let weights = try loadWeights(model)
-                let bundle = try ReferenceBundle(path: reference)
-                var validator = Validator(weights: weights, uncachedGreedy: uncachedGreedy)
-                validator.criteria = chosenCriteria(default: validator.criteria)
+            let reports = try reportingBadInput { () -> [ValidationReport] in
+                let source = try referenceSource()
+                let tokenizer = try optionalTokenizer(model: baseline ?? models[0], explicit: text.tokenizer)
                 let showProgress = standardErrorIsTerminal && !json
-                return try validator.validate(bundle: bundle) { line in
-                    if showProgress { printError("  \(line)") }
+                return try models.map { model in
+                    let weights = try loadWeights(model)
+                    var validator = Validator(weights: weights, uncachedGreedy: uncachedGreedy)
+                    validator.criteria = chosenCriteria(default: validator.criteria)
+                    if let tokenizer { validator.decode = { tokenizer.decode($0) } }
+                    if showProgress && models.count > 1 { printError("\(model):") }
+                    var report = try validator.validate(bundle: source) { line in
+                        if showProgress { printError("  \(line)") }
+                    }
+                    report.modelBytes = ModelFootprint.fileBytes(model)
+                    report.bitsPerWeight = ModelFootprint.bitsPerWeight(weights)
+                    return report
+                }
+            }
+            if let html {
+                try reportingBadInput {
+                    let page = HTMLReport.render(reports)
+                    let file = try AtomicOutputFile(destination: html)
+                    try file.write(Array(page.utf8))
+                    try file.commit()
                 }
             }
             if json {
-                print(String(decoding: try report.jsonData(), as: UTF8.self))
+                if reports.count == 1 {
+                    print(String(decoding: try reports[0].jsonData(), as: UTF8.self))
+                } else {
+                    print(String(decoding: try MultiModelReport(models: reports).jsonData(), as: UTF8.self))
+                }
+            } else if reports.count == 1 {
+                print(ReportText.render(reports[0]), terminator: "")
             } else {
-                print(ReportText.render(report), terminator: "")
+                print(ReportText.comparison(reports), terminator: "")
             }
-            if !report.pass { throw ExitCode(1) }
+            if reports.contains(where: { !$0.pass }) { throw ExitCode(1) }
+        }
+
+        /// The bundle, or the baseline model run on the fly over the text windows or prompts.
+        private func referenceSource() throws -> any ReferenceSource {
+            if let reference { return try ReferenceBundle(path: reference) }
+            let baseline = baseline!
+            let weights = try loadReferenceWeights(baseline, allowLossy: allowLossy, flag: "--allow-lossy")
+            let inputs = try prompts.map {
+                try loadPrompts($0, vocab: weights.config.vocabSize) { try tokenizerFor(model: baseline, explicit: text.tokenizer) }
+            } ?? text.windows(model: baseline)
+            // Greedy generation per text window would cost far more than the comparison itself.
+            let contents = ReferenceContents(greedyTokens: prompts != nil ? 12 : 0)
+            return LiveReference(producer: ReferenceProducer(weights: weights, contents: contents), inputs: inputs)
         }
 
         private func chosenCriteria(default fileTypeCriteria: PassCriteria) -> PassCriteria {
