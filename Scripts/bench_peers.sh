@@ -202,7 +202,9 @@ for t in "${type_array[@]}"; do
     echo "   llama-quantize $p" >&2
     pure=--pure; is_preset "$p" && pure=""
     # llama-quantize does not fsync; `sync FILE` makes it pay for durability as ouro convert does.
-    timed llama.cpp "$p" "$(peer_file "$p")" -- sh -c "'$bin/llama-quantize' $pure '$f16' '$(peer_file "$p")' ${p^^} $(nproc) && sync '$(peer_file "$p")'"
+    # It writes in place, so it writes FILE.partial, renamed when complete (--no-convert reuses FILE).
+    out=$(peer_file "$p")
+    timed llama.cpp "$p" "$out" -- sh -c "'$bin/llama-quantize' $pure '$f16' '$out.partial' ${p^^} $(nproc) && sync '$out.partial' && mv '$out.partial' '$out'"
   fi
   done_peers="$done_peers$p,"
 done
