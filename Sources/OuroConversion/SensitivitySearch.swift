@@ -105,6 +105,19 @@ public struct SensitivitySearch {
         return try weights.replacing(replacements)
     }
 
+    /// The smallest bits per weight any allocation can reach: every quantizable tensor in its cheapest
+    /// candidate whose blocks fit its rows (F16 when none fits). A budget below it cannot be met.
+    public func lowestBitsPerWeight(_ config: OuroConfiguration) -> Double {
+        var bits = 0, elements = 0
+        for tensor in TensorNaming.expectedTensors(config) where tensor.isQuantizable {
+            let columns = tensor.shape.last ?? 1, rows = tensor.elementCount / max(columns, 1)
+            let cheapest = candidates.compactMap { $0.rowByteCount(columns) }.min() ?? 2 * columns
+            bits += rows * cheapest * 8
+            elements += tensor.elementCount
+        }
+        return elements == 0 ? 0 : Double(bits) / Double(elements)
+    }
+
     /// One type per tensor minimizing the summed final-step KLD with total bits <= budget x elements.
     /// Every tensor starts at its lowest-KLD type among its cheapest; the upgrade that saves the most
     /// KLD per extra bit and fits is then taken, until none fits or helps.

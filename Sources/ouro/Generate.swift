@@ -51,8 +51,8 @@ extension OuroCommand {
         @Option(help: "Sampling temperature; 0 (default) is greedy.")
         var temperature: Float = 0
 
-        @Option(help: "Seed for sampling (with --temperature).")
-        var seed: UInt64 = 0
+        @Option(help: "Seed for sampling (with --temperature; default 0).")
+        var seed: UInt64?
 
         @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache.")
         var noCache = false
@@ -63,6 +63,7 @@ extension OuroCommand {
         func validate() throws {
             guard maxNew >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
             guard temperature >= 0 && temperature.isFinite else { throw ValidationError("'--temperature' must be 0 or more") }
+            if seed != nil && temperature == 0 { throw ValidationError("'--seed' applies to sampling; add '--temperature' (greedy decoding has no randomness)") }
             if temperature > 0 && noCache { throw ValidationError("'--temperature' works with the KV cache only; drop '--no-cache'") }
             guard !tokens.isEmpty, tokens.split(separator: ",").allSatisfy({ Int($0.trimmingCharacters(in: .whitespaces)) != nil }) else {
                 throw ValidationError("'--tokens' takes comma-separated integers, e.g. --tokens 5,17,3")
@@ -78,7 +79,7 @@ extension OuroCommand {
                 let mode = exit?.mode ?? runner.defaultExitMode
                 if temperature > 0 {
                     return try runner.sample(prompt: prompt, maxNewTokens: maxNew,
-                                             sampler: Sampler(temperature: temperature, seed: seed), exit: mode)
+                                             sampler: Sampler(temperature: temperature, seed: seed ?? 0), exit: mode)
                 }
                 return try runner.generate(prompt: prompt, maxNewTokens: maxNew, cached: !noCache, exit: mode)
             }
