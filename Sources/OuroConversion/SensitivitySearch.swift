@@ -33,6 +33,9 @@ public struct SensitivitySearch {
     /// Positions per forward pass (each window is its own context).
     public var window = 256
     public var importance: ImportanceMatrix?
+    /// When set, candidates with element codes are measured as the converter will write them: with
+    /// error-compensating rounding under these Hessians.
+    public var hessians: Hessians?
     /// Measure in context: every other tensor quantized as this recipe (after block fallbacks) rather
     /// than unquantized, so errors that compound through the loop with the others' are counted.
     /// nil measures each tensor alone.
@@ -56,7 +59,7 @@ public struct SensitivitySearch {
             var replacements: [String: WeightTensor] = [:]
             for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
                 guard let source = weights.tensor(tensor.ggufName) else { continue }
-                replacements[tensor.ggufName] = try Self.f32(encoder(contextType(tensor, context), tensor.ggufName).encode(source))
+                replacements[tensor.ggufName] = try Self.f32(encode(source, as: contextType(tensor, context), tensor.ggufName))
             }
             base = try weights.replacing(replacements)
         }
@@ -64,7 +67,7 @@ public struct SensitivitySearch {
         for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
             guard let source = weights.tensor(tensor.ggufName) else { continue }
             for type in candidates where type.rowByteCount(source.columns) != nil {
-                let quantized = try base.replacing(tensor.ggufName, with: try Self.f32(encoder(type, tensor.ggufName).encode(source)))
+                let quantized = try base.replacing(tensor.ggufName, with: try Self.f32(encode(source, as: type, tensor.ggufName)))
                 let runner = OuroRunner(weights: quantized)
                 var sums = [Double](repeating: 0, count: weights.config.loopCount)
                 var positions = 0
@@ -81,6 +84,31 @@ public struct SensitivitySearch {
             }
         }
         return results
+    }
+
+    private func encode(_ source: WeightTensor, as type: GGMLType, _ name: String) throws -> WeightTensor {
+        guard let h = hessians?.byTensor[name], h.columns == source.columns, supportsElementRounding(type) else {
+            return try encoder(type, name).encode(source)
+        }
+        let factor = ErrorCompensatingRounding.factor(h)
+        var floats = source.floats()
+        let rowBytes = try type.checkedRowByteCount(source.columns)
+        var bytes = [UInt8](repeating: 0, count: source.rows * rowBytes)
+        let weights = importance?.values[name]
+        floats.withUnsafeMutableBufferPointer { f in
+            bytes.withUnsafeMutableBytes { b in
+                if let weights {
+                    weights.withUnsafeBufferPointer { w in
+                        ErrorCompensatingRounding.quantize(rows: f.baseAddress!, count: source.rows, columns: source.columns, type: type,
+                                                           factor: factor, importance: w.baseAddress!, into: b.baseAddress!)
+                    }
+                } else {
+                    ErrorCompensatingRounding.quantize(rows: f.baseAddress!, count: source.rows, columns: source.columns, type: type,
+                                                       factor: factor, importance: nil, into: b.baseAddress!)
+                }
+            }
+        }
+        return try WeightTensor(type: type, shape: source.shape, copying: bytes)
     }
 
     private func encoder(_ type: GGMLType, _ name: String) -> RowEncoder {

@@ -74,6 +74,7 @@ extension OuroCommand.Convert {
         switch type {
         case .loop:
             search.importance = importance
+            if usesGPTQ { search.hessians = hessians }
             // Each tensor is measured with the others in Q4_K (IQ4_NL where rows are not 256-blocks).
             search.context = .uniform(.q4_K)
             let pairs = TensorNaming.expectedTensors(weights.config).filter(\.isQuantizable).reduce(0) { sum, tensor in

@@ -63,7 +63,6 @@ extension OuroCommand {
         func validate() throws {
             guard maxNew >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
             guard temperature >= 0 && temperature.isFinite else { throw ValidationError("'--temperature' must be 0 or more") }
-            if seed != nil && temperature == 0 { throw ValidationError("'--seed' applies to sampling; add '--temperature' (greedy decoding has no randomness)") }
             if temperature > 0 && noCache { throw ValidationError("'--temperature' works with the KV cache only; drop '--no-cache'") }
             guard !tokens.isEmpty, tokens.split(separator: ",").allSatisfy({ Int($0.trimmingCharacters(in: .whitespaces)) != nil }) else {
                 throw ValidationError("'--tokens' takes comma-separated integers, e.g. --tokens 5,17,3")
@@ -71,6 +70,9 @@ extension OuroCommand {
         }
 
         func run() throws {
+            if seed != nil && temperature == 0 {
+                try reportingBadInput { throw OptionConflict(description: "'--seed' applies to sampling; add '--temperature' (greedy decoding has no randomness)") }
+            }
             let prompt = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             let started = Date()
             let generated = try reportingBadInput { () -> [Int] in
