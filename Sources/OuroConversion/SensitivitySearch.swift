@@ -36,6 +36,7 @@ public struct SensitivitySearch {
     /// When set, candidates with element codes are measured as the converter will write them: with
     /// error-compensating rounding under these Hessians.
     public var hessians: Hessians?
+    public var damping = ErrorCompensatingRounding.defaultDamping
     /// Measure in context: every other tensor quantized as this recipe (after block fallbacks) rather
     /// than unquantized, so errors that compound through the loop with the others' are counted.
     /// nil measures each tensor alone.
@@ -90,7 +91,7 @@ public struct SensitivitySearch {
         guard let h = hessians?.byTensor[name], h.columns == source.columns, supportsElementRounding(type) else {
             return try encoder(type, name).encode(source)
         }
-        let factor = ErrorCompensatingRounding.factor(h)
+        let factor = ErrorCompensatingRounding.factor(h, damping: damping)
         var floats = source.floats()
         let rowBytes = try type.checkedRowByteCount(source.columns)
         var bytes = [UInt8](repeating: 0, count: source.rows * rowBytes)

@@ -27,6 +27,8 @@ extension OuroCommand.Convert {
         if gptq == true && unweighted.contains(outputType) {
             throw OptionConflict(description: "'--gptq' applies to q4_0, iq4_nl, q4_k, q6_k, the presets and loop, not --type \(outputType.rawValue)")
         }
+        if gptqDamping != nil && !usesGPTQ { throw OptionConflict(description: "'--gptq-damping' applies to --gptq") }
+        if let gptqDamping, !(gptqDamping > 0 && gptqDamping.isFinite) { throw OptionConflict(description: "'--gptq-damping' takes a positive number, e.g. 0.01") }
         if !needsCalibration {
             for (flag, given) in [("--calibration", calibration != nil), ("--calibration-tokens", calibrationTokens != nil), ("--seed", seed != nil)] where given {
                 throw OptionConflict(description: "'\(flag)' is used only by --type loop, --imatrix or --gptq")
@@ -51,7 +53,7 @@ extension OuroCommand.Convert {
                 throw OptionConflict(description: String(format: "--bpw %g is below the lowest reachable budget, %.4f bpw (every matrix in its cheapest candidate type)", budget, lowest))
             }
         }
-        let stages = StageLog(quiet: json)
+        let stages = StageLog(quiet: false)
         var tokens: [Int] = []
         if let calibration {
             tokens = try Calibration.load(path: calibration, vocab: weights.config.vocabSize)
@@ -75,6 +77,7 @@ extension OuroCommand.Convert {
         case .loop:
             search.importance = importance
             if usesGPTQ { search.hessians = hessians }
+            if let gptqDamping { search.damping = gptqDamping }
             // Each tensor is measured with the others in Q4_K (IQ4_NL where rows are not 256-blocks).
             search.context = .uniform(.q4_K)
             let pairs = TensorNaming.expectedTensors(weights.config).filter(\.isQuantizable).reduce(0) { sum, tensor in
@@ -98,8 +101,10 @@ extension OuroCommand.Convert {
         }
         if usesImatrix { recipe.name += "+imatrix" }
         if usesGPTQ { recipe.name += "+gptq" }
-        return try Converter(checkpoint: checkpoint, recipe: recipe, importance: importance,
-                             hessians: usesGPTQ ? hessians : nil, weights: weights, name: name)
+        var converter = try Converter(checkpoint: checkpoint, recipe: recipe, importance: importance,
+                                      hessians: usesGPTQ ? hessians : nil, weights: weights, name: name)
+        if let gptqDamping { converter.damping = gptqDamping }
+        return converter
     }
 }
 

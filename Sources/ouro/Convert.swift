@@ -63,6 +63,10 @@ extension OuroCommand {
         @Option(help: "Seed of the self-sampled calibration (default 0).")
         var seed: UInt64?
 
+        /// Relative damping of H for --gptq (measured on the selection set; see Docs/QUANTIZATION.md).
+        @Option(help: .private)
+        var gptqDamping: Double?
+
         @Option(help: "Model name stored as general.name (default: the folder's name).")
         var name: String?
 
