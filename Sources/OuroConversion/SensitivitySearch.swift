@@ -37,6 +37,8 @@ public struct SensitivitySearch {
     /// error-compensating rounding under these Hessians.
     public var hessians: Hessians?
     public var damping = ErrorCompensatingRounding.defaultDamping
+    /// When set, only these (tensor, types) pairs are measured (e.g. one anchor type per tensor).
+    public var only: [String: [GGMLType]]?
     /// Measure in context: every other tensor quantized as this recipe (after block fallbacks) rather
     /// than unquantized, so errors that compound through the loop with the others' are counted.
     /// nil measures each tensor alone.
@@ -67,7 +69,7 @@ public struct SensitivitySearch {
         var results: [Measurement] = []
         for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
             guard let source = weights.tensor(tensor.ggufName) else { continue }
-            for type in candidates where type.rowByteCount(source.columns) != nil {
+            for type in only?[tensor.ggufName] ?? (only == nil ? candidates : []) where type.rowByteCount(source.columns) != nil {
                 let quantized = try base.replacing(tensor.ggufName, with: try Self.f32(encode(source, as: type, tensor.ggufName)))
                 let runner = OuroRunner(weights: quantized)
                 var sums = [Double](repeating: 0, count: weights.config.loopCount)
@@ -87,7 +89,7 @@ public struct SensitivitySearch {
         return results
     }
 
-    private func encode(_ source: WeightTensor, as type: GGMLType, _ name: String) throws -> WeightTensor {
+    func encode(_ source: WeightTensor, as type: GGMLType, _ name: String) throws -> WeightTensor {
         guard let h = hessians?.byTensor[name], h.columns == source.columns, supportsElementRounding(type) else {
             return try encoder(type, name).encode(source)
         }
@@ -116,7 +118,7 @@ public struct SensitivitySearch {
         RowEncoder(type: type, importance: importance?.values[name], searchedQ4_0: true)
     }
 
-    private func contextType(_ tensor: ExpectedTensor, _ recipe: QuantizationRecipe) -> GGMLType {
+    func contextType(_ tensor: ExpectedTensor, _ recipe: QuantizationRecipe) -> GGMLType {
         let wanted = recipe.type(for: tensor.ggufName), columns = tensor.shape.last ?? 1
         return wanted.rowByteCount(columns) != nil ? wanted : ConversionPlan.fallback(for: wanted, columns: columns, source: .f32)
     }
