@@ -11,7 +11,9 @@ struct OptionConflict: Error, CustomStringConvertible {
 extension OuroCommand.Convert {
     /// `--type`, or `loop` when only `--bpw` is given, else q8_0.
     var outputType: OutputType { type ?? (bpw != nil ? .loop : .q8_0) }
-    var usesImatrix: Bool { imatrix ?? (outputType == .loop) }
+    /// Chosen on the selection set (Docs/QUANTIZATION.md): GPTQ codes cut Q4_K's final KLD ~3x; the
+    /// imatrix on top of them changed nothing measurable, so the loop preset uses GPTQ alone.
+    var usesImatrix: Bool { imatrix ?? false }
     var usesGPTQ: Bool { gptq ?? (outputType == .loop) }
     var needsCalibration: Bool { outputType == .loop || usesImatrix || usesGPTQ }
 

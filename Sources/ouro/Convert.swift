@@ -30,9 +30,10 @@ extension OuroCommand {
                 --imatrix weights each column's error by its mean squared activation on the calibration \
                 tokens (llama.cpp's imatrix). --gptq picks each block's codes column by column, feeding \
                 the rounding error forward through the inverse of the input Hessian H = sum x x^T (all \
-                positions, all loop steps); the blocks stay standard ggml blocks. Both are on by default \
-                for --type loop (--no-imatrix, --no-gptq turn them off) and off for the other types, so \
-                --type q4_k is ggml's reference quantizer exactly. Calibration: --calibration FILE (token \
+                positions, all loop steps); the blocks stay standard ggml blocks. --gptq is on by default \
+                for --type loop (--no-gptq turns it off) and off for the other types, so --type q4_k is \
+                ggml's reference quantizer exactly; --imatrix is off unless asked (with GPTQ it did not \
+                help on the selection text). Calibration: --calibration FILE (token \
                 ids), else tokens sampled from the unquantized model (temperature 1, --seed, from bos).
                 """)
 
@@ -48,7 +49,7 @@ extension OuroCommand {
         @Option(help: "Bits-per-weight budget over the matrices for the loop-aware search (implies --type loop; default 4.5).")
         var bpw: Double?
 
-        @Flag(inversion: .prefixedNo, help: "Importance-weighted scales from calibration activations (imatrix). Default: on for --type loop, off otherwise.")
+        @Flag(inversion: .prefixedNo, help: "Importance-weighted scales from calibration activations (imatrix). Default: off.")
         var imatrix: Bool?
 
         @Flag(inversion: .prefixedNo, help: "Error-compensating (GPTQ) rounding of 4- and 6-bit blocks from calibration Hessians. Default: on for --type loop, off otherwise.")

@@ -43,6 +43,6 @@ final class ConvertOptionTests: XCTestCase {
         let bits = try XCTUnwrap(json["bits_per_weight"] as? Double)
         XCTAssertLessThanOrEqual(bits, 5)
         let file = try GGUFFile(path: out)
-        XCTAssertEqual(file.value("ouro.quantization.recipe")?.string, "loop+imatrix+gptq")
+        XCTAssertEqual(file.value("ouro.quantization.recipe")?.string, "loop+gptq")
     }
 }

@@ -10,7 +10,7 @@ final class ProxySensitivityTests: XCTestCase {
     private static let calibration: [Int] = {
         let path = Fixtures.root + "/../../Docs/calibration/trained-s-textwrap.txt"
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return Array(text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).compactMap { Int($0) }.prefix(256))
+        return Array(text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).compactMap { Int($0) }.prefix(128))
     }()
 
     /// Ranks of the proxy's estimates agree with the full measurement's over every (tensor, type) pair
@@ -18,8 +18,9 @@ final class ProxySensitivityTests: XCTestCase {
     /// 0 and 3 only still rank the middle layers' pairs.
     func testProxyRanksLikeTheFullLoopedMeasurement() throws {
         let weights = try OuroWeights.load(checkpoint: Fixtures.folder("ouro-trained-s"))
-        XCTAssertEqual(Self.calibration.count, 256)
-        var search = SensitivitySearch(candidates: [.q4_0, .iq4_nl, .q4_K, .q6_K])
+        XCTAssertEqual(Self.calibration.count, 128)
+        var search = SensitivitySearch(candidates: [.q4_0, .q4_K, .q6_K, .q8_0])
+        search.window = 128
         search.context = .uniform(.q4_K)
         let hessians = try Hessians.collect(weights: weights, tokens: Self.calibration)
         let full = try search.measure(weights: weights, tokens: Self.calibration)
