@@ -2,7 +2,8 @@ import Foundation
 import OuroModel
 import Quantization
 
-/// A layer-local estimate of `SensitivitySearch`'s measurement, so the search scales: instead of one
+/// EXPERIMENTAL, not validated, not used by the CLI. A layer-local estimate of `SensitivitySearch`'s
+/// measurement, so the search could scale: instead of one
 /// looped forward pass per (tensor, candidate), each candidate costs one encoding and one H-weighted
 /// error, Σ_rows (w - q)ᵀ H (w - q) / positions (the matrix's own output error under its calibration
 /// inputs, every loop step counted). A tensor's *loop gain* — how much final-step KLD one unit of its
@@ -56,8 +57,12 @@ public struct ProxySensitivity {
         for tensor in tensors where Self.layer(tensor.ggufName).map({ gainLayers?.contains($0) ?? true }) ?? true {
             anchors[tensor.ggufName] = search.contextType(tensor, context)
         }
+        // Gains are measured with the tensor alone quantized: in a quantized context the context's own
+        // KLD dominates each measurement (on the trained fixture the in-context gains ranked the full
+        // in-context measurement with Spearman 0.36 only).
         var anchored = search
         anchored.only = anchors.mapValues { [$0] }
+        anchored.context = nil
         let full = try anchored.measure(weights: weights, tokens: tokens, progress: progress)
         var gains: [String: Double] = [:]
         for m in full {
