@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"],
                 swiftSettings: kernelSettings),
         // Checkpoint folder -> GGUF file.
-        .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroTokenizer"]),
+        .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroTokenizer", "COpenBLAS"]),
         // Reference bundles, parity metrics and reports.
         .target(name: "OuroValidation", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "CZstd"]),
         // The command-line tool.

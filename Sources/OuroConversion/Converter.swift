@@ -42,6 +42,11 @@ public struct Converter {
     /// The checkpoint's tokenizer (tokenizer.json and its configs) as `tokenizer.ggml.*` keys; empty
     /// when the folder has no tokenizer.json.
     let tokenizerMetadata: [(String, GGUFValue)]
+    /// Input Hessians: matrices they cover whose type has element codes (Q4_0, IQ4_NL, Q4_K, Q6_K)
+    /// are written with error-compensating rounding (`ErrorCompensatingRounding`).
+    public var hessians: Hessians?
+    /// Relative damping of H for error-compensating rounding.
+    public var damping = ErrorCompensatingRounding.defaultDamping
 
     /// Opens and validates the checkpoint and decides each tensor's output type.
     public init(checkpoint folder: String, type: GGMLType, name: String? = nil) throws {
@@ -51,7 +56,7 @@ public struct Converter {
     /// Converts with a recipe (uniform type, preset or per-tensor map) and optional importance
     /// weights. `weights` may be the checkpoint already loaded (by the caller that built the recipe).
     public init(checkpoint folder: String, recipe: QuantizationRecipe, importance: ImportanceMatrix? = nil,
-                weights preloaded: OuroWeights? = nil, name: String? = nil) throws {
+                hessians: Hessians? = nil, weights preloaded: OuroWeights? = nil, name: String? = nil) throws {
         for type in Set([recipe.defaultType] + recipe.overrides.values) where !Self.writableTypes.contains(type) {
             throw ConversionError.unsupportedTargetType(type.name)
         }
@@ -65,6 +70,7 @@ public struct Converter {
         plan = ConversionPlan(expected: expected, sourceTypes: sourceTypes, recipe: recipe)
         self.importance = importance
         tokenizerMetadata = try Self.tokenizerMetadata(folder: folder, config: weights.config)
+        self.hessians = hessians
         modelName = name ?? URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
         lossless = Self.isLossless(plan, weights)
     }
@@ -111,6 +117,11 @@ public struct Converter {
         let targetRowBytes = entry.targetType.rowByteCount(columns)!
         let encoder = RowEncoder(type: entry.targetType, importance: importance?.values[entry.name],
                                  searchedQ4_0: plan.recipe.searchedQ4_0)
+        var compensation: ChunkWork.Compensation?
+        if let h = hessians?.byTensor[entry.name], h.columns == columns, supportsElementRounding(entry.targetType) {
+            compensation = .init(factor: ErrorCompensatingRounding.factor(h, damping: damping),
+                                 importance: importance?.values[entry.name])
+        }
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * columns)
         defer { floats.deallocate() }
         let output = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * targetRowBytes, alignment: 64)
@@ -118,7 +129,8 @@ public struct Converter {
         // Each chunk's rows are split over the cores: quantizing is the costly part.
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let work = ChunkWork(source: source, encoder: encoder, columns: columns, sourceRowBytes: sourceRowBytes,
-                             targetRowBytes: targetRowBytes, floats: floats, output: output)
+                             targetRowBytes: targetRowBytes, floats: floats, output: output,
+                             compensation: compensation)
         var row = 0
         while row < entry.rows {
             let count = min(rowsPerChunk, entry.rows - row)
@@ -145,9 +157,16 @@ public struct Converter {
         let columns: Int, sourceRowBytes: Int, targetRowBytes: Int
         let floats: UnsafeMutablePointer<Float>
         let output: UnsafeMutableRawPointer
+        let compensation: Compensation?
+
+        struct Compensation {
+            let factor: ErrorCompensatingRounding.Factor
+            let importance: [Float]?
+        }
 
         init(source: WeightTensor, encoder: RowEncoder, columns: Int, sourceRowBytes: Int, targetRowBytes: Int,
-             floats: UnsafeMutablePointer<Float>, output: UnsafeMutableRawPointer) {
+             floats: UnsafeMutablePointer<Float>, output: UnsafeMutableRawPointer, compensation: Compensation?) {
+            self.compensation = compensation
             self.source = source
             self.encoder = encoder
             self.columns = columns
@@ -162,7 +181,19 @@ public struct Converter {
             for r in rows {
                 let dst = floats + (r - chunkStart) * columns
                 dequantizeRow(source.type, source.bytes.baseAddress! + r * sourceRowBytes, count: columns, into: dst)
-                encoder.encode(dst, count: columns, into: output + (r - chunkStart) * targetRowBytes)
+                if compensation == nil { encoder.encode(dst, count: columns, into: output + (r - chunkStart) * targetRowBytes) }
+            }
+            guard let compensation, !rows.isEmpty else { return }
+            let first = rows.lowerBound - chunkStart
+            let quantize = { (importance: UnsafePointer<Float>?) in
+                ErrorCompensatingRounding.quantize(rows: self.floats + first * self.columns, count: rows.count, columns: self.columns,
+                                                   type: self.encoder.type, factor: compensation.factor, importance: importance,
+                                                   into: self.output + first * self.targetRowBytes)
+            }
+            if let importance = compensation.importance {
+                importance.withUnsafeBufferPointer { quantize($0.baseAddress!) }
+            } else {
+                quantize(nil)
             }
         }
     }
@@ -205,6 +236,8 @@ public struct Converter {
         if plan.entries.contains(where: { $0.targetType.isQuantized }) {
             keys.append((OuroWeights.recipeKey, .string(plan.recipe.name)))
             let weighted = plan.entries.filter { $0.targetType.isQuantized && $0.targetType != .q8_0 && importance?.values[$0.name] != nil }
+            let compensated = plan.entries.filter { supportsElementRounding($0.targetType) && hessians?.byTensor[$0.name] != nil }
+            if hessians != nil { keys.append(("ouro.quantization.gptq.tensors", .array(.string, compensated.map { .string($0.name) }))) }
             keys.append(("ouro.quantization.imatrix.tensors", .array(.string, weighted.map { .string($0.name) })))
             if let importance { keys.append(("ouro.quantization.imatrix.tokens", .uint32(UInt32(clamping: importance.tokens)))) }
         }

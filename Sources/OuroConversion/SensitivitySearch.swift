@@ -34,6 +34,12 @@ public struct SensitivitySearch {
     /// Positions per forward pass (each window is its own context).
     public var window = 256
     public var importance: ImportanceMatrix?
+    /// When set, candidates with element codes are measured as the converter will write them: with
+    /// error-compensating rounding under these Hessians.
+    public var hessians: Hessians?
+    public var damping = ErrorCompensatingRounding.defaultDamping
+    /// When set, only these (tensor, types) pairs are measured (e.g. one anchor type per tensor).
+    public var only: [String: [GGMLType]]?
     /// Measure in context: every other tensor quantized as this recipe (after block fallbacks) rather
     /// than unquantized, so errors that compound through the loop with the others' are counted.
     /// nil measures each tensor alone.
@@ -57,15 +63,15 @@ public struct SensitivitySearch {
             var replacements: [String: WeightTensor] = [:]
             for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
                 guard let source = weights.tensor(tensor.ggufName) else { continue }
-                replacements[tensor.ggufName] = try Self.f32(encoder(contextType(tensor, context), tensor.ggufName).encode(source))
+                replacements[tensor.ggufName] = try Self.f32(encode(source, as: contextType(tensor, context), tensor.ggufName))
             }
             base = try weights.replacing(replacements)
         }
         var results: [Measurement] = []
         for tensor in TensorNaming.expectedTensors(weights.config) where tensor.isQuantizable {
             guard let source = weights.tensor(tensor.ggufName) else { continue }
-            for type in candidates where type.rowByteCount(source.columns) != nil {
-                let quantized = try base.replacing(tensor.ggufName, with: try Self.f32(encoder(type, tensor.ggufName).encode(source)))
+            for type in only?[tensor.ggufName] ?? (only == nil ? candidates : []) where type.rowByteCount(source.columns) != nil {
+                let quantized = try base.replacing(tensor.ggufName, with: try Self.f32(encode(source, as: type, tensor.ggufName)))
                 let runner = OuroRunner(weights: quantized)
                 var sums = [Double](repeating: 0, count: weights.config.loopCount)
                 var positions = 0
@@ -84,11 +90,36 @@ public struct SensitivitySearch {
         return results
     }
 
+    func encode(_ source: WeightTensor, as type: GGMLType, _ name: String) throws -> WeightTensor {
+        guard let h = hessians?.byTensor[name], h.columns == source.columns, supportsElementRounding(type) else {
+            return try encoder(type, name).encode(source)
+        }
+        let factor = ErrorCompensatingRounding.factor(h, damping: damping)
+        var floats = source.floats()
+        let rowBytes = try type.checkedRowByteCount(source.columns)
+        var bytes = [UInt8](repeating: 0, count: source.rows * rowBytes)
+        let weights = importance?.values[name]
+        floats.withUnsafeMutableBufferPointer { f in
+            bytes.withUnsafeMutableBytes { b in
+                if let weights {
+                    weights.withUnsafeBufferPointer { w in
+                        ErrorCompensatingRounding.quantize(rows: f.baseAddress!, count: source.rows, columns: source.columns, type: type,
+                                                           factor: factor, importance: w.baseAddress!, into: b.baseAddress!)
+                    }
+                } else {
+                    ErrorCompensatingRounding.quantize(rows: f.baseAddress!, count: source.rows, columns: source.columns, type: type,
+                                                       factor: factor, importance: nil, into: b.baseAddress!)
+                }
+            }
+        }
+        return try WeightTensor(type: type, shape: source.shape, copying: bytes)
+    }
+
     private func encoder(_ type: GGMLType, _ name: String) -> RowEncoder {
         RowEncoder(type: type, importance: importance?.values[name], searchedQ4_0: true)
     }
 
-    private func contextType(_ tensor: ExpectedTensor, _ recipe: QuantizationRecipe) -> GGMLType {
+    func contextType(_ tensor: ExpectedTensor, _ recipe: QuantizationRecipe) -> GGMLType {
         let wanted = recipe.type(for: tensor.ggufName), columns = tensor.shape.last ?? 1
         return wanted.rowByteCount(columns) != nil ? wanted : ConversionPlan.fallback(for: wanted, columns: columns, source: .f32)
     }
@@ -104,6 +135,19 @@ public struct SensitivitySearch {
             if let w = weights.tensor(tensor.ggufName), w.type != .f32 { replacements[tensor.ggufName] = try f32(w) }
         }
         return try weights.replacing(replacements)
+    }
+
+    /// The smallest bits per weight any allocation can reach: every quantizable tensor in its cheapest
+    /// candidate whose blocks fit its rows (F16 when none fits). A budget below it cannot be met.
+    public func lowestBitsPerWeight(_ config: OuroConfiguration) -> Double {
+        var bits = 0, elements = 0
+        for tensor in TensorNaming.expectedTensors(config) where tensor.isQuantizable {
+            let columns = tensor.shape.last ?? 1, rows = tensor.elementCount / max(columns, 1)
+            let cheapest = candidates.compactMap { $0.rowByteCount(columns) }.min() ?? 2 * columns
+            bits += rows * cheapest * 8
+            elements += tensor.elementCount
+        }
+        return elements == 0 ? 0 : Double(bits) / Double(elements)
     }
 
     /// One type per tensor minimizing the summed final-step KLD with total bits <= budget x elements.

@@ -1,48 +1,148 @@
 import Foundation
 import OuroConversion
 import OuroModel
+import Quantization
+
+/// A combination of `convert` options where one would be ignored: one line, exit 2.
+struct OptionConflict: Error, CustomStringConvertible {
+    let description: String
+}
 
 extension OuroCommand.Convert {
-    /// Builds the recipe (and importance weights) the options ask for, then the converter.
+    /// `--type`, or `loop` when only `--bpw` is given, else q8_0.
+    var outputType: OutputType { type ?? (bpw != nil ? .loop : .q8_0) }
+    /// Chosen on the selection set (Docs/QUANTIZATION.md): GPTQ codes cut Q4_K's final KLD ~3x; the
+    /// imatrix on top of them changed nothing measurable, so the loop preset uses GPTQ alone.
+    var usesImatrix: Bool { imatrix ?? false }
+    var usesGPTQ: Bool { gptq ?? (outputType == .loop) }
+    var needsCalibration: Bool { outputType == .loop || usesImatrix || usesGPTQ }
+
+    /// Every option given must change the result.
+    func checkOptionCombination() throws {
+        if let type, type != .loop, bpw != nil {
+            throw OptionConflict(description: "'--bpw' is the budget of --type loop; --type \(type.rawValue) has a fixed size (drop one)")
+        }
+        let unweighted: Set<OutputType> = [.f32, .f16, .bf16, .q8_0]
+        if imatrix == true && unweighted.contains(outputType) {
+            throw OptionConflict(description: "'--imatrix' does not change --type \(outputType.rawValue) (ggml ignores importance for it)")
+        }
+        if gptq == true && unweighted.contains(outputType) {
+            throw OptionConflict(description: "'--gptq' applies to q4_0, iq4_nl, q4_k, q6_k, the presets and loop, not --type \(outputType.rawValue)")
+        }
+        if gptqDamping != nil && !usesGPTQ { throw OptionConflict(description: "'--gptq-damping' applies to --gptq") }
+        if let gptqDamping, !(gptqDamping > 0 && gptqDamping.isFinite) { throw OptionConflict(description: "'--gptq-damping' takes a positive number, e.g. 0.01") }
+        if !needsCalibration {
+            for (flag, given) in [("--calibration", calibration != nil), ("--calibration-tokens", calibrationTokens != nil), ("--seed", seed != nil)] where given {
+                throw OptionConflict(description: "'\(flag)' is used only by --type loop, --imatrix or --gptq")
+            }
+        }
+        if calibration != nil, let flag = calibrationTokens != nil ? "--calibration-tokens" : seed != nil ? "--seed" : nil {
+            throw OptionConflict(description: "'\(flag)' sets the self-sampled calibration; it does nothing with '--calibration FILE'")
+        }
+    }
+
+    /// Builds the recipe (and importance weights, Hessians) the options ask for, then the converter.
     func makeConverter() throws -> Converter {
-        if let uniform = type.ggmlType, !imatrix {
+        let type = outputType
+        if let uniform = type.ggmlType, !usesImatrix, !usesGPTQ {
             return try Converter(checkpoint: checkpoint, type: uniform, name: name)
         }
         let weights = try OuroWeights.load(checkpoint: checkpoint)
-        var tokens: [Int] = []
-        if type == .loop || imatrix {
-            if let calibration {
-                tokens = try Calibration.load(path: calibration, vocab: weights.config.vocabSize)
-            } else {
-                let length = min(256, calibrationTokens)
-                tokens = try Calibration.sample(weights: weights, sequences: (calibrationTokens + length - 1) / length,
-                                                length: length, seed: seed)
-                tokens = Array(tokens.prefix(calibrationTokens))
+        var search = SensitivitySearch()
+        if type == .loop {
+            let budget = bpw ?? 4.5, lowest = search.lowestBitsPerWeight(weights.config)
+            if budget < lowest {
+                throw OptionConflict(description: String(format: "--bpw %g is below the lowest reachable budget, %.4f bpw (every matrix in its cheapest candidate type)", budget, lowest))
             }
         }
-        let importance = imatrix ? try ImportanceMatrix.collect(weights: weights, tokens: tokens) : nil
+        let stages = StageLog(quiet: false)
+        var tokens: [Int] = []
+        if let calibration {
+            tokens = try Calibration.load(path: calibration, vocab: weights.config.vocabSize)
+        } else {
+            let count = calibrationTokens ?? 1024, length = min(256, count)
+            let sequences = (count + length - 1) / length
+            let stage = stages.begin("calibration: sampling \(count) tokens from the model", total: sequences)
+            tokens = []
+            for s in 0..<sequences {
+                tokens += try Calibration.sample(weights: weights, sequences: 1, length: length, seed: (seed ?? 0) &+ UInt64(s))
+                stage.advance(to: s + 1)
+            }
+            tokens = Array(tokens.prefix(count))
+        }
+        // One pass gathers H for every linear input; its diagonal is the imatrix.
+        let stage = stages.begin("activations: \(tokens.count) calibration tokens through every loop step", total: tokens.count)
+        let hessians = try Hessians.collect(weights: weights, tokens: tokens) { done, _ in stage.advance(to: done) }
+        let importance = usesImatrix ? hessians.importance : nil
         var recipe: QuantizationRecipe
         switch type {
         case .loop:
-            var search = SensitivitySearch(importance: importance)
+            search.importance = importance
+            if usesGPTQ { search.hessians = hessians }
+            if let gptqDamping { search.damping = gptqDamping }
             // Each tensor is measured with the others in Q4_K (IQ4_NL where rows are not 256-blocks).
             search.context = .uniform(.q4_K)
-            let showProgress = standardErrorIsTerminal && !json
-            let result = try search.run(weights: weights, tokens: tokens, budget: bpw) { line in
-                if showProgress { printError("\r\u{1B}[K  \(line)", terminator: "") }
+            let pairs = TensorNaming.expectedTensors(weights.config).filter(\.isQuantizable).reduce(0) { sum, tensor in
+                sum + search.candidates.filter { $0.rowByteCount(tensor.shape.last ?? 1) != nil }.count
             }
-            if showProgress { printError("\r\u{1B}[K", terminator: "") }
+            let measure = stages.begin("search: each matrix's sensitivity through the looped model", total: pairs)
+            var measured = 0
+            let result = try search.run(weights: weights, tokens: tokens, budget: bpw ?? 4.5) { line in
+                measured += 1
+                measure.advance(to: measured, detail: line)
+            }
             recipe = result.recipe
             if !json {
                 print(String(format: "loop search: %d calibration tokens, budget %.3g bpw, chose %.4f bpw, sum of per-tensor final KLDs %.3e",
-                             tokens.count, bpw, result.bitsPerWeight, result.predictedKLD))
+                             tokens.count, bpw ?? 4.5, result.bitsPerWeight, result.predictedKLD))
             }
         case .q4_k_m, .q4_k_s, .iq4_xs_mix:
             recipe = QuantizationRecipe.preset(type.rawValue, config: weights.config, importance: imatrix)!
         default:
             recipe = .uniform(type.ggmlType!)
         }
-        if imatrix { recipe.name += "+imatrix" }
-        return try Converter(checkpoint: checkpoint, recipe: recipe, importance: importance, weights: weights, name: name)
+        if usesImatrix { recipe.name += "+imatrix" }
+        if usesGPTQ { recipe.name += "+gptq" }
+        var converter = try Converter(checkpoint: checkpoint, recipe: recipe, importance: importance,
+                                      hessians: usesGPTQ ? hessians : nil, weights: weights, name: name)
+        if let gptqDamping { converter.damping = gptqDamping }
+        return converter
+    }
+}
+
+/// Progress of the slow stages on stderr, terminal or not: a line when a stage starts, then a line at
+/// most every 10 s with the share done and an ETA, and one when it ends. Quiet with --json.
+final class StageLog {
+    let quiet: Bool
+    init(quiet: Bool) { self.quiet = quiet }
+
+    func begin(_ title: String, total: Int) -> Stage {
+        if !quiet { printError(title) }
+        return Stage(title: String(title.prefix { $0 != ":" }), total: total, quiet: quiet)
+    }
+
+    final class Stage {
+        let title: String, total: Int, quiet: Bool
+        let started = Date()
+        var lastLine = Date()
+
+        init(title: String, total: Int, quiet: Bool) {
+            self.title = title
+            self.total = max(total, 1)
+            self.quiet = quiet
+        }
+
+        func advance(to done: Int, detail: String = "") {
+            guard !quiet else { return }
+            let now = Date(), seconds = now.timeIntervalSince(started)
+            if done >= total {
+                printError(String(format: "%@: done in %.1f s", title, seconds))
+            } else if now.timeIntervalSince(lastLine) >= 10 {
+                lastLine = now
+                let share = Double(done) / Double(total)
+                printError(String(format: "%@: %d/%d, %.0f s, ETA %.0f s%@", title, done, total, seconds,
+                                  seconds * (1 - share) / max(share, 1e-9), detail.isEmpty ? "" : "  (\(detail))"))
+            }
+        }
     }
 }

@@ -27,9 +27,17 @@ extension OuroCommand {
                 q4_0 (searched scales), iq4_nl, q4_k, q5_k, q6_k and q8_0, then picks one type per matrix \
                 under --bpw (from 3.4375 up).
 
+                --bpw alone implies --type loop. A budget below what the candidate types can reach is an \
+                error naming the lowest reachable bpw.
+
                 --imatrix weights each column's error by its mean squared activation on the calibration \
-                tokens (llama.cpp's imatrix). Calibration: --calibration FILE (token ids), else tokens \
-                sampled from the unquantized model (temperature 1, --seed, from bos).
+                tokens (llama.cpp's imatrix). --gptq picks each block's codes column by column, feeding \
+                the rounding error forward through the inverse of the input Hessian H = sum x x^T (all \
+                positions, all loop steps); the blocks stay standard ggml blocks. --gptq is on by default \
+                for --type loop (--no-gptq turns it off) and off for the other types, so --type q4_k is \
+                ggml's reference quantizer exactly; --imatrix is off unless asked (with GPTQ it did not \
+                help on the selection text). Calibration: --calibration FILE (token \
+                ids), else tokens sampled from the unquantized model (temperature 1, --seed, from bos).
                 """)
 
         @Argument(help: "Checkpoint folder (config.json + *.safetensors).")
@@ -38,23 +46,30 @@ extension OuroCommand {
         @Option(name: .shortAndLong, help: "Where to write the GGUF file.")
         var output: String
 
-        @Option(name: .shortAndLong, help: "Weight type or preset for the matrices: \(OutputType.allCases.map(\.rawValue).joined(separator: ", ")).")
-        var type: OutputType = .q8_0
+        @Option(name: .shortAndLong, help: "Weight type or preset for the matrices: \(OutputType.allCases.map(\.rawValue).joined(separator: ", ")) (default q8_0; loop when --bpw is given).")
+        var type: OutputType?
 
-        @Option(help: "Bits-per-weight budget over the matrices for --type loop.")
-        var bpw: Double = 4.5
+        @Option(help: "Bits-per-weight budget over the matrices for the loop-aware search (implies --type loop; default 4.5).")
+        var bpw: Double?
 
-        @Flag(help: "Importance-weighted quantization from calibration activations (imatrix).")
-        var imatrix = false
+        @Flag(inversion: .prefixedNo, help: "Importance-weighted scales from calibration activations (imatrix). Default: off.")
+        var imatrix: Bool?
 
-        @Option(help: "Calibration token ids (comma/whitespace separated) for --type loop and --imatrix.")
+        @Flag(inversion: .prefixedNo, help: "Error-compensating (GPTQ) rounding of 4- and 6-bit blocks from calibration Hessians. Default: on for --type loop, off otherwise.")
+        var gptq: Bool?
+
+        @Option(help: "Calibration token ids (comma/whitespace separated) for --type loop, --imatrix and --gptq.")
         var calibration: String?
 
-        @Option(help: "Self-sampled calibration: number of tokens (in sequences of 256).")
-        var calibrationTokens: Int = 1024
+        @Option(help: "Self-sampled calibration: number of tokens, in sequences of 256 (default 1024).")
+        var calibrationTokens: Int?
 
-        @Option(help: "Seed of the self-sampled calibration.")
-        var seed: UInt64 = 0
+        @Option(help: "Seed of the self-sampled calibration (default 0).")
+        var seed: UInt64?
+
+        /// Relative damping of H for --gptq (measured on the selection set; see Docs/QUANTIZATION.md).
+        @Option(help: .private)
+        var gptqDamping: Double?
 
         @Option(help: "Model name stored as general.name (default: the folder's name).")
         var name: String?
@@ -68,18 +83,20 @@ extension OuroCommand {
         var pauseAfterTensors: Int?
 
         func validate() throws {
-            guard bpw > 0 && bpw.isFinite else { throw ValidationError("'--bpw' takes a positive number, e.g. 4.5") }
-            guard calibrationTokens > 0 else { throw ValidationError("'--calibration-tokens' must be 1 or more") }
+            if let bpw { guard bpw > 0 && bpw.isFinite else { throw ValidationError("'--bpw' takes a positive number, e.g. 4.5") } }
+            if let calibrationTokens { guard calibrationTokens > 0 else { throw ValidationError("'--calibration-tokens' must be 1 or more") } }
         }
 
         func run() throws {
+            try reportingBadInput { try checkOptionCombination() }
+            if type == nil && bpw != nil { printError("note: --bpw implies --type loop") }
             let converter = try reportingBadInput { try makeConverter() }
             if !json {
                 for entry in converter.plan.entries where entry.note != nil {
                     print("note: \(entry.name): \(entry.note!)")
                 }
             }
-            let progress = ProgressLine(enabled: standardErrorIsTerminal)
+            let progress = ProgressLine(terminal: standardErrorIsTerminal)
             let summary = try reportingBadInput {
                 try converter.convert(to: output) { p in
                     progress.update(p)
@@ -93,18 +110,19 @@ extension OuroCommand {
             let plan = summary.plan
             if json {
                 let report = ConvertReport(
-                    output: summary.destination, type: type.rawValue, recipe: plan.recipe.name, tensors: plan.entries.count,
+                    output: summary.destination, type: outputType.rawValue, recipe: plan.recipe.name, tensors: plan.entries.count,
                     file_bytes: summary.fileBytes, bits_per_weight: plan.quantizedBitsPerWeight,
                     lossless: summary.lossless, seconds: summary.seconds,
                     fallbacks: plan.entries.compactMap { entry in entry.note.map { [entry.name, $0] } },
                     types: Dictionary(uniqueKeysWithValues: plan.entries.filter(\.quantizable).map { ($0.name, $0.targetType.name) }),
-                    imatrix: converter.importance != nil)
+                    imatrix: converter.importance != nil, gptq: converter.hessians != nil)
                 print(try jsonString(report))
             } else {
-                if plan.recipe.name != type.rawValue || !plan.recipe.overrides.isEmpty {
+                if plan.recipe.name != outputType.rawValue || !plan.recipe.overrides.isEmpty {
                     let counts = Dictionary(grouping: plan.entries.filter(\.quantizable), by: \.targetType.name)
                         .map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-                    print("recipe \(plan.recipe.name): \(counts)" + (converter.importance != nil ? ", importance-weighted" : ""))
+                    print("recipe \(plan.recipe.name): \(counts)" + (converter.importance != nil ? ", importance-weighted" : "") +
+                          (converter.hessians != nil ? ", error-compensating rounding" : ""))
                 }
                 print("wrote \(summary.destination): \(plan.entries.count) tensors, \(formatBytes(summary.fileBytes)), " +
                       String(format: "%.2f bits per weight over the matrices, %.2f s", plan.quantizedBitsPerWeight, summary.seconds) +
@@ -126,22 +144,32 @@ private struct ConvertReport: Encodable {
     let fallbacks: [[String]]
     let types: [String: String]
     let imatrix: Bool
+    let gptq: Bool
 }
 
-/// One self-overwriting progress line on stderr (only on a terminal).
+/// Writing progress on stderr: one self-overwriting line on a terminal; elsewhere (logs, pipes) a
+/// plain line at most every 10 s with the share done and an ETA, so a long conversion is never silent.
 final class ProgressLine {
-    let enabled: Bool
+    let terminal: Bool
     let started = Date()
     var lastDraw = Date.distantPast
+    var lastLine = Date()
 
-    init(enabled: Bool) { self.enabled = enabled }
+    init(terminal: Bool) { self.terminal = terminal }
 
     func update(_ p: Converter.Progress) {
-        guard enabled else { return }
         let now = Date()
+        let seconds = max(now.timeIntervalSince(started), 1e-3)
+        guard terminal else {
+            guard now.timeIntervalSince(lastLine) >= 10, p.bytesWritten > 0, p.tensorIndex < p.tensorCount else { return }
+            lastLine = now
+            let share = Double(p.bytesWritten) / Double(max(p.totalBytes, 1))
+            printError(String(format: "writing: tensor %d/%d, %.0f%% of %@, %.0f s, ETA %.0f s", p.tensorIndex + 1, p.tensorCount,
+                              100 * share, formatBytes(p.totalBytes), seconds, seconds * (1 - share) / max(share, 1e-9)))
+            return
+        }
         guard now.timeIntervalSince(lastDraw) > 0.1 || p.tensorIndex == p.tensorCount else { return }
         lastDraw = now
-        let seconds = max(now.timeIntervalSince(started), 1e-3)
         let rate = Double(p.bytesWritten) / seconds / 1e6
         let line = String(format: "\r\u{1B}[Ktensor %d/%d  %@ of %@  %.0f MB/s  %@",
                           min(p.tensorIndex + 1, p.tensorCount), p.tensorCount, formatBytes(p.bytesWritten),
@@ -150,7 +178,7 @@ final class ProgressLine {
     }
 
     func finish() {
-        guard enabled else { return }
+        guard terminal else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }
