@@ -28,7 +28,13 @@ struct ConversationArguments: ParsableArguments {
         if chatFormat == .chatml { return ChatTemplate.chatML }
         var isDirectory: ObjCBool = false
         let folder = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue
-        let name = folder ? model + "/tokenizer_config.json" : model + " (tokenizer.chat_template)"
+        var name = model + " (tokenizer.chat_template)"
+        if folder {
+            // The tokenizer reads tokenizer_config.json's template, else chat_template.jinja: name that file.
+            let config = model + "/tokenizer_config.json", jinja = model + "/chat_template.jinja"
+            let configHasTemplate = (try? String(contentsOfFile: config, encoding: .utf8))?.contains("\"chat_template\"") ?? false
+            name = !configHasTemplate && FileManager.default.fileExists(atPath: jinja) ? jinja : config
+        }
         guard let source = tokenizer.chatTemplate else {
             throw CLIError("\(name): the model has no chat template; pass '--chat-format chatml' to use ChatML")
         }
