@@ -97,7 +97,7 @@ extension OuroCommand.Convert {
                              tokens.count, bpw ?? 4.5, result.bitsPerWeight, result.predictedKLD))
             }
         case .q4_k_m, .q4_k_s, .iq4_xs_mix:
-            recipe = QuantizationRecipe.preset(type.rawValue, config: weights.config, importance: imatrix)!
+            recipe = QuantizationRecipe.preset(type.rawValue, config: weights.config, importance: usesImatrix)!
         default:
             recipe = .uniform(type.ggmlType!)
         }
