@@ -19,7 +19,8 @@ Options:
   --checkpoint DIR     Ouro checkpoint (bf16 safetensors)    [/work/bench/ouro-1.4b]
   --work DIR           where GGUF files and results go        [$OURO_PEER_CACHE/run]
   --types LIST         our --type values, comma-separated     [q8_0,q4_0,q4_k,q4_k_s,q4_k_m,iq4_nl,q6_k]
-                       (paired with llama.cpp's type of the same name; q4_k with Q4_K_S)
+                       also iq4_xs, q5_k, q3_k (paired with llama.cpp's type of the same name;
+                       q4_k with Q4_K_S, q5_k and q3_k with uniform --pure Q5_K_S / Q3_K_S)
   --threads LIST       thread counts                          [1,2]
   --rounds N           alternating rounds; best kept          [2]
   --prompt N           prompt tokens (prefill)                [64]
@@ -77,8 +78,10 @@ work=${work:-$cache/run}
 # (uniform files, as ours: without it llama-quantize gives the output head Q6_K).
 peer_of() {
   case "$1" in
-    q8_0|q4_0|iq4_nl|q6_k) echo "$1" ;;
+    q8_0|q4_0|iq4_nl|q6_k|iq4_xs) echo "$1" ;;
     q4_k|q4_k_s) echo q4_k_s ;;
+    q5_k) echo q5_k_s ;;          # --pure: uniform Q5_K, as ours
+    q3_k) echo q3_k_s ;;          # --pure: uniform Q3_K
     q4_k_m) echo q4_k_m ;;
     *) return 1 ;;
   esac
@@ -89,7 +92,7 @@ IFS=, read -r -a type_array <<< "$types"
 IFS=, read -r -a thread_array <<< "$thread_list"
 for t in "${type_array[@]}"; do
   [ "$t" = loop ] && die "--types loop: the loop preset's search is far too slow at 1.4B today; not benchmarked"
-  peer_of "$t" >/dev/null || die "--types: '$t' is not one of q8_0,q4_0,q4_k,q4_k_s,q4_k_m,iq4_nl,q6_k"
+  peer_of "$t" >/dev/null || die "--types: '$t' is not one of q8_0,q4_0,q4_k,q4_k_s,q4_k_m,iq4_nl,q6_k,iq4_xs,q5_k,q3_k"
 done
 for n in "${thread_array[@]}" "$rounds" "$prompt" "$generate" "$slow_generate"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "'$n' is not a positive whole number"
