@@ -18,8 +18,7 @@ final class ConvertOptionTests: XCTestCase {
             (["convert", model, "-o", out, "--type", "q4_0", "--seed", "3"], "--seed"),
             (["convert", model, "-o", out, "--type", "q4_0", "--calibration", "x.txt"], "--calibration"),
             (["convert", model, "-o", out, "--type", "loop", "--calibration", "x.txt", "--seed", "1"], "--seed"),
-            (["convert", model, "-o", out, "--bpw", "4.25"], "4.5000"),   // lowest reachable with today's candidates
-            (["generate", model, "--tokens", "1,2", "--seed", "5"], "--seed"),
+            (["convert", model, "-o", out, "--bpw", "4.25"], "4.5000"),   // tiny-a's rows are not whole 256-blocks: no candidate below 4.5 fits
         ]
         for (arguments, mention) in cases {
             let result = try CLI.run(arguments)
@@ -29,6 +28,13 @@ final class ConvertOptionTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains(mention), "\(arguments): \(result.stderr)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [])
+
+        // generate's sampling options are checked while parsing: a usage error (its one-line reason,
+        // then ArgumentParser's pointer to --help), exit 2.
+        let seedAlone = try CLI.run(["generate", model, "--tokens", "1,2", "--seed", "5"])
+        XCTAssertEqual(seedAlone.status, 2, seedAlone.stderr)
+        XCTAssertEqual(seedAlone.stderr.split(separator: "\n").first.map(String.init),
+                       "Error: '--seed' applies to sampling; add '--temperature' (e.g. 0.7)")
     }
 
     /// `--bpw` alone runs the loop-aware search (and says so) instead of writing q8_0.
