@@ -60,4 +60,7 @@ void ck_quantize_activations_avx2(const float *x, ck_activations *a);
 /// IEEE half to float, exact, portable (scalar path and scales).
 float ck_half_to_float(uint16_t h);
 
+/// The little-endian half at p (any alignment) as a float, portable: the scalar paths' scale load.
+static inline float ck_half_at(const uint8_t *p) { return ck_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
+
 #endif

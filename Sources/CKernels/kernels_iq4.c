@@ -25,7 +25,7 @@ void ck_rows_iq4_scalar(int type, const void *w, size_t row_bytes, int row0, int
                     sum += (int32_t)ck_iq4nl_values[blk[2 + j] & 0x0f] * xb[j];
                     sum += (int32_t)ck_iq4nl_values[blk[2 + j] >> 4] * xb[j + CK_QK / 2];
                 }
-                total += ck_half_to_float((uint16_t)(blk[0] | blk[1] << 8)) * xd[b] * (float)sum;
+                total += ck_half_at(blk) * xd[b] * (float)sum;
             }
             y[(size_t)t * ldy + r] = total;
         }

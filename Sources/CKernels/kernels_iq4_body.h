@@ -15,22 +15,7 @@
 #include "kernels_internal.h"
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
-
-static inline float iq4_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// Opaque vmovd for the f16 scale, for the reason given in kernels_simd_body.h (ck_half).
-static inline float iq4_half(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    __m128i v;
-    __asm__("vmovd %k1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
+#include "kernels_simd_common.h"
 
 static inline __m256i iq4_table(void) {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ck_iq4nl_values));
@@ -57,15 +42,15 @@ static float iq4_1x1(const uint8_t *row, const int8_t *x, const float *xd, int n
         const uint8_t *p0 = row + (size_t)b * CK_IQ4_NL_BYTES, *p1 = p0 + CK_IQ4_NL_BYTES;
         _mm_prefetch((const char *)p0 + CK_PREFETCH_BYTES, _MM_HINT_T0);
         const __m256i w0 = iq4_values(p0, table), w1 = iq4_values(p1, table);
-        acc0 = iq4_term(_mm256_abs_epi8(w0), w0, x + (size_t)b * CK_QK, iq4_half(p0) * xd[b], acc0);
-        acc1 = iq4_term(_mm256_abs_epi8(w1), w1, x + (size_t)(b + 1) * CK_QK, iq4_half(p1) * xd[b + 1], acc1);
+        acc0 = iq4_term(_mm256_abs_epi8(w0), w0, x + (size_t)b * CK_QK, ck_half(p0) * xd[b], acc0);
+        acc1 = iq4_term(_mm256_abs_epi8(w1), w1, x + (size_t)(b + 1) * CK_QK, ck_half(p1) * xd[b + 1], acc1);
     }
     if (b < nb) {
         const uint8_t *p0 = row + (size_t)b * CK_IQ4_NL_BYTES;
         const __m256i w0 = iq4_values(p0, table);
-        acc0 = iq4_term(_mm256_abs_epi8(w0), w0, x + (size_t)b * CK_QK, iq4_half(p0) * xd[b], acc0);
+        acc0 = iq4_term(_mm256_abs_epi8(w0), w0, x + (size_t)b * CK_QK, ck_half(p0) * xd[b], acc0);
     }
-    return iq4_hsum(_mm256_add_ps(acc0, acc1));
+    return ck_hsum(_mm256_add_ps(acc0, acc1));
 }
 
 // Four tokens: x rows at x0 + k * stride, scales at d0 + k * nb.
@@ -76,7 +61,7 @@ static void iq4_1x4(const uint8_t *row, const int8_t *x0, size_t stride, const f
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int b = 0; b < nb; b++) {
         const uint8_t *p = row + (size_t)b * CK_IQ4_NL_BYTES;
-        const float dw = iq4_half(p);
+        const float dw = ck_half(p);
         const __m256i wq = iq4_values(p, table), aw = _mm256_abs_epi8(wq);
         const size_t o = (size_t)b * CK_QK;
         a0 = iq4_term(aw, wq, x0 + o, dw * d0[b], a0);
@@ -84,7 +69,7 @@ static void iq4_1x4(const uint8_t *row, const int8_t *x0, size_t stride, const f
         a2 = iq4_term(aw, wq, x2 + o, dw * d2[b], a2);
         a3 = iq4_term(aw, wq, x3 + o, dw * d3[b], a3);
     }
-    out[0] = iq4_hsum(a0); out[1] = iq4_hsum(a1); out[2] = iq4_hsum(a2); out[3] = iq4_hsum(a3);
+    out[0] = ck_hsum(a0); out[1] = ck_hsum(a1); out[2] = ck_hsum(a2); out[3] = ck_hsum(a3);
 }
 
 void CK_IQ4_ROWS_FN(int type, const void *w, size_t row_bytes, int row0, int row1,

@@ -10,33 +10,8 @@
 #include "kernels_kquant.h"
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
+#include "kernels_simd_common.h"
 #include "kernels_kquant_simd.h"
-
-static inline float kq_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// f16 to f32 through an opaque vmovd (see ck_half in kernels_simd_body.h for why).
-static inline float kq_half(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    __m128i v;
-    __asm__("vmovd %k1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
-
-static inline __m256i kq_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-// acc + int32 dot lanes of u8 quants and s8 activations, converted and scaled.
-static inline __m256 kq_term(__m256i q, const int8_t *x, __m256 scale, __m256 acc) {
-    const __m256i p = CK_DPBUSD(_mm256_setzero_si256(), q, kq_load(x));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc);
-}
-
-static inline __m256 kq_lane(__m256 v, int i) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i)); }
 
 // Tokens k at x0 + k * stride (quants), xd0 + k * nb (block scales), xdxs0 + k * nb.
 static inline __attribute__((always_inline)) void q4k_1xn(
@@ -53,9 +28,9 @@ static inline __attribute__((always_inline)) void q4k_1xn(
             _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 128, _MM_HINT_T0);
         }
         const __m128i sm = ck_q4k_scales_xmm(p + 4);
-        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(kq_half(p)));
+        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(ck_half(p)));
         const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
-                                        _mm256_set1_ps(kq_half(p + 2)));
+                                        _mm256_set1_ps(ck_half(p + 2)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) {
             const size_t o = (size_t)n * nb + 8 * (size_t)s;
@@ -63,16 +38,16 @@ static inline __attribute__((always_inline)) void q4k_1xn(
             accm[n] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(xdxs0 + o), accm[n]);
         }
         for (int k = 0; k < 4; k++) {
-            const __m256i q = kq_load(p + 16 + 32 * k);
+            const __m256i q = ck_load(p + 16 + 32 * k);
             const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
             for (int n = 0; n < N; n++) {
                 const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 64 * k;
-                acc[n][0] = kq_term(lo, x, kq_lane(sc[n], 2 * k), acc[n][0]);
-                acc[n][1] = kq_term(hi, x + 32, kq_lane(sc[n], 2 * k + 1), acc[n][1]);
+                acc[n][0] = ck_dot_term(lo, x, ck_lane(sc[n], 2 * k), acc[n][0]);
+                acc[n][1] = ck_dot_term(hi, x + 32, ck_lane(sc[n], 2 * k + 1), acc[n][1]);
             }
         }
     }
-    for (int n = 0; n < N; n++) out[n] = kq_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - kq_hsum(accm[n]);
+    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - ck_hsum(accm[n]);
 }
 
 // Tokens k at x0 + k * stride, xdg0 / gs0 + k * ng.
@@ -96,7 +71,7 @@ static inline __attribute__((always_inline)) void q6k_1xn(
             _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 192, _MM_HINT_T0);
         }
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)(p + 192));
-        const __m256 d = _mm256_set1_ps(kq_half(p + 208));
+        const __m256 d = _mm256_set1_ps(ck_half(p + 208));
         const __m256 scf0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8)), d);
         const __m256 scf1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8))), d);
         __m256 sg[4][2];
@@ -108,7 +83,7 @@ static inline __attribute__((always_inline)) void q6k_1xn(
             acco[n] = _mm256_fmadd_ps(scf1, _mm256_loadu_ps(gs0 + o + 8), acco[n]);
         }
         for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = kq_load(p + 64 * h), ql1 = kq_load(p + 64 * h + 32), qh = kq_load(p + 128 + 32 * h);
+            const __m256i ql0 = ck_load(p + 64 * h), ql1 = ck_load(p + 64 * h + 32), qh = ck_load(p + 128 + 32 * h);
             __m256i q[4];
             q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
             q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
@@ -118,12 +93,12 @@ static inline __attribute__((always_inline)) void q6k_1xn(
             for (int c = 0; c < 4; c++) {
                 for (int n = 0; n < N; n++) {
                     const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 128 * h + 32 * c;
-                    acc[n][c & 1] = kq_term(q[c], x, _mm256_permutevar8x32_ps(sg[n][h], pair[c]), acc[n][c & 1]);
+                    acc[n][c & 1] = ck_dot_term(q[c], x, _mm256_permutevar8x32_ps(sg[n][h], pair[c]), acc[n][c & 1]);
                 }
             }
         }
     }
-    for (int n = 0; n < N; n++) out[n] = kq_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - 32.0f * kq_hsum(acco[n]);
+    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - 32.0f * ck_hsum(acco[n]);
 }
 
 #ifndef CK_Q4K_1X1

@@ -4,13 +4,11 @@
 #include <stdlib.h>
 #include "kernels_kquant.h"
 
-static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 static float q4k_dot(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nsb) {
     float total = 0;
     for (int s = 0; s < nsb; s++) {
         const uint8_t *blk = row + (size_t)s * CK_Q4_K_BYTES;
-        const float d = ck_half_to_float(load_u16(blk)), dmin = ck_half_to_float(load_u16(blk + 2));
+        const float d = ck_half_at(blk), dmin = ck_half_at(blk + 2);
         uint8_t sm[16];
         ck_q4k_scales(blk + 4, sm);
         const uint8_t *qs = blk + 16;
@@ -34,7 +32,7 @@ static float q6k_dot(const uint8_t *row, const int8_t *x, const float *xd, int n
         const uint8_t *blk = row + (size_t)s * CK_Q6_K_BYTES;
         const uint8_t *ql = blk, *qh = blk + 128;
         const int8_t *sc = (const int8_t *)(blk + 192);
-        const float d = ck_half_to_float(load_u16(blk + 208));
+        const float d = ck_half_at(blk + 208);
         for (int g = 0; g < 16; g++) {
             int32_t sum = 0;
             for (int i = 0; i < 16; i++) {

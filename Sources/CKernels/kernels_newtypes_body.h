@@ -14,33 +14,9 @@
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
 
+#include "kernels_simd_common.h"
 #include "kernels_kquant_simd.h"
 #include "kernels_newtypes_simd.h"
-
-static inline float nt_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// f16 to f32 through an opaque vmovd (see ck_half in kernels_simd_body.h for why).
-static inline float nt_half(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    __m128i v;
-    __asm__("vmovd %k1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
-
-static inline __m256i nt_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-static inline __m256 nt_term(__m256i q, const int8_t *x, __m256 scale, __m256 acc) {
-    const __m256i p = CK_DPBUSD(_mm256_setzero_si256(), q, nt_load(x));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc);
-}
-
-static inline __m256 nt_lane(__m256 v, int i) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i)); }
 
 static inline void nt_prefetch(const uint8_t *p, int lines) {
     for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64 * i, _MM_HINT_T0);
@@ -64,28 +40,28 @@ static inline __attribute__((always_inline)) void q5k_1xn(
         const uint8_t *p = row + (size_t)s * CK_Q5_K_BYTES;
         if (prefetch) nt_prefetch(p, 3);
         const __m128i sm = ck_q4k_scales_xmm(p + 4);
-        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(nt_half(p)));
+        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(ck_half(p)));
         const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
-                                        _mm256_set1_ps(nt_half(p + 2)));
+                                        _mm256_set1_ps(ck_half(p + 2)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) {
             const size_t o = (size_t)n * nb + 8 * (size_t)s;
             sc[n] = _mm256_mul_ps(dsc, _mm256_loadu_ps(xd0 + o));
             accm[n] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(xdxs0 + o), accm[n]);
         }
-        const __m256i qh = nt_load(p + 16);
+        const __m256i qh = ck_load(p + 16);
         for (int k = 0; k < 4; k++) {
-            const __m256i q = nt_load(p + 48 + 32 * k);
+            const __m256i q = ck_load(p + 48 + 32 * k);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low), nt_bit(qh, 2 * k, 4));
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), nt_bit(qh, 2 * k + 1, 4));
             for (int n = 0; n < N; n++) {
                 const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 64 * k;
-                acc[n][0] = nt_term(lo, x, nt_lane(sc[n], 2 * k), acc[n][0]);
-                acc[n][1] = nt_term(hi, x + 32, nt_lane(sc[n], 2 * k + 1), acc[n][1]);
+                acc[n][0] = ck_dot_term(lo, x, ck_lane(sc[n], 2 * k), acc[n][0]);
+                acc[n][1] = ck_dot_term(hi, x + 32, ck_lane(sc[n], 2 * k + 1), acc[n][1]);
             }
         }
     }
-    for (int n = 0; n < N; n++) out[n] = nt_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - nt_hsum(accm[n]);
+    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - ck_hsum(accm[n]);
 }
 
 // Q3_K. Tokens k at x0 + k * stride, xdg0 / gs0 + k * ng.
@@ -104,7 +80,7 @@ static inline __attribute__((always_inline)) void q3k_1xn(
         const uint8_t *p = row + (size_t)s * CK_Q3_K_BYTES;
         if (prefetch) nt_prefetch(p, 2);
         const __m128i scv = nt_q3k_scales_xmm(p + 96);
-        const __m256 d = _mm256_set1_ps(nt_half(p + 108));
+        const __m256 d = _mm256_set1_ps(ck_half(p + 108));
         const __m256 scf0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scv)), d);
         const __m256 scf1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(scv, 8))), d);
         __m256 sg[4][2];
@@ -115,19 +91,19 @@ static inline __attribute__((always_inline)) void q3k_1xn(
             acco[n] = _mm256_fmadd_ps(scf0, _mm256_loadu_ps(gs0 + o), acco[n]);
             acco[n] = _mm256_fmadd_ps(scf1, _mm256_loadu_ps(gs0 + o + 8), acco[n]);
         }
-        const __m256i hm = nt_load(p);
+        const __m256i hm = ck_load(p);
         for (int h = 0; h < 2; h++) {
-            const __m256i qs = nt_load(p + 32 + 32 * h);
+            const __m256i qs = ck_load(p + 32 + 32 * h);
             for (int c = 0; c < 4; c++) {
                 const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), three), nt_bit(hm, 4 * h + c, 2));
                 for (int n = 0; n < N; n++) {
                     const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 128 * h + 32 * c;
-                    acc[n][c & 1] = nt_term(q, x, _mm256_permutevar8x32_ps(sg[n][h], pair[c]), acc[n][c & 1]);
+                    acc[n][c & 1] = ck_dot_term(q, x, _mm256_permutevar8x32_ps(sg[n][h], pair[c]), acc[n][c & 1]);
                 }
             }
         }
     }
-    for (int n = 0; n < N; n++) out[n] = nt_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - 4.0f * nt_hsum(acco[n]);
+    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - 4.0f * ck_hsum(acco[n]);
 }
 
 // IQ4_XS. Tokens k at x0 + k * stride, xd0 + k * nb.
@@ -141,7 +117,7 @@ static inline __attribute__((always_inline)) void iq4xs_1xn(
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_IQ4_XS_BYTES;
         if (prefetch) nt_prefetch(p, 3);
-        const __m256 dl = _mm256_mul_ps(nt_iq4xs_scales_ps(p), _mm256_set1_ps(nt_half(p)));
+        const __m256 dl = _mm256_mul_ps(nt_iq4xs_scales_ps(p), _mm256_set1_ps(ck_half(p)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) sc[n] = _mm256_mul_ps(dl, _mm256_loadu_ps(xd0 + (size_t)n * nb + 8 * (size_t)s));
         for (int ib = 0; ib < 8; ib++) {
@@ -152,13 +128,13 @@ static inline __attribute__((always_inline)) void iq4xs_1xn(
             const __m256i av = _mm256_sign_epi8(v, v);
             for (int n = 0; n < N; n++) {
                 const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * ib;
-                const __m256i sx = _mm256_sign_epi8(nt_load(x), v);
+                const __m256i sx = _mm256_sign_epi8(ck_load(x), v);
                 const __m256i dot = CK_DPBUSD(_mm256_setzero_si256(), av, sx);
-                acc[n][ib & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), nt_lane(sc[n], ib), acc[n][ib & 1]);
+                acc[n][ib & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), ck_lane(sc[n], ib), acc[n][ib & 1]);
             }
         }
     }
-    for (int n = 0; n < N; n++) out[n] = nt_hsum(_mm256_add_ps(acc[n][0], acc[n][1]));
+    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1]));
 }
 
 #ifndef CK_Q5K_1X1

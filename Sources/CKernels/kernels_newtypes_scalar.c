@@ -3,13 +3,11 @@
 // f32 scales. Every SIMD path must agree with this to float rounding. Also the level dispatch.
 #include "kernels_newtypes.h"
 
-static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 static float q5k_dot(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nsb) {
     float total = 0;
     for (int s = 0; s < nsb; s++) {
         const uint8_t *blk = row + (size_t)s * CK_Q5_K_BYTES;
-        const float d = ck_half_to_float(load_u16(blk)), dmin = ck_half_to_float(load_u16(blk + 2));
+        const float d = ck_half_at(blk), dmin = ck_half_at(blk + 2);
         uint8_t sm[16];
         ck_q4k_scales(blk + 4, sm);
         const uint8_t *qh = blk + 16, *qs = blk + 48;
@@ -35,7 +33,7 @@ static float q3k_dot(const uint8_t *row, const int8_t *x, const float *xd, int n
         const uint8_t *hmask = blk, *qs = blk + 32;
         int8_t sc[16];
         ck_q3k_scales(blk + 96, sc);
-        const float d = ck_half_to_float(load_u16(blk + 108));
+        const float d = ck_half_at(blk + 108);
         for (int g = 0; g < 16; g++) {
             int32_t sum = 0;
             for (int i = 0; i < 16; i++) {
@@ -54,7 +52,7 @@ static float iq4xs_dot(const uint8_t *row, const int8_t *x, const float *xd, int
     float total = 0;
     for (int s = 0; s < nsb; s++) {
         const uint8_t *blk = row + (size_t)s * CK_IQ4_XS_BYTES;
-        const float d = ck_half_to_float(load_u16(blk));
+        const float d = ck_half_at(blk);
         int8_t ls[8];
         ck_iq4xs_scales(blk, ls);
         for (int ib = 0; ib < 8; ib++) {

@@ -19,15 +19,9 @@
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 
+#include "kernels_simd_common.h"
 #include "kernels_kquant_simd.h"
 #include "kernels_newtypes_simd.h"
-
-static inline float nt_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static inline __m512i nt_bcast256(const uint8_t *p) {
     return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
@@ -85,7 +79,7 @@ float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, c
         }
     }
     const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    return _mm512_reduce_add_ps(sum) - nt_hsum256(accm);
+    return _mm512_reduce_add_ps(sum) - ck_hsum(accm);
 }
 
 float ck_q3k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb) {
@@ -162,7 +156,7 @@ float ck_iq4xs_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd,
         }
     }
     const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    return _mm512_reduce_add_ps(sum) - 128.0f * nt_hsum256(accm);
+    return _mm512_reduce_add_ps(sum) - 128.0f * ck_hsum(accm);
 }
 
 #pragma clang attribute pop

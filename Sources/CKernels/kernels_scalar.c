@@ -22,8 +22,6 @@ float ck_half_to_float(uint16_t h) {
     return f;
 }
 
-static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
                     const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
@@ -39,14 +37,14 @@ void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row
                     const uint8_t *blk = row + (size_t)b * CK_Q8_0_BYTES;
                     const int8_t *q = (const int8_t *)(blk + 2);
                     for (int j = 0; j < CK_QK; j++) sum += (int32_t)q[j] * xq[b * CK_QK + j];
-                    total += ck_half_to_float(load_u16(blk)) * xd[b] * (float)sum;
+                    total += ck_half_at(blk) * xd[b] * (float)sum;
                 } else {
                     const uint8_t *blk = row + (size_t)b * CK_Q4_0_BYTES;
                     for (int j = 0; j < CK_QK / 2; j++) {
                         sum += ((int32_t)(blk[2 + j] & 0x0f) - 8) * xq[b * CK_QK + j];
                         sum += ((int32_t)(blk[2 + j] >> 4) - 8) * xq[b * CK_QK + j + CK_QK / 2];
                     }
-                    total += ck_half_to_float(load_u16(blk)) * xd[b] * (float)sum;
+                    total += ck_half_at(blk) * xd[b] * (float)sum;
                 }
             }
             y[(size_t)t * ldy + r] = total;

@@ -12,26 +12,7 @@
 #include "kernels_internal.h"
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
-
-static inline float ck_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// The half goes in with an opaque vmovd: from _cvtsh_ss or _mm_cvtsi32_si128, clang emits
-// vpinsrw into whatever register is free, once the q8_0 loop's accumulator, which chained every
-// block's scale to the previous block's FMA and cut the kernel from 53 to 22 GB/s.
-static inline float ck_half(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    __m128i v;
-    __asm__("vmovd %k1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
-
-static inline __m256i ck_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+#include "kernels_simd_common.h"
 
 // q8_0: |w| (u8) times x carrying w's sign (s8): the dot instructions take one unsigned operand.
 static inline __m256 ck_q8_term(__m256i aw, __m256i wq, const int8_t *x, float scale, __m256 acc) {

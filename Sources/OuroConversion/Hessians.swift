@@ -28,21 +28,11 @@ public struct Hessians: @unchecked Sendable {
     public static func collect(weights: OuroWeights, tokens: [Int], window: Int = 512,
                                progress: ((Int, Int) -> Void)? = nil) throws -> Hessians {
         let collector = Collector()
-        let runner = OuroRunner(weights: weights)
-        runner.activationObserver = collector
-        var start = 0
-        while start < tokens.count {
-            let end = min(tokens.count, start + max(window, 1))
-            _ = try runner.forward(tokens: Array(tokens[start..<end]))
-            start = end
-            progress?(start, tokens.count)
-        }
+        try runCalibration(weights: weights, tokens: tokens, window: window, observer: collector, progress: progress)
         var byTensor: [String: Matrix] = [:]
         for (key, matrix) in collector.matrices {
             matrix.symmetrize()
-            var names = key.site.tensors(layer: key.layer)
-            if key.site == .output && weights.config.tieWordEmbeddings { names = ["token_embd.weight"] }
-            for name in names { byTensor[name] = matrix }
+            for name in key.tensors(config: weights.config) { byTensor[name] = matrix }
         }
         return Hessians(byTensor: byTensor, tokens: tokens.count)
     }
@@ -54,16 +44,11 @@ public struct Hessians: @unchecked Sendable {
         }, tokens: tokens)
     }
 
-    struct Key: Hashable {
-        let site: LinearInput
-        let layer: Int?
-    }
-
     final class Collector: ActivationObserver {
-        var matrices: [Key: Matrix] = [:]
+        var matrices: [CalibrationInput: Matrix] = [:]
 
         func observe(_ site: LinearInput, layer: Int?, rows pointer: UnsafePointer<Float>, count: Int, columns: Int) {
-            let key = Key(site: site, layer: layer)
+            let key = CalibrationInput(site: site, layer: layer)
             let matrix = matrices[key] ?? Matrix(columns: columns)
             matrices[key] = matrix
             // Upper triangle only (row-major): H += Xᵀ X.

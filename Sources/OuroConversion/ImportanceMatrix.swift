@@ -18,36 +18,22 @@ public struct ImportanceMatrix: Sendable, Equatable {
     /// a fresh context) and gathers the mean squared input of every projection and of the output head.
     public static func collect(weights: OuroWeights, tokens: [Int], window: Int = 512) throws -> ImportanceMatrix {
         let collector = Collector()
-        let runner = OuroRunner(weights: weights)
-        runner.activationObserver = collector
-        var start = 0
-        while start < tokens.count {
-            let end = min(tokens.count, start + max(window, 1))
-            _ = try runner.forward(tokens: Array(tokens[start..<end]))
-            start = end
-        }
+        try runCalibration(weights: weights, tokens: tokens, window: window, observer: collector, progress: nil)
         var values: [String: [Float]] = [:]
         for (key, sum) in collector.sums {
             let count = Float(collector.rows[key] ?? 1)
-            var names = key.site.tensors(layer: key.layer)
-            if key.site == .output && weights.config.tieWordEmbeddings { names = ["token_embd.weight"] }
-            for name in names { values[name] = sum.map { Float($0 / Double(count)) } }
+            for name in key.tensors(config: weights.config) { values[name] = sum.map { Float($0 / Double(count)) } }
         }
         return ImportanceMatrix(values: values, tokens: tokens.count)
     }
 
-    struct Key: Hashable {
-        let site: LinearInput
-        let layer: Int?
-    }
-
     /// Sums in Double: millions of squares would lose low bits in Float.
     final class Collector: ActivationObserver {
-        var sums: [Key: [Double]] = [:]
-        var rows: [Key: Int] = [:]
+        var sums: [CalibrationInput: [Double]] = [:]
+        var rows: [CalibrationInput: Int] = [:]
 
         func observe(_ site: LinearInput, layer: Int?, rows pointer: UnsafePointer<Float>, count: Int, columns: Int) {
-            let key = Key(site: site, layer: layer)
+            let key = CalibrationInput(site: site, layer: layer)
             var sum = sums[key] ?? [Double](repeating: 0, count: columns)
             sums[key] = nil   // keep the array uniquely referenced while adding
             sum.withUnsafeMutableBufferPointer { s in

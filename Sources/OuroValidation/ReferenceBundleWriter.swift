@@ -157,28 +157,6 @@ public final class ReferenceBundleWriter {
     }
 }
 
-/// A JSON string literal: quotes, backslashes and control characters escaped.
-func jsonQuoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
-
 /// libzstd's streaming compressor (`ZSTD_compressStream2`), recording the content size in the frame
 /// header so readers can check it against their cap before allocating.
 final class ZstdStreamEncoder {

@@ -11,6 +11,11 @@ import XCTest
 /// activation quantization's error bound.
 final class CKernelsNewTypesTests: XCTestCase {
     private var generator = SplitMix(seed: 31)
+    private var kernelCheck: SuperBlockKernelCheck {
+        SuperBlockKernelCheck(rawBlocks: { self.rawBlocks($0, count: $1) },
+                              termMagnitudes: { try self.termMagnitudes($0, $1, rows: $2, cols: $3) },
+                              random: { self.generator.nextFloat() })
+    }
     private let types: [GGMLType] = [.q3_K, .q5_K, .iq4_xs]
 
     override func tearDown() {
@@ -108,22 +113,6 @@ final class CKernelsNewTypesTests: XCTestCase {
         }
     }
 
-    /// y [tokens, rows] through ck_matmul at the current level.
-    private func matmul(_ type: GGMLType, _ w: [UInt8], rows: Int, cols: Int, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
-        let activations = QuantizedActivations()
-        var y = [Float](repeating: .nan, count: tokens * rows)
-        x.withUnsafeBufferPointer { xp in
-            var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-            w.withUnsafeBytes { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    ck_matmul(LinearKernels.integerKernelType(type)!, wp.baseAddress!, type.rowByteCount(cols)!,
-                              Int32(rows), &a, yp.baseAddress!, rows, Int32(threads))
-                }
-            }
-        }
-        return y
-    }
-
     /// Per element, the largest weight term a kernel may round: |dequantized| plus the offset part
     /// the fast paths add separately (dmin·m for Q5_K, 4·|d·sc| for Q3_K, 128·|d·ls| for IQ4_XS).
     private func termMagnitudes(_ type: GGMLType, _ w: [UInt8], rows: Int, cols: Int) throws -> [Float] {
@@ -153,67 +142,13 @@ final class CKernelsNewTypesTests: XCTestCase {
     /// Every level, one and three threads, against plain C: row counts around the thread chunks,
     /// 1, 2, 3, 8 and 22 super-blocks, tokens 1...9 (the 4-token prefill form and its remainders).
     func testEveryKernelLevelAgreesWithPlainCOnRawBlocks() throws {
-        let shapes = [(1, 1), (15, 2), (16, 1), (17, 3), (33, 8), (65, 2), (130, 1), (5, 22)]
-        for type in types {
-            for (shape, (rows, superBlocks)) in shapes.enumerated() {
-                let cols = superBlocks * 256
-                let w = rawBlocks(type, count: rows * superBlocks)
-                let terms = try termMagnitudes(type, w, rows: rows, cols: cols)
-                for tokens in 1...9 where (tokens + shape) % 3 == 0 || tokens <= 2 || tokens == 9 || rows <= 17 {
-                    let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 }
-                    ck_set_level(Int32(CK_LEVEL_SCALAR))
-                    let reference = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
-                    XCTAssertFalse(reference.contains { $0.isNaN })
-                    for level in Int32(CK_LEVEL_AVX2)...max(Int32(CK_LEVEL_AVX2), ck_best_level()) where level <= ck_best_level() {
-                        XCTAssertEqual(ck_set_level(level), level)
-                        for threads in [1, 3] {
-                            let y = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
-                            for t in 0..<tokens {
-                                for r in 0..<rows {
-                                    var magnitude: Float = 0
-                                    for j in 0..<cols { magnitude += terms[r * cols + j] * abs(x[t * cols + j]) }
-                                    // Integer sums are exact on every path; the f32 sums of the scaled terms
-                                    // (offsets subtracted at a different point) differ by rounding only.
-                                    XCTAssertEqual(y[t * rows + r], reference[t * rows + r], accuracy: 4e-6 * magnitude,
-                                                   "\(type) level \(level) threads \(threads) \(rows)x\(cols)x\(tokens) t\(t) r\(r)")
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        try kernelCheck.everyLevelAgreesWithPlainC(types)
     }
 
     /// Plain C against dot(dequantizeRow(w), x) in f32: the only difference is the activations'
     /// int8 rounding, |x - d·q| <= d/2 with d = max|x| / 127 per block of 32, so
     /// |y - y_f32| <= Σ |w_e| d_b(e) / 2 (plus f32 rounding, 1e-5 of Σ |w x|).
     func testPlainCMatchesDequantizedFloatDot() throws {
-        ck_set_level(Int32(CK_LEVEL_SCALAR))
-        for type in types {
-            let rows = 9, cols = 3 * 256, tokens = 2
-            let w = rawBlocks(type, count: rows * cols / 256)
-            let dense = try w.withUnsafeBytes { try dequantize(type, $0, count: rows * cols) }
-            let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 3 }
-            let y = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
-            var tightest: Float = .infinity
-            for t in 0..<tokens {
-                for r in 0..<rows {
-                    var exact: Double = 0, bound: Float = 0, magnitude: Float = 0
-                    for j in 0..<cols {
-                        let block = x[(t * cols + j / 32 * 32)..<(t * cols + j / 32 * 32 + 32)]
-                        let d = block.map(abs).max()! / 127
-                        exact += Double(dense[r * cols + j]) * Double(x[t * cols + j])
-                        bound += abs(dense[r * cols + j]) * d / 2
-                        magnitude += abs(dense[r * cols + j] * x[t * cols + j])
-                    }
-                    let error = abs(Double(y[t * rows + r]) - exact)
-                    XCTAssertLessThanOrEqual(error, Double(bound + 1e-5 * magnitude), "\(type) t\(t) r\(r)")
-                    tightest = min(tightest, bound)
-                    XCTAssertGreaterThan(magnitude, 0)
-                }
-            }
-            XCTAssertGreaterThan(tightest, 0)
-        }
+        try kernelCheck.plainCMatchesDequantizedFloatDot(types)
     }
 }

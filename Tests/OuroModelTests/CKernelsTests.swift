@@ -20,22 +20,6 @@ final class CKernelsTests: XCTestCase {
         return try! quantize(type, values)
     }
 
-    /// y [tokens, rows] through ck_matmul at the current level.
-    private func matmul(_ type: GGMLType, _ w: [UInt8], rows: Int, cols: Int, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
-        let activations = QuantizedActivations()
-        var y = [Float](repeating: .nan, count: tokens * rows)
-        x.withUnsafeBufferPointer { xp in
-            var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-            w.withUnsafeBytes { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    ck_matmul(LinearKernels.integerKernelType(type)!, wp.baseAddress!, type.rowByteCount(cols)!,
-                              Int32(rows), &a, yp.baseAddress!, rows, Int32(threads))
-                }
-            }
-        }
-        return y
-    }
-
     func testEveryKernelLevelAgreesWithPlainCOnRandomInputs() {
         XCTAssertGreaterThanOrEqual(ck_best_level(), Int32(CK_LEVEL_SCALAR))
         for type in [GGMLType.q8_0, .q4_0] {
@@ -43,7 +27,7 @@ final class CKernelsTests: XCTestCase {
                 let w = quantizedRows(type, rows: rows, cols: cols)
                 let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 3 }
                 ck_set_level(Int32(CK_LEVEL_SCALAR))
-                let reference = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
+                let reference = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
                 // Rounding scale of each output: the sum of |w| |x| over its row (terms cancel).
                 let dense = w.withUnsafeBytes { try! dequantize(type, $0, count: rows * cols) }
                 let magnitude = (0..<tokens).flatMap { t in
@@ -53,7 +37,7 @@ final class CKernelsTests: XCTestCase {
                 for level in Int32(CK_LEVEL_SCALAR)...ck_best_level() {
                     XCTAssertEqual(ck_set_level(level), level)
                     for threads in [1, 2, 3] {
-                        let y = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
+                        let y = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
                         // Integer sums are exact on every path; only the f32 block accumulation differs.
                         for i in y.indices {
                             XCTAssertEqual(y[i], reference[i], accuracy: 1e-6 * magnitude[i],
@@ -81,11 +65,11 @@ final class CKernelsTests: XCTestCase {
             }
             let x = (0..<cols).map { _ in generator.nextFloat() * 4 }
             ck_set_level(Int32(CK_LEVEL_SCALAR))
-            let reference = matmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
+            let reference = ckMatmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
             let dense = w.withUnsafeBytes { try! dequantize(.q4_0, $0, count: rows * cols) }
             for level in Int32(CK_LEVEL_SCALAR)...ck_best_level() {
                 ck_set_level(level)
-                let y = matmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
+                let y = ckMatmul(.q4_0, w, rows: rows, cols: cols, x, tokens: 1, threads: 1)
                 for r in 0..<rows {
                     let magnitude = (0..<cols).reduce(Float(0)) { $0 + abs(dense[r * cols + $1] * x[$1]) }
                     // The fast kernel subtracts the -8 offset as 8 * sum(scale * block sum) at the end:
@@ -125,11 +109,11 @@ final class CKernelsTests: XCTestCase {
                 let w = rawBlocks(type, count: rows * blocks)
                 let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 }
                 ck_set_level(Int32(CK_LEVEL_SCALAR))
-                let reference = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
+                let reference = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
                 let dense = try w.withUnsafeBytes { try dequantize(type, $0, count: rows * cols) }
                 XCTAssertEqual(ck_set_level(Int32(CK_LEVEL_AVX512VNNI_GEMM)), Int32(CK_LEVEL_AVX512VNNI_GEMM))
                 for threads in [1, 2] {
-                    let y = matmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
+                    let y = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
                     for t in 0..<tokens {
                         for r in 0..<rows {
                             var magnitude: Float = 0

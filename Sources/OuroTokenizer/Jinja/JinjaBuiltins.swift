@@ -1,4 +1,5 @@
 import Foundation
+import OuroIO
 
 /// Globals, operators, attribute lookup, methods, filters and tests, each as jinja2 (on Python objects,
 /// in transformers' sandboxed environment) behaves. Anything not implemented is refused by name.
@@ -478,7 +479,7 @@ enum PythonJSON {
         case let .int(i): out += String(i)
         case let .double(d):
             out += d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : PythonFloat.repr(d)
-        case let .string(s): out += quoted(s)
+        case let .string(s): out += jsonQuoted(s)
         case let .list(items), let .tuple(items):
             if items.isEmpty { out += "[]"; return }
             out += "["
@@ -496,7 +497,7 @@ enum PythonJSON {
             for (i, m) in members.enumerated() {
                 if i > 0 { out += itemSeparator }
                 newline(level + 1)
-                out += quoted(m.key) + ": "
+                out += jsonQuoted(m.key) + ": "
                 try write(m.value, indent: indent, level: level + 1, sortKeys: sortKeys, into: &out)
             }
             newline(level)
@@ -504,23 +505,5 @@ enum PythonJSON {
         default:
             throw JinjaFailure.evaluation("Object of type \(v.typeName) is not JSON serializable")
         }
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }
