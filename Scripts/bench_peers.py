@@ -19,7 +19,7 @@ import sys
 # Ouro's --type -> the llama-quantize type it is compared with. Ouro's q4_k is uniform Q4_K; the
 # nearest llama.cpp type is the Q4_K_S preset (Q4_K, with Q6_K output and some Q5_K attn_v).
 PAIRS = {"q8_0": "q8_0", "q4_0": "q4_0", "q4_k": "q4_k_s", "q4_k_s": "q4_k_s", "q4_k_m": "q4_k_m",
-         "iq4_nl": "iq4_nl", "q6_k": "q6_k"}
+         "iq4_nl": "iq4_nl", "q6_k": "q6_k", "iq4_xs": "iq4_xs", "q5_k": "q5_k_s", "q3_k": "q3_k_s"}
 # Matrices one token streams (the output head included); embeddings are a row lookup, norms are tiny.
 MATRIX_SUFFIXES = ("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
                    "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")

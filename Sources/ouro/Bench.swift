@@ -108,11 +108,13 @@ extension OuroCommand {
     }
 }
 
-/// Which prefill path the weights take regardless of the flag (float files have no integer path).
+/// Which prefill path the weights take regardless of the flag: the integer one only when every block
+/// projection has an integer kernel (float files have none; mixes such as q4_k_m are checked per tensor).
 enum LinearKernelsPath {
     static func isFloat(_ weights: OuroWeights) -> Bool {
-        let integerTypes: [GGMLType] = [.q8_0, .q4_0, .iq4_nl, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
-        return !integerTypes.contains { $0 == weights.fileType }
+        let integerTypes: Set<GGMLType> = [.q8_0, .q4_0, .iq4_nl, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
+        let projections = weights.layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down] }
+        return !projections.allSatisfy { integerTypes.contains($0.type) }
     }
 }
 
