@@ -8,10 +8,10 @@ struct OuroCommand: ParsableCommand {
         abstract: "Convert, quantize, run and validate Ouro looped language models.",
         discussion: """
             Typical use:
-              ouro convert ./Ouro-1.4B --output ouro-q8.gguf --type q8_0
-              ouro validate ouro-q8.gguf --reference reference.safetensors.zst
-              ouro generate ouro-q8.gguf --tokens 5,17,3 --max-new 12
-              ouro verify ouro-q8.gguf
+              ouro convert ./Ouro-1.4B --output ouro-q4.gguf --type q4_k_m
+              ouro validate ouro-q4.gguf --baseline ./Ouro-1.4B --text-file text.txt
+              ouro generate ouro-q4.gguf --prompt "The capital of France is"
+              ouro chat ouro-q4.gguf
 
             Exit codes: 0 success, 1 a check failed (validate), 2 bad input or usage.
             """,
