@@ -84,7 +84,7 @@ static ck_rows_fn rows_at(int level, int type) {
     case CK_LEVEL_AVX512VNNI: return iq4 ? ck_rows_iq4_vnni : type == CK_TYPE_Q4_0 ? ck_rows_q4_vnni : ck_rows_vnni;
     case CK_LEVEL_AVX2: return iq4 ? ck_rows_iq4_avx2 : ck_rows_avx2;
 #endif
-    default: return iq4 ? ck_rows_iq4_scalar : ck_rows_scalar;
+    default: return ck_rows_scalar;
     }
 }
 

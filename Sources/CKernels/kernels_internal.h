@@ -33,8 +33,6 @@ float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, co
 
 /// IQ4_NL (kernels_iq4.c): ggml's kvalues_iq4nl, the reference rows, and the SIMD rows per level.
 extern const int8_t ck_iq4nl_values[16];
-void ck_rows_iq4_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
-                        const ck_activations *a, float *y, size_t ldy);
 #if defined(__x86_64__)
 void ck_rows_iq4_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
                       const ck_activations *a, float *y, size_t ldy);

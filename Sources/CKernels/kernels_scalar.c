@@ -22,6 +22,9 @@ float ck_half_to_float(uint16_t h) {
     return f;
 }
 
+/// Q4_0 nibbles stand for nibble - 8.
+static const int8_t q4_0_values[16] = { -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7 };
+
 void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
                     const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
@@ -39,10 +42,12 @@ void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row
                     for (int j = 0; j < CK_QK; j++) sum += (int32_t)q[j] * xq[b * CK_QK + j];
                     total += ck_half_at(blk) * xd[b] * (float)sum;
                 } else {
+                    // Q4_0 and IQ4_NL share the 18-byte nibble block; only the value of a nibble differs.
+                    const int8_t *values = type == CK_TYPE_IQ4_NL ? ck_iq4nl_values : q4_0_values;
                     const uint8_t *blk = row + (size_t)b * CK_Q4_0_BYTES;
                     for (int j = 0; j < CK_QK / 2; j++) {
-                        sum += ((int32_t)(blk[2 + j] & 0x0f) - 8) * xq[b * CK_QK + j];
-                        sum += ((int32_t)(blk[2 + j] >> 4) - 8) * xq[b * CK_QK + j + CK_QK / 2];
+                        sum += (int32_t)values[blk[2 + j] & 0x0f] * xq[b * CK_QK + j];
+                        sum += (int32_t)values[blk[2 + j] >> 4] * xq[b * CK_QK + j + CK_QK / 2];
                     }
                     total += ck_half_at(blk) * xd[b] * (float)sum;
                 }
