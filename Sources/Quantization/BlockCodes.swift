@@ -3,10 +3,11 @@
 // what error-compensating rounding (GPTQ) needs: the scales of a block are chosen once, then each
 // column's code is picked after the error of the previous columns has been fed forward.
 
-/// Types whose element codes `roundElement` can set: the 4-bit and 6-bit block types.
+/// Types whose element codes `roundElement` can set: every block type but Q8_0 (whose plain rounding
+/// is already within the activations' int8 error).
 public func supportsElementRounding(_ type: GGMLType) -> Bool {
     switch type {
-    case .q4_0, .iq4_nl, .q4_K, .q6_K: return true
+    case .q4_0, .iq4_nl, .q4_K, .q6_K, .iq4_xs, .q5_K, .q3_K: return true
     default: return false
     }
 }
@@ -21,6 +22,9 @@ public func roundElement(_ type: GGMLType, block: UnsafeMutableRawPointer, index
     case .iq4_nl: return roundIQ4_NL(block, index, target)
     case .q4_K: return roundQ4_K(block, index, target)
     case .q6_K: return roundQ6_K(block, index, target)
+    case .iq4_xs: return roundIQ4_XS(block, index, target)
+    case .q5_K: return roundQ5_K(block, index, target)
+    case .q3_K: return roundQ3_K(block, index, target)
     default: preconditionFailure("roundElement: \(type.name) has no element codes")
     }
 }
@@ -47,15 +51,61 @@ private func roundQ4_0(_ block: UnsafeMutableRawPointer, _ i: Int, _ target: Flo
 /// IQ4_NL: x = d·kvalues[q] (non-uniform grid: nearest by search).
 private func roundIQ4_NL(_ block: UnsafeMutableRawPointer, _ i: Int, _ target: Float) -> Float {
     let d = Float16Bits.toFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+    let best = nearestGridCode(d, target)
+    setNibble((block + 2 + i % 16).assumingMemoryBound(to: UInt8.self), high: i >= 16, UInt8(best))
+    return d * BlockIQ4_NL.floatValues[best]
+}
+
+/// The index of IQ4_NL's grid value v minimising |scale·v - target| (8, a zero, when scale is 0).
+@inline(__always)
+private func nearestGridCode(_ scale: Float, _ target: Float) -> Int {
     var best = 8, bestError = Float.infinity
-    if d != 0 {
+    if scale != 0 {
         for (q, v) in BlockIQ4_NL.floatValues.enumerated() {
-            let e = abs(d * v - target)
+            let e = abs(scale * v - target)
             if e < bestError { bestError = e; best = q }
         }
     }
-    setNibble((block + 2 + i % 16).assumingMemoryBound(to: UInt8.self), high: i >= 16, UInt8(best))
-    return d * BlockIQ4_NL.floatValues[best]
+    return best
+}
+
+/// IQ4_XS: x = d·(ls[ib] - 32)·kvalues[q] for block ib = i / 32; nibbles laid out as IQ4_NL's per block.
+private func roundIQ4_XS(_ block: UnsafeMutableRawPointer, _ i: Int, _ target: Float) -> Float {
+    let d = Float16Bits.toFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+    let ib = i / 32, j = i % 32
+    let dl = d * Float(BlockIQ4_XS.scale(ib, UnsafeRawPointer(block)) - 32)
+    let best = nearestGridCode(dl, target)
+    setNibble((block + 8 + 16 * ib + j % 16).assumingMemoryBound(to: UInt8.self), high: j >= 16, UInt8(best))
+    return dl * BlockIQ4_NL.floatValues[best]
+}
+
+/// Q5_K: x = d·sc[j]·q - dmin·m[j], q 5-bit: low 4 bits in ql (nibble by sub-block parity), the fifth
+/// in qh[i % 32] at bit j.
+private func roundQ5_K(_ block: UnsafeMutableRawPointer, _ i: Int, _ target: Float) -> Float {
+    let d = Float16Bits.toFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+    let dmin = Float16Bits.toFloat(UInt16(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+    let j = i / 32, l = i % 32
+    let (sc, m) = BlockQ4_K.scaleMin(j, UnsafePointer((block + 4).assumingMemoryBound(to: UInt8.self)))
+    let dj = d * Float(sc), dm = dmin * Float(m)
+    let q = dj == 0 ? 0 : clampedCode((target + dm) / dj, 31)
+    let ql = (block + 48 + 32 * (j / 2) + l).assumingMemoryBound(to: UInt8.self)
+    setNibble(ql, high: j % 2 == 1, UInt8(q & 0xf))
+    let qh = (block + 16 + l).assumingMemoryBound(to: UInt8.self)
+    qh.pointee = (qh.pointee & ~(UInt8(1) << j)) | UInt8(q >> 4) << j
+    return dj * Float(q) - dm
+}
+
+/// Q3_K: x = d·(sc[g] - 32)·(q - 4), 16-element groups; low 2 bits in qs, the third in hmask.
+private func roundQ3_K(_ block: UnsafeMutableRawPointer, _ e: Int, _ target: Float) -> Float {
+    let d = Float16Bits.toFloat(UInt16(littleEndian: block.loadUnaligned(fromByteOffset: 108, as: UInt16.self)))
+    let bytes = block.assumingMemoryBound(to: UInt8.self)
+    let dl = d * Float(BlockQ3_K.scale(e / 16, UnsafePointer(bytes + 96)) - 32)
+    let q = dl == 0 ? 4 : clampedCode(target / dl + 4, 7)
+    let qs = bytes + 32 + 32 * (e / 128) + e % 32, shift = UInt8(2 * ((e % 128) / 32))
+    qs.pointee = (qs.pointee & ~(3 << shift)) | UInt8(q & 3) << shift
+    let hmask = bytes + e % 32, bit = UInt8(1) << UInt8(e / 32)
+    hmask.pointee = q >= 4 ? hmask.pointee | bit : hmask.pointee & ~bit
+    return dl * Float(q - 4)
 }
 
 /// Q4_K: x = d·sc[j]·q - dmin·m[j] for sub-block j = i / 32.

@@ -27,7 +27,7 @@ extension OuroCommand.Convert {
             throw OptionConflict(description: "'--imatrix' does not change --type \(outputType.rawValue) (ggml ignores importance for it)")
         }
         if gptq == true && unweighted.contains(outputType) {
-            throw OptionConflict(description: "'--gptq' applies to q4_0, iq4_nl, q4_k, q6_k, the presets and loop, not --type \(outputType.rawValue)")
+            throw OptionConflict(description: "'--gptq' applies to the 3- to 6-bit block types, the presets and loop, not --type \(outputType.rawValue)")
         }
         if gptqDamping != nil && !usesGPTQ { throw OptionConflict(description: "'--gptq-damping' applies to --gptq") }
         if let gptqDamping, !(gptqDamping > 0 && gptqDamping.isFinite) { throw OptionConflict(description: "'--gptq-damping' takes a positive number, e.g. 0.01") }

@@ -55,7 +55,7 @@ extension OuroCommand {
         @Flag(inversion: .prefixedNo, help: "Importance-weighted scales from calibration activations (imatrix). Default: off.")
         var imatrix: Bool?
 
-        @Flag(inversion: .prefixedNo, help: "Error-compensating (GPTQ) rounding of 4- and 6-bit blocks from calibration Hessians. Default: on for --type loop, off otherwise.")
+        @Flag(inversion: .prefixedNo, help: "Error-compensating (GPTQ) rounding of the 3- to 6-bit blocks from calibration Hessians. Default: on for --type loop, off otherwise.")
         var gptq: Bool?
 
         @Option(help: "Calibration token ids (comma/whitespace separated) for --type loop, --imatrix and --gptq.")

@@ -33,7 +33,7 @@ final class ErrorCompensatingRoundingTests: XCTestCase {
     /// it is the nearest value on the block's grid.
     func testRoundElementAgreesWithTheDequantizer() throws {
         var generator = SystemRandomNumberGenerator()
-        for type in [GGMLType.q4_0, .iq4_nl, .q4_K, .q6_K] {
+        for type in [GGMLType.q4_0, .iq4_nl, .q4_K, .q6_K, .iq4_xs, .q5_K, .q3_K] {
             let values = (0..<type.blockSize).map { _ in Float.random(in: -1...1, using: &generator) }
             var block = try quantize(type, values)
             for index in [0, 5, type.blockSize - 1] {
@@ -42,7 +42,7 @@ final class ErrorCompensatingRoundingTests: XCTestCase {
                 let decoded = try block.withUnsafeBytes { try dequantize(type, $0, count: type.blockSize) }
                 XCTAssertEqual(decoded[index], got, "\(type.name) element \(index)")
                 // Nearest: every other code of this element is no closer.
-                let codes = type == .q6_K ? 64 : 16
+                let codes = type == .q6_K ? 64 : type == .q5_K ? 32 : 16
                 var copy = block
                 for _ in 0..<codes {
                     let alternative = decoded[index] + Float.random(in: -2...2, using: &generator)
@@ -67,7 +67,7 @@ final class ErrorCompensatingRoundingTests: XCTestCase {
             let original = source.floats()
             let factor = ErrorCompensatingRounding.factor(h)
             let importance = try XCTUnwrap(hessians.importance(of: tensor.ggufName))
-            for type in [GGMLType.q4_0, .iq4_nl, .q4_K, .q6_K] where type.rowByteCount(source.columns) != nil {
+            for type in [GGMLType.q4_0, .iq4_nl, .q4_K, .q6_K, .iq4_xs, .q5_K, .q3_K] where type.rowByteCount(source.columns) != nil {
                 let rowBytes = type.rowByteCount(source.columns)!
                 var plain = [UInt8](repeating: 0, count: source.rows * rowBytes), weighted = plain, compensated = plain
                 original.withUnsafeBufferPointer { o in
