@@ -6,7 +6,15 @@
 Reads the checkpoint's safetensors with numpy and the GGUF file with gguf-py's GGUFReader (llama.cpp's
 own Python reader), then for every tensor:
   - F32/F16/BF16: the stored values equal the source values converted to that type;
-  - Q8_0/Q4_0: the stored bytes equal gguf-py's `gguf.quants.quantize` of the source values.
+  - Q8_0/Q4_0 written by plain rounding: the stored bytes equal gguf-py's `gguf.quants.quantize` of the
+    source values;
+  - every other block type, and Q8_0/Q4_0 tensors listed under `ouro.quantization.gptq.tensors` or
+    `ouro.quantization.imatrix.tensors` (codes or scales chosen differently from gguf-py's rounding):
+    gguf-py's `gguf.quants.dequantize` decodes every element, all finite, and the relative RMS error
+    against the source is at most the type's bound below (about twice what ggml's own rounding of
+    Gaussian-like weights gives; GPTQ trades weight error for output error, so its codes sit above
+    plain rounding's weight error, not far above).
+Every metadata key is read and decoded with gguf-py (`ReaderField.contents()`).
 ggml's C quantizer and gguf-py differ in one corner (a Q4_0 block of zeros whose first value is -0: C
 stores d = -0, gguf-py +0); such blocks are counted and reported, not failed.
 Prints a JSON summary; exits 0 when every tensor matches, 1 when one does not, 2 on unreadable input.
@@ -18,7 +26,13 @@ import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType as T, GGUFReader
-from gguf.quants import quantize
+from gguf.quants import dequantize, quantize
+
+# Largest relative RMS error (|w - q| / |w| over a tensor) accepted from gguf-py's dequantization.
+RMS_BOUND = {
+    T.Q8_0: 0.02, T.Q6_K: 0.05, T.Q5_K: 0.09, T.Q4_0: 0.2, T.Q4_K: 0.2, T.IQ4_NL: 0.2, T.IQ4_XS: 0.2,
+    T.Q3_K: 0.4,
+}
 
 HF_TO_GGUF = {
     "model.embed_tokens.weight": "token_embd.weight",
@@ -89,7 +103,19 @@ def main(argv):
         print(f"check_conversion: cannot read input: {e}", file=sys.stderr)
         return 2
     stored = {t.name: t for t in reader.tensors}
-    problems, checked, signed_zero_blocks = [], {}, 0
+    problems, checked, signed_zero_blocks, keys, worst = [], {}, 0, 0, {}
+    listed = set()
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF."):  # gguf-py's view of the header (version, counts), not a key
+            continue
+        try:
+            value = field.contents()
+        except Exception as e:  # noqa: BLE001 (any failure to decode a key is a finding)
+            problems.append(f"key {name}: gguf-py cannot decode it: {e}")
+            continue
+        keys += 1
+        if name in ("ouro.quantization.gptq.tensors", "ouro.quantization.imatrix.tensors"):
+            listed.update(value or [])
     for hf, values in source.items():
         name = gguf_name(hf)
         if name not in stored:
@@ -102,7 +128,17 @@ def main(argv):
         if [int(d) for d in t.shape] != list(values.shape[::-1]):
             problems.append(f"{name}: shape {list(t.shape)} (innermost first) vs source {list(values.shape)}")
             continue
-        if qtype in (T.Q8_0, T.Q4_0):
+        if qtype in RMS_BOUND and (qtype not in (T.Q8_0, T.Q4_0) or name in listed):
+            decoded = dequantize(raw, qtype).astype(np.float64).reshape(rows.shape)
+            if not np.all(np.isfinite(decoded)):
+                problems.append(f"{name}: {qtype.name} decodes to non-finite values")
+            else:
+                reference = rows.astype(np.float64)
+                error = np.sqrt(np.sum((decoded - reference) ** 2) / max(np.sum(reference ** 2), 1e-30))
+                worst[qtype.name] = max(worst.get(qtype.name, 0.0), float(error))
+                if error > RMS_BOUND[qtype]:
+                    problems.append(f"{name}: {qtype.name} relative RMS error {error:.3f} above {RMS_BOUND[qtype]}")
+        elif qtype in (T.Q8_0, T.Q4_0):
             expected = quantize(rows.astype(np.float32), qtype).view(np.uint8).ravel()
             if not np.array_equal(expected, raw):
                 bad = np.flatnonzero((expected != raw).reshape(-1, 2 + (32 if qtype == T.Q8_0 else 16)).any(axis=1))
@@ -130,7 +166,8 @@ def main(argv):
     extra = sorted(set(stored) - {gguf_name(h) for h in source})
     if extra:
         problems.append(f"tensors not in the source: {extra}")
-    print(json.dumps({"ok": not problems, "tensors_checked": checked,
+    print(json.dumps({"ok": not problems, "keys_read": keys, "tensors_checked": checked,
+                      "dequantized_relative_rms_worst": worst,
                       "q4_0_signed_zero_blocks": signed_zero_blocks, "problems": problems}, indent=1))
     return 0 if not problems else 1
 

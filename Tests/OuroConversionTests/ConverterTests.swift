@@ -102,6 +102,47 @@ final class ConverterTests: XCTestCase {
         }
     }
 
+    /// gguf-py reads every metadata key of a `--gptq` Q4_K file and dequantizes every tensor close to the
+    /// source; a corrupted block scale makes the same check fail (so it can).
+    func testIndependentReaderDecodesAGPTQFile() throws {
+        let python = ProcessInfo.processInfo.environment["OURO_PYTHON"] ?? "python3"
+        guard run(python, ["-c", "import gguf, numpy"]).status == 0 else {
+            throw XCTSkip("gguf-py not importable by \(python); Scripts/test.sh installs it into a venv")
+        }
+        let script = Fixtures.root + "/../../Scripts/check_conversion.py"
+        let folder = Fixtures.folder("ouro-trained-s")
+        let weights = try OuroWeights.load(checkpoint: folder)
+        let tokens = (0..<256).map { ($0 * 37 + 11) % weights.config.vocabSize }
+        let hessians = try Hessians.collect(weights: weights, tokens: tokens)
+        var recipe = QuantizationRecipe.uniform(.q4_K)
+        recipe.name += "+gptq"
+        let path = try Fixtures.temporaryFolder() + "/gptq-q4_k.gguf"
+        _ = try Converter(checkpoint: folder, recipe: recipe, hessians: hessians, weights: weights).convert(to: path)
+        let file = try GGUFFile(path: path)
+        let gptqTensors = file.value("ouro.quantization.gptq.tensors")?.array?.count ?? 0
+        XCTAssertGreaterThan(gptqTensors, 0)
+        let result = run(python, [script, folder, path])
+        XCTAssertEqual(result.status, 0, result.output)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        XCTAssertEqual(json["keys_read"] as? Int, file.metadata.count)
+        let checked = try XCTUnwrap(json["tensors_checked"] as? [String: Int])
+        XCTAssertEqual(checked.values.reduce(0, +), file.tensors.count)
+        XCTAssertGreaterThan(checked["Q4_K"] ?? 0, 0)
+
+        // Q4_K's d (a block's first two bytes) set to f16 1024 in the first block of a Q4_K tensor that
+        // has non-zero sub-block scales (a zero row's block decodes to 0 whatever d is).
+        let target = try XCTUnwrap(file.tensors.first { $0.type == .q4_K })
+        let bytes = file.data(target), blockBytes = GGMLType.q4_K.bytesPerBlock
+        let block = try XCTUnwrap((0..<bytes.count / blockBytes).first { b in (4..<16).contains { bytes[b * blockBytes + $0] != 0 } })
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: UInt64(file.dataOffset + target.offset + block * blockBytes))
+        try handle.write(contentsOf: Data([0x00, 0x64]))
+        try handle.close()
+        let broken = run(python, [script, folder, path])
+        XCTAssertEqual(broken.status, 1, broken.output)
+        XCTAssertTrue(broken.output.contains(target.name), broken.output)
+    }
+
     func testF32FileReproducesTheReferenceLogits() throws {
         for fixture in ["ouro-tiny-a", "ouro-tiny-b"] {
             let path = try convert(Fixtures.folder(fixture), .f32).path
