@@ -42,11 +42,14 @@ PRESETS=(
   "q4_k gptq|--type q4_k --gptq"
   "q4_k gptq imatrix|--type q4_k --gptq --imatrix"
   "q4_k_m gptq|--type q4_k_m --gptq"
-  "loop 4.25 (default)|--bpw 4.25"
-  "loop 4.5 (default)|--bpw 4.5"
-  "loop 4.5 gptq, no imatrix|--bpw 4.5 --no-imatrix"
-  "loop 4.5 imatrix, no gptq|--bpw 4.5 --no-gptq"
-  "loop 5.0 (default)|--bpw 5.0"
+  "q4_k_s gptq|--type q4_k_s --gptq"
+  "iq4_xs gptq|--type iq4_xs --gptq"
+  "iq4_xs_mix gptq|--type iq4_xs_mix --gptq"
+  "q5_k gptq|--type q5_k --gptq"
+  "q3_k gptq|--type q3_k --gptq"
+  "loop 4.25|--bpw 4.25"
+  "loop 4.5|--bpw 4.5"
+  "loop 5.0|--bpw 5.0"
 )
 if [[ -n "${ONLY:-}" ]]; then
   mapfile -t PRESETS < <(printf '%s\n' "${PRESETS[@]}" | grep -E "$ONLY")

@@ -48,9 +48,8 @@ extension OuroCommand.Convert {
             return try Converter(checkpoint: checkpoint, type: uniform, name: name)
         }
         let weights = try OuroWeights.load(checkpoint: checkpoint)
-        var search = SensitivitySearch()
         if type == .loop {
-            let budget = bpw ?? 4.5, lowest = search.lowestBitsPerWeight(weights.config)
+            let budget = bpw ?? 4.5, lowest = SensitivitySearch().lowestBitsPerWeight(weights.config)
             if budget < lowest {
                 throw OptionConflict(description: String(format: "--bpw %g is below the lowest reachable budget, %.4f bpw (every matrix in its cheapest candidate type)", budget, lowest))
             }
@@ -77,24 +76,22 @@ extension OuroCommand.Convert {
         var recipe: QuantizationRecipe
         switch type {
         case .loop:
+            var search = UniformStartSearch()
             search.importance = importance
             if usesGPTQ { search.hessians = hessians }
             if let gptqDamping { search.damping = gptqDamping }
-            // Each tensor is measured with the others in Q4_K (IQ4_NL where rows are not 256-blocks).
-            search.context = .uniform(.q4_K)
-            let pairs = TensorNaming.expectedTensors(weights.config).filter(\.isQuantizable).reduce(0) { sum, tensor in
-                sum + search.candidates.filter { $0.rowByteCount(tensor.shape.last ?? 1) != nil }.count
+            let budget = bpw ?? 4.5
+            let base = search.base(for: budget, config: weights.config)
+            let measure = stages.begin("search: \(base.name) everywhere, then single-tensor moves measured through the looped model", total: 1)
+            let result = try search.run(weights: weights, tokens: tokens, budget: budget) { done, total, line in
+                measure.total = total
+                measure.advance(to: done, detail: line)
             }
-            let measure = stages.begin("search: each matrix's sensitivity through the looped model", total: pairs)
-            var measured = 0
-            let result = try search.run(weights: weights, tokens: tokens, budget: bpw ?? 4.5) { line in
-                measured += 1
-                measure.advance(to: measured, detail: line)
-            }
+            if result.forwards == 0 { measure.total = 0; measure.advance(to: 0, detail: "") }
             recipe = result.recipe
             if !json {
-                print(String(format: "loop search: %d calibration tokens, budget %.3g bpw, chose %.4f bpw, sum of per-tensor final KLDs %.3e",
-                             tokens.count, bpw ?? 4.5, result.bitsPerWeight, result.predictedKLD))
+                print(String(format: "loop search: %d calibration tokens, budget %.3g bpw, base %@, %d tensors moved, %.4f bpw",
+                             tokens.count, budget, base.name, result.recipe.overrides.count, result.bitsPerWeight))
             }
         case .q4_k_m, .q4_k_s, .iq4_xs_mix:
             recipe = QuantizationRecipe.preset(type.rawValue, config: weights.config, importance: usesImatrix)!
@@ -122,7 +119,8 @@ final class StageLog {
     }
 
     final class Stage {
-        let title: String, total: Int, quiet: Bool
+        let title: String, quiet: Bool
+        var total: Int
         let started = Date()
         var lastLine = Date()
 

@@ -1,0 +1,246 @@
+import Foundation
+import OuroModel
+import Quantization
+
+/// The loop preset's allocation (`--type loop --bpw B`): start from the best uniform type the budget
+/// affords and move a tensor off it only on evidence.
+///
+/// The earlier search (`SensitivitySearch.allocate`) gave every tensor its own type from per-tensor
+/// measurements whose differences were below their noise, and lost on held-out text to uniform
+/// `q4_k --gptq` (Docs/QUANTIZATION.md). Here:
+/// 1. The base is the uniform type whose size (after block fallbacks) is nearest the budget, every
+///    tensor encoded as the converter will write it (GPTQ codes when Hessians are given).
+/// 2. If the base is over the budget, tensors are downgraded one at a time, the smallest measured loss
+///    in final-step KLD per bit saved first, until it fits (forced moves: no margin).
+/// 3. If bits are left, a tensor is upgraded only when its paired per-position KLD improvement over the
+///    current choice exceeds `margin` standard errors; the largest improvement per extra bit first.
+///
+/// Each move is measured in the base context: the whole looped model with that one tensor changed, on
+/// the calibration tokens, KL(unquantized ‖ model) of the final loop step per position. A budget equal
+/// to the base's size (Q4_K at 4.5 bpw when every row is whole 256-blocks) needs no forward at all.
+public struct UniformStartSearch {
+    /// Bases, in order of preference among equal sizes (later wins): Q4_K is the 4.5-bpw base because it
+    /// was best with GPTQ on the selection set (equal within noise to Q4_0 and IQ4_NL).
+    public var bases: [GGMLType] = [.q3_K, .iq4_xs, .q4_0, .iq4_nl, .q4_K, .q5_K, .q6_K, .q8_0]
+    /// Types a single tensor may move to.
+    public var moves: [GGMLType] = [.q3_K, .iq4_xs, .q4_0, .iq4_nl, .q4_K, .q5_K, .q6_K, .q8_0]
+    /// An upgrade must improve the mean final KLD by more than this many standard errors of the paired
+    /// per-position difference.
+    public var margin = 3.0
+    /// Positions per forward pass (each window is its own context).
+    public var window = 256
+    public var importance: ImportanceMatrix?
+    public var hessians: Hessians?
+    public var damping = ErrorCompensatingRounding.defaultDamping
+
+    public init() {}
+
+    /// One measured move: a tensor from the base's type to another, in the base context.
+    public struct Move: Sendable {
+        public let tensor: String
+        public let type: GGMLType
+        /// Stored bits of the tensor in `type` (after its block fallback).
+        public let bits: Int
+        /// Final-step KLD per calibration position with this tensor moved.
+        public let kld: [Float]
+        public init(tensor: String, type: GGMLType, bits: Int, kld: [Float]) {
+            self.tensor = tensor
+            self.type = type
+            self.bits = bits
+            self.kld = kld
+        }
+    }
+
+    public struct Result: Sendable {
+        public let recipe: QuantizationRecipe
+        public let base: GGMLType
+        public let bitsPerWeight: Double
+        /// Mean final-step KLD on the calibration tokens of the base alone (nil when nothing was measured).
+        public let baseKLD: Double?
+        /// The moves taken, in order.
+        public let taken: [Move]
+        /// Forward passes (over all windows) the search ran.
+        public let forwards: Int
+    }
+
+    /// The type `type` becomes on rows of `columns` (ggml's block fallback), as the converter writes it.
+    static func planned(_ type: GGMLType, columns: Int) -> GGMLType {
+        type.rowByteCount(columns) != nil ? type : ConversionPlan.fallback(for: type, columns: columns, source: .f32)
+    }
+
+    static func bits(_ type: GGMLType, _ tensor: ExpectedTensor) -> Int {
+        let columns = tensor.shape.last ?? 1, rows = tensor.elementCount / max(columns, 1)
+        let t = planned(type, columns: columns)
+        return rows * (t.rowByteCount(columns) ?? 4 * columns) * 8
+    }
+
+    /// The base for `budget`: the base type whose size is nearest the budget, above or below (equal
+    /// sizes: the later base). Below, the bits left go to measured upgrades; above, the fewest forced
+    /// downgrades bring it under (IQ4_XS at 4.25 when some rows fall back to IQ4_NL, rather than Q3_K
+    /// plus upgrades that must clear the noise).
+    public func base(for budget: Double, config: OuroConfiguration) -> GGMLType {
+        let tensors = TensorNaming.expectedTensors(config).filter(\.isQuantizable)
+        let elements = tensors.reduce(0) { $0 + $1.elementCount }
+        var best: (type: GGMLType, distance: Double)?
+        for type in bases {
+            let size = Double(tensors.reduce(0) { $0 + Self.bits(type, $1) }) / Double(max(elements, 1))
+            let distance = abs(size - budget)
+            if best == nil || distance <= best!.distance + 1e-12 { best = (type, distance) }
+        }
+        return best!.type
+    }
+
+    /// Chooses types from measured moves. `baseKLD` is the base's per-position final KLD; `baseBits`
+    /// each tensor's bits in the base; `limit` the total bits allowed. Pure, so it is testable alone.
+    public static func choose(base: GGMLType, baseKLD: [Float], baseBits: [String: Int], moves: [Move], limit: Int,
+                              margin: Double) -> (types: [String: GGMLType], taken: [Move], bits: Int) {
+        var current: [String: (type: GGMLType, bits: Int, kld: [Float])] = [:]
+        for (tensor, bits) in baseBits { current[tensor] = (base, bits, baseKLD) }
+        var used = baseBits.values.reduce(0, +)
+        var taken: [Move] = []
+        let byTensor = Dictionary(grouping: moves, by: \.tensor)
+        // Forced downgrades: least loss per bit saved first.
+        while used > limit {
+            var best: (Move, Double)?
+            for (tensor, options) in byTensor {
+                let now = current[tensor]!
+                for option in options where option.bits < now.bits {
+                    let loss = meanDifference(option.kld, now.kld).mean / Double(now.bits - option.bits)
+                    if best == nil || loss < best!.1 || (loss == best!.1 && option.tensor < best!.0.tensor) { best = (option, loss) }
+                }
+            }
+            guard let (move, _) = best else { break }
+            used += move.bits - current[move.tensor]!.bits
+            current[move.tensor] = (move.type, move.bits, move.kld)
+            taken.append(move)
+        }
+        // Upgrades only beyond `margin` standard errors, largest gain per extra bit first.
+        while true {
+            var best: (Move, Double)?
+            for (tensor, options) in byTensor {
+                let now = current[tensor]!
+                for option in options where option.bits > now.bits && used + option.bits - now.bits <= limit {
+                    let d = meanDifference(now.kld, option.kld)
+                    guard d.mean > 0, d.mean > margin * d.stderr else { continue }
+                    let gain = d.mean / Double(option.bits - now.bits)
+                    if best == nil || gain > best!.1 || (gain == best!.1 && option.tensor < best!.0.tensor) { best = (option, gain) }
+                }
+            }
+            guard let (move, _) = best else { break }
+            used += move.bits - current[move.tensor]!.bits
+            current[move.tensor] = (move.type, move.bits, move.kld)
+            taken.append(move)
+        }
+        return (current.mapValues(\.type), taken, used)
+    }
+
+    /// Mean and standard error of a - b over positions.
+    static func meanDifference(_ a: [Float], _ b: [Float]) -> (mean: Double, stderr: Double) {
+        let n = min(a.count, b.count)
+        guard n > 1 else { return (n == 1 ? Double(a[0] - b[0]) : 0, .infinity) }
+        var sum = 0.0, sum2 = 0.0
+        for i in 0..<n { let d = Double(a[i]) - Double(b[i]); sum += d; sum2 += d * d }
+        let mean = sum / Double(n)
+        let variance = max(0, sum2 / Double(n) - mean * mean) * Double(n) / Double(n - 1)
+        return (mean, (variance / Double(n)).squareRoot())
+    }
+
+    /// Runs the search. `progress(done, total, detail)` after each measured move.
+    public func run(weights original: OuroWeights, tokens: [Int], budget: Double, name: String = "loop",
+                    progress: ((Int, Int, String) -> Void)? = nil) throws -> Result {
+        let config = original.config
+        let tensors = TensorNaming.expectedTensors(config).filter(\.isQuantizable).filter { original.tensor($0.ggufName) != nil }
+        let elements = tensors.reduce(0) { $0 + $1.elementCount }
+        let limit = Int((budget * Double(elements)).rounded(.down))
+        let base = self.base(for: budget, config: config)
+        var baseBits: [String: Int] = [:]
+        for tensor in tensors { baseBits[tensor.ggufName] = Self.bits(base, tensor) }
+        let baseTotal = baseBits.values.reduce(0, +)
+
+        // Moves worth measuring: cheaper ones only when over budget, dearer ones only when bits are left.
+        var planned: [(ExpectedTensor, GGMLType)] = []
+        for tensor in tensors {
+            let columns = tensor.shape.last ?? 1
+            let now = Self.planned(base, columns: columns)
+            var seen: Set<GGMLType> = [now]
+            for type in moves {
+                let t = Self.planned(type, columns: columns), b = Self.bits(type, tensor)
+                guard !seen.contains(t), t != .f16, t != .f32 else { continue }
+                let cheaper = b < baseBits[tensor.ggufName]!, dearer = b > baseBits[tensor.ggufName]!
+                if (baseTotal > limit && cheaper) || (baseTotal < limit && dearer && baseTotal + b - baseBits[tensor.ggufName]! <= limit) {
+                    planned.append((tensor, t))
+                    seen.insert(t)
+                }
+            }
+        }
+        var recipe = QuantizationRecipe(name: name, fileType: QuantizationRecipe.loopFileType, defaultType: base, searchedQ4_0: true)
+        guard !planned.isEmpty else {
+            return Result(recipe: recipe, base: base, bitsPerWeight: Double(baseTotal) / Double(max(elements, 1)),
+                          baseKLD: nil, taken: [], forwards: 0)
+        }
+
+        var encoder = SensitivitySearch()
+        encoder.importance = importance
+        encoder.hessians = hessians
+        encoder.damping = damping
+        let weights = try SensitivitySearch.expandedToF32(original)
+        let windows = stride(from: 0, to: tokens.count, by: max(window, 1)).map { Array(tokens[$0..<min(tokens.count, $0 + window)]) }
+        let reference = try windows.map { try Self.finalLogProbabilities(OuroRunner(weights: weights).forward(tokens: $0)) }
+        var baseTensors: [String: WeightTensor] = [:]
+        for tensor in tensors {
+            let source = weights.tensor(tensor.ggufName)!
+            baseTensors[tensor.ggufName] = try SensitivitySearch.f32(encoder.encode(source, as: Self.planned(base, columns: source.columns), tensor.ggufName))
+        }
+        let context = try weights.replacing(baseTensors)
+        func perPositionKLD(_ model: OuroWeights) throws -> [Float] {
+            let runner = OuroRunner(weights: model)
+            var result: [Float] = []
+            for (w, window) in windows.enumerated() {
+                let logp = try Self.finalLogProbabilities(runner.forward(tokens: window))
+                result += Self.positionKLD(reference: reference[w], model: logp, vocab: config.vocabSize, positions: window.count)
+            }
+            return result
+        }
+        let baseKLD = try perPositionKLD(context)
+        var measured: [Move] = []
+        for (i, (tensor, type)) in planned.enumerated() {
+            let source = weights.tensor(tensor.ggufName)!
+            let moved = try context.replacing(tensor.ggufName, with: SensitivitySearch.f32(encoder.encode(source, as: type, tensor.ggufName)))
+            let kld = try perPositionKLD(moved)
+            let move = Move(tensor: tensor.ggufName, type: type, bits: Self.bits(type, tensor), kld: kld)
+            measured.append(move)
+            let d = Self.meanDifference(kld, baseKLD)
+            progress?(i + 1, planned.count, String(format: "%@ %@: final KLD %+.2e ± %.1e vs %@", tensor.ggufName, type.name, d.mean, d.stderr, base.name))
+        }
+        let chosen = Self.choose(base: base, baseKLD: baseKLD, baseBits: baseBits, moves: measured, limit: limit, margin: margin)
+        for (tensor, type) in chosen.types where type != base { recipe.overrides[tensor] = type }
+        let mean = baseKLD.reduce(0.0) { $0 + Double($1) } / Double(max(baseKLD.count, 1))
+        return Result(recipe: recipe, base: base, bitsPerWeight: Double(chosen.bits) / Double(max(elements, 1)),
+                      baseKLD: mean, taken: chosen.taken, forwards: planned.count + 1)
+    }
+
+    /// The final loop step's log-probabilities, [T*V].
+    static func finalLogProbabilities(_ out: LoopOutputs) -> [Float] {
+        let logits = out.stepLogits.last ?? [], v = out.vocab
+        var result = logits
+        for t in 0..<out.tokens {
+            let row = logits[t * v..<(t + 1) * v]
+            let top = row.max() ?? 0
+            let sum = row.reduce(0.0) { $0 + exp(Double($1 - top)) }
+            let shift = Float(Double(top) + log(sum))
+            for i in 0..<v { result[t * v + i] = logits[t * v + i] - shift }
+        }
+        return result
+    }
+
+    /// KL(reference ‖ model) per position from log-probabilities.
+    static func positionKLD(reference: [Float], model: [Float], vocab: Int, positions: Int) -> [Float] {
+        (0..<positions).map { t in
+            var total = 0.0
+            for i in t * vocab..<(t + 1) * vocab {
+                total += exp(Double(reference[i])) * (Double(reference[i]) - Double(model[i]))
+            }
+            return Float(total)
+        }
+    }
+}

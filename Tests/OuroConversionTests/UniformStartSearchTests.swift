@@ -1,0 +1,65 @@
+import Foundation
+import OuroModel
+import OuroTestSupport
+import Quantization
+import XCTest
+@testable import OuroConversion
+
+/// The loop preset's allocation: the uniform base nearest the budget, forced downgrades by least loss
+/// per bit, upgrades only beyond the noise.
+final class UniformStartSearchTests: XCTestCase {
+    /// Per-position KLDs: `mean` plus a deterministic ±`spread` zig-zag.
+    private func kld(_ mean: Float, spread: Float = 0, count: Int = 400) -> [Float] {
+        (0..<count).map { mean + (($0 % 2 == 0) ? spread : -spread) }
+    }
+
+    func testUpgradesOnlyBeyondTheMarginAndWithinTheBudget() {
+        typealias Move = UniformStartSearch.Move
+        let base = kld(2e-3, spread: 1e-3)
+        // A: a larger mean gain, but its per-position difference swings ±4e-3 (se 2e-4: 1.5 se).
+        let noisy = zip(base, kld(1.7e-3, spread: 0)).enumerated().map { i, pair in pair.1 + (i % 4 < 2 ? 4e-3 : -4e-3) + (pair.0 - 2e-3) }
+        let moves = [
+            Move(tensor: "A", type: .q8_0, bits: 150, kld: noisy),
+            // B: a smaller but consistent gain (the difference is constant: se 0).
+            Move(tensor: "B", type: .q5_K, bits: 140, kld: base.map { $0 - 2e-4 }),
+            // C: consistent and large, but over the budget.
+            Move(tensor: "C", type: .q8_0, bits: 300, kld: base.map { $0 - 1e-3 }),
+        ]
+        let chosen = UniformStartSearch.choose(base: .q4_K, baseKLD: base, baseBits: ["A": 100, "B": 100, "C": 100],
+                                               moves: moves, limit: 360, margin: 3)
+        XCTAssertEqual(chosen.types, ["A": .q4_K, "B": .q5_K, "C": .q4_K])
+        XCTAssertEqual(chosen.bits, 340)
+        XCTAssertEqual(chosen.taken.map(\.tensor), ["B"])
+        // With no margin and room for both, the noisy mean gain (more per bit than B's) is taken too.
+        let loose = UniformStartSearch.choose(base: .q4_K, baseKLD: base, baseBits: ["A": 100, "B": 100, "C": 100],
+                                              moves: moves, limit: 400, margin: 0)
+        XCTAssertEqual(loose.types["A"], .q8_0)
+    }
+
+    func testDowngradesTheLeastLossPerBitSavedUntilItFits() {
+        typealias Move = UniformStartSearch.Move
+        let base = kld(1e-3)
+        let moves = [
+            Move(tensor: "A", type: .q3_K, bits: 70, kld: base.map { $0 + 3e-4 }),   // 1e-5 per bit saved
+            Move(tensor: "B", type: .q3_K, bits: 70, kld: base.map { $0 + 6e-5 }),   // 2e-6 per bit saved
+            Move(tensor: "C", type: .q3_K, bits: 80, kld: base.map { $0 + 1e-4 }),   // 5e-6 per bit saved
+        ]
+        let chosen = UniformStartSearch.choose(base: .iq4_xs, baseKLD: base, baseBits: ["A": 100, "B": 100, "C": 100],
+                                               moves: moves, limit: 255, margin: 3)
+        XCTAssertEqual(chosen.taken.map(\.tensor), ["B", "C"])
+        XCTAssertEqual(chosen.bits, 250)
+        XCTAssertEqual(chosen.types["A"], .iq4_xs)
+    }
+
+    /// On the trained fixture (ffn_down rows of 704 fall back to IQ4_NL or Q8_0) the sizes are those
+    /// of the uniform rows in Docs/QUANTIZATION.md: Q3_K 3.66, IQ4_XS 4.30, Q4_K 4.50, Q5_K 6.13.
+    func testTheBaseIsTheUniformTypeNearestTheBudget() throws {
+        let config = try OuroConfiguration.load(folder: Fixtures.folder("ouro-trained-s"))
+        let search = UniformStartSearch()
+        XCTAssertEqual(search.base(for: 4.5, config: config), .q4_K)
+        XCTAssertEqual(search.base(for: 4.25, config: config), .iq4_xs)
+        XCTAssertEqual(search.base(for: 3.5, config: config), .q3_K)
+        XCTAssertEqual(search.base(for: 5.0, config: config), .q4_K)
+        XCTAssertEqual(search.base(for: 6.0, config: config), .q5_K)
+    }
+}
