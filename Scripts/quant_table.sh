@@ -37,6 +37,8 @@ PRESETS=(
   "q4_k imatrix|--type q4_k --imatrix"
   "q4_k_s imatrix|--type q4_k_s --imatrix"
   "q4_k_m imatrix|--type q4_k_m --imatrix"
+  "iq4_xs imatrix|--type iq4_xs --imatrix"
+  "iq4_xs_mix imatrix|--type iq4_xs_mix --imatrix"
   "q4_0 gptq|--type q4_0 --gptq"
   "iq4_nl gptq|--type iq4_nl --gptq"
   "q4_k gptq|--type q4_k --gptq"
