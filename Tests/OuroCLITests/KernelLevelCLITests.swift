@@ -56,8 +56,10 @@ final class KernelLevelCLITests: XCTestCase {
             for (level, models) in runs.dropFirst() {
                 let final = models[i]["final"] as! [String: Any]
                 let what = "\(type) at \(level) vs scalar"
-                XCTAssertEqual(final["kld_mean"] as! Double, kld, accuracy: 0.1 * kld, what)
-                XCTAssertEqual(final["max_abs_logit_error"] as! Double, maxError, accuracy: 0.25 * maxError, what)
+                // Plus a floor for Q8_0, whose own error (KLD ~5e-5, max |dlogit| ~0.09) is small enough that
+                // the levels' f32 rounding moves it by 11 % and 0.034; a wrong kernel moves it 100-fold.
+                XCTAssertEqual(final["kld_mean"] as! Double, kld, accuracy: 0.1 * kld + 2e-5, what)
+                XCTAssertEqual(final["max_abs_logit_error"] as! Double, maxError, accuracy: 0.25 * maxError + 0.05, what)
                 XCTAssertEqual(final["top1_agreement"] as! Double, plain["top1_agreement"] as! Double, accuracy: 1.5 / 16, what)
             }
         }
