@@ -50,7 +50,8 @@ CK_NEON_BODY void neon_row_tokens(int type, const uint8_t *row, const ck_activat
     for (int n = 0; n < N; n++) acc[n] = accm[n] = vdupq_n_f32(0);
     const uint8_t *p = row;
     for (int e = 0; e < cols;) {
-        if (prefetch) __builtin_prefetch(p + CK_PREFETCH_BYTES);
+        if (prefetch)   // every cache line of the unit (K-quant super-blocks are 110-210 bytes)
+            for (size_t o = 0; o < ck_neon_unit_bytes(type); o += 64) __builtin_prefetch(p + CK_PREFETCH_BYTES + o);
         int8x16_t q[16];
         float s[16], m[8];
         const int G = neon_unpack_unit(type, &p, cols - e, q, s, m);
