@@ -14,6 +14,9 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy, x
 fi
 if [ -x "$venv/bin/python" ]; then export OURO_PYTHON="$PWD/$venv/bin/python"; fi
 
+# The C kernels' own tests, every x86 level here and every aarch64 level under qemu (~1.5 min).
+./Scripts/test-aarch64.sh
+
 swift build --build-tests
 # XCTest only: the suite has no swift-testing tests, whose empty summary would otherwise close the log.
 log=$(mktemp)

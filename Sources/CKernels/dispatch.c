@@ -5,6 +5,9 @@
 #include "kernels_internal.h"
 #include "kernels_kquant.h"
 #include "kernels_newtypes.h"
+#include "kernels_neon.h"
+
+int ck_initial_level(void);   // levels.c: OURO_KERNELS if this CPU has it, else the best
 
 static int detect_best(void) {
 #if defined(__x86_64__)
@@ -14,6 +17,8 @@ static int detect_best(void) {
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
         return CK_LEVEL_AVX512VNNI_GEMM;
     if (avx2) return CK_LEVEL_AVX2;
+#elif defined(__aarch64__)
+    return ck_neon_best_level();
 #endif
     return CK_LEVEL_SCALAR;
 }
@@ -33,7 +38,7 @@ int ck_best_level(void) {
 int ck_level(void) {
     int level = atomic_load(&current_level);
     if (level < 0) {
-        level = ck_best_level();
+        level = ck_initial_level();
         atomic_store(&current_level, level);
     }
     return level;
@@ -75,9 +80,13 @@ static ck_rows_fn kquant_rows_at(int level) {
 }
 
 static ck_rows_fn rows_at(int level, int type) {
+#if defined(__aarch64__)
+    if (level >= CK_LEVEL_NEON) return ck_neon_rows_at(level);   // every type
+#endif
     if (ck_is_kquant(type)) return kquant_rows_at(level);
     if (ck_is_newtype(type)) return ck_nt_rows_fn();   // at ck_level(), the only level it is asked for
     const int iq4 = type == CK_TYPE_IQ4_NL;
+    (void)iq4;   // x86 levels only
     switch (level) {
 #if defined(__x86_64__)
     case CK_LEVEL_AVX512VNNI_GEMM: return rows_vnni_gemm;
@@ -114,6 +123,11 @@ void ck_quantize_activations(const float *x, ck_activations *a) {
 #if defined(__x86_64__)
     if (ck_level() >= CK_LEVEL_AVX2) {
         ck_quantize_activations_avx2(x, a);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (ck_level() >= CK_LEVEL_NEON) {
+        ck_quantize_activations_neon(x, a);
         return;
     }
 #endif

@@ -1,6 +1,7 @@
 import CKernels
 import COpenBLAS
 import Dispatch
+import Foundation
 
 /// Baselines measured on this machine in the same run as a benchmark, so results can be stated
 /// as ratios: read bandwidth for decode, sgemm throughput for prefill.
@@ -66,26 +67,40 @@ public enum MachineProbe {
         openblas_set_num_threads(Int32(max(1, threads)))
     }
 
-    /// The integer-kernel level in use: "avx512vnni-gemm", "avx512vnni", "avx2" or "c".
-    public static var kernelLevel: String {
-        switch Int(ck_level()) {
-        case Int(CK_LEVEL_AVX512VNNI_GEMM): return "avx512vnni-gemm"
-        case Int(CK_LEVEL_AVX512VNNI): return "avx512vnni"
-        case Int(CK_LEVEL_AVX2): return "avx2"
-        default: return "c"
-        }
+    /// The integer-kernel level in use: "avx512", "vnni" (AVX-512 VNNI without the prefill GEMM),
+    /// "avx2" or "scalar" on x86-64; "i8mm", "dotprod", "neon" or "scalar" on aarch64.
+    public static var kernelLevel: String { String(cString: ck_level_name(ck_level())) }
+
+    /// The levels this CPU can run, lowest first.
+    public static var availableKernelLevels: [String] {
+        (0...Int(ck_best_level())).map { String(cString: ck_level_name(Int32($0))) }
     }
 
-    /// Forces a lower kernel level ("c", "avx2", "vnni": VNNI without the prefill GEMM); returns the
-    /// level now in use.
+    /// Forces a kernel level by name (a kernelLevel name, "c" for "scalar", or "best"); a level this
+    /// CPU lacks gives its best one. Returns the level now in use.
     @discardableResult
     public static func setKernelLevel(_ name: String) -> String {
-        switch name {
-        case "c", "scalar": ck_set_level(Int32(CK_LEVEL_SCALAR))
-        case "avx2": ck_set_level(Int32(CK_LEVEL_AVX2))
-        case "vnni": ck_set_level(Int32(CK_LEVEL_AVX512VNNI))
-        default: ck_set_level(ck_best_level())
-        }
+        let level = name == "best" ? -1 : ck_level_named(name)
+        ck_set_level(level < 0 ? ck_best_level() : level)
         return kernelLevel
+    }
+
+    /// Why the OURO_KERNELS environment variable cannot be honoured (an unknown name, or a level this
+    /// CPU lacks), or nil when it is unset or names an available level (which the kernels then start at).
+    public static func kernelEnvironmentProblem(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let name = environment["OURO_KERNELS"], !name.isEmpty else { return nil }
+        let level = ck_level_named(name)
+        if level < 0 {
+            #if arch(arm64)
+            let known = "scalar, neon, dotprod or i8mm on this aarch64 build"
+            #else
+            let known = "scalar, avx2, vnni or avx512 on this x86-64 build"
+            #endif
+            return "OURO_KERNELS=\(name): unknown kernel level (\(known))"
+        }
+        if level > ck_best_level() {
+            return "OURO_KERNELS=\(name): this CPU lacks that kernel level (available: \(availableKernelLevels.joined(separator: ", ")))"
+        }
+        return nil
     }
 }

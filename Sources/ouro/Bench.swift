@@ -30,8 +30,8 @@ extension OuroCommand {
         @Option(help: "Runs; the best of them is reported.")
         var repeats: Int = 1
 
-        @Option(help: "Integer kernel level: best, vnni (no prefill GEMM), avx2 or c.")
-        var kernel: String = "best"
+        @Option(help: "Integer kernel level: best, or one this CPU has: scalar, avx2, vnni (AVX-512 without the prefill GEMM), avx512; neon, dotprod, i8mm on aarch64 (default: OURO_KERNELS, else best).")
+        var kernel: String?
 
         @Flag(help: "Prefill through dequantized f32 tiles and sgemm instead of the integer kernels.")
         var floatPrefill = false
@@ -44,11 +44,16 @@ extension OuroCommand {
             guard generate >= 2 else { throw ValidationError("'--generate' must be 2 or more (one decode step at least)") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
-            guard ["best", "vnni", "avx2", "c"].contains(kernel) else { throw ValidationError("'--kernel' is best, vnni, avx2 or c") }
+            if let kernel, kernel != "best" {
+                let levels = MachineProbe.availableKernelLevels
+                guard levels.contains(kernel) || kernel == "c" else {
+                    throw ValidationError("'--kernel' is best or one of this CPU's levels: \(levels.joined(separator: ", "))")
+                }
+            }
         }
 
         func run() throws {
-            let level = MachineProbe.setKernelLevel(kernel)
+            let level = kernel.map { MachineProbe.setKernelLevel($0) } ?? MachineProbe.kernelLevel
             let loadStarted = Date()
             let (weights, runner) = try reportingBadInput { () -> (OuroWeights, OuroRunner) in
                 let weights = try loadWeights(model)

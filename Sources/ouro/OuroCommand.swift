@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OuroModel
 
 @main
 struct OuroCommand: ParsableCommand {
@@ -13,12 +14,19 @@ struct OuroCommand: ParsableCommand {
               ouro generate ouro-q4.gguf --prompt "The capital of France is"
               ouro chat ouro-q4.gguf
 
+            Environment: OURO_KERNELS=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod|i8mm (aarch64)
+            forces the integer-kernel level; a level this CPU lacks is an error.
+
             Exit codes: 0 success, 1 a check failed (validate), 2 bad input or usage.
             """,
         subcommands: [Convert.self, Inspect.self, Validate.self, Reference.self, Compare.self, Generate.self, Chat.self, Verify.self, Bench.self, Tokenize.self])
 
     /// Usage errors exit with 2 (as bad input does) instead of ArgumentParser's 64, so scripts see one code.
     static func main() {
+        if let problem = MachineProbe.kernelEnvironmentProblem() {
+            printError("ouro: \(problem)")
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -14,10 +14,14 @@ enum CLI {
         return folder.appendingPathComponent("ouro").path
     }()
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// `environment` entries are added to (or replace) the test process's own.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -38,7 +38,7 @@ final class KQuantKernelLevelTests: XCTestCase {
                 reports.append((name, report))
             }
             let plain = reports[0].report
-            XCTAssertEqual(reports[0].level, "c")
+            XCTAssertEqual(reports[0].level, "scalar")
             XCTAssertGreaterThan(plain.final.kldMean, 0, "\(type) is lossy: the comparison is not vacuous")
             for (level, report) in reports.dropFirst() {
                 let what = "\(type) level \(level) vs c"

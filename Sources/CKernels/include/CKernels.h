@@ -21,6 +21,10 @@ enum {
     CK_LEVEL_AVX512VNNI = 2,
     /// AVX512VNNI plus the 512-bit 16-row x 8-token GEMM for prefill (T >= CK_GEMM_MIN_TOKENS).
     CK_LEVEL_AVX512VNNI_GEMM = 3,
+    /// aarch64 levels take the same ranks: plain NEON, + dotprod (vdotq_s32), + i8mm (vmmlaq_s32 prefill).
+    CK_LEVEL_NEON = 1,
+    CK_LEVEL_DOTPROD = 2,
+    CK_LEVEL_I8MM = 3,
 };
 
 /// Fewest tokens for which the GEMM level repacks weight tiles; below, it runs the AVX512VNNI kernels.
@@ -44,6 +48,13 @@ int ck_best_level(void);
 int ck_level(void);
 /// Sets the level, clamped to [0, ck_best_level()]; returns the level now in use.
 int ck_set_level(int level);
+/// A level's name on this architecture: "scalar", "avx2", "vnni" (AVX-512 VNNI without the prefill
+/// GEMM), "avx512"; "scalar", "neon", "dotprod", "i8mm" on aarch64.
+const char *ck_level_name(int level);
+/// The level named `name` on this architecture ("c" is "scalar"), or -1; it may be above
+/// ck_best_level(). The environment variable OURO_KERNELS names the level ck_level() starts at
+/// (when this CPU has it; the CLI rejects any other value).
+int ck_level_named(const char *name);
 
 /// `tokens` rows of `cols` activations quantized to int8 blocks of 32 (cols a multiple of 32).
 /// qs: tokens*cols int8; d: tokens*cols/32 scales; sums: tokens*cols/32 block sums of qs.

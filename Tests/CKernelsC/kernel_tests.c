@@ -1,0 +1,242 @@
+// Every kernel level this CPU has against the plain C reference, on raw random blocks of every
+// weight type: activation quantization bit for bit, and y = W x within float rounding (the integer
+// dot of every block is exact on every level; only the order of the f32 sums differs).
+//
+// Built without SwiftPM by Scripts/test-aarch64.sh: natively (the x86 levels) and for aarch64 under
+// qemu-user, once per emulated CPU (plain NEON, dotprod, i8mm). Prints "N passed, N failed" and
+// exits 1 on any failure. Options: --expect-best NAME (ck_best_level must be NAME: the run-time
+// CPU check), --expect-start NAME (ck_level() before any ck_set_level: the OURO_KERNELS override).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels_newtypes.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what) {
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        if (failed <= 20) printf("FAIL %s\n", what);
+    }
+}
+
+// xorshift64*: reproducible on every machine.
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+static float rnd_unit(void) { return (float)(rnd() >> 8) / 16777216.0f; }
+
+// A finite half of magnitude 2^-12 .. 2^-4 with a random sign (`positive`: sign clear).
+static void put_half(uint8_t *p, int positive) {
+    const uint16_t h = (uint16_t)((positive ? 0 : (rnd() & 1) << 15) | (3 + rnd() % 9) << 10 | (rnd() & 0x3ff));
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+typedef struct { int type; const char *name; int block_elements; int block_bytes; } type_info;
+static const type_info types[] = {
+    { CK_TYPE_Q8_0, "q8_0", 32, CK_Q8_0_BYTES },   { CK_TYPE_Q4_0, "q4_0", 32, CK_Q4_0_BYTES },
+    { CK_TYPE_IQ4_NL, "iq4_nl", 32, CK_IQ4_NL_BYTES }, { CK_TYPE_Q3_K, "q3_k", 256, CK_Q3_K_BYTES },
+    { CK_TYPE_Q4_K, "q4_k", 256, CK_Q4_K_BYTES },  { CK_TYPE_Q5_K, "q5_k", 256, CK_Q5_K_BYTES },
+    { CK_TYPE_Q6_K, "q6_k", 256, CK_Q6_K_BYTES },  { CK_TYPE_IQ4_XS, "iq4_xs", 256, CK_IQ4_XS_BYTES },
+};
+
+// Random bytes (every quant code, every scale code), then the f16 fields made finite. Block i's
+// first quant bytes count up from i, so small tests see every byte value too.
+static void fill_blocks(const type_info *t, uint8_t *w, int count) {
+    for (int i = 0; i < count; i++) {
+        uint8_t *b = w + (size_t)i * t->block_bytes;
+        for (int k = 0; k < t->block_bytes; k++) b[k] = (uint8_t)rnd();
+        for (int k = 0; k < 16 && k < t->block_bytes; k++) b[k] ^= (uint8_t)(17 * i + k);
+        switch (t->type) {
+        case CK_TYPE_Q4_K: case CK_TYPE_Q5_K: put_half(b, 1); put_half(b + 2, 1); break;
+        case CK_TYPE_Q6_K: put_half(b + 208, 1); break;
+        case CK_TYPE_Q3_K: put_half(b + 108, 1); break;
+        default: put_half(b, 0); break;
+        }
+    }
+}
+
+// |scale * quant| + |min| of element e of a row: the size of its terms, for the rounding bound.
+static float element_term(int type, const uint8_t *row, int e) {
+    const int j32 = e % 32;
+    switch (type) {
+    case CK_TYPE_Q8_0: {
+        const uint8_t *b = row + (size_t)(e / 32) * CK_Q8_0_BYTES;
+        return fabsf(ck_half_at(b) * (float)(int8_t)b[2 + j32]);
+    }
+    case CK_TYPE_Q4_0: case CK_TYPE_IQ4_NL: {
+        const uint8_t *b = row + (size_t)(e / 32) * CK_Q4_0_BYTES;
+        const int nib = j32 < 16 ? b[2 + j32] & 15 : b[2 + j32 - 16] >> 4;
+        return fabsf(ck_half_at(b) * (float)(type == CK_TYPE_Q4_0 ? nib - 8 : ck_iq4nl_values[nib]));
+    }
+    case CK_TYPE_Q4_K: case CK_TYPE_Q5_K: {
+        const int q5 = type == CK_TYPE_Q5_K;
+        const uint8_t *b = row + (size_t)(e / 256) * (q5 ? CK_Q5_K_BYTES : CK_Q4_K_BYTES);
+        const int j = (e % 256) / 32;
+        uint8_t sm[16];
+        ck_q4k_scales(b + 4, sm);
+        const uint8_t byte = b[(q5 ? 48 : 16) + 32 * (j / 2) + j32];
+        int q = (j & 1) ? byte >> 4 : byte & 15;
+        if (q5) q |= ((b[16 + j32] >> j) & 1) << 4;
+        return fabsf(ck_half_at(b) * sm[j] * (float)q) + fabsf(ck_half_at(b + 2) * sm[8 + j]);
+    }
+    case CK_TYPE_Q6_K: {
+        const uint8_t *b = row + (size_t)(e / 256) * CK_Q6_K_BYTES;
+        const int k = e % 256, h = k / 128, l = k % 32, quarter = (k % 128) / 32;
+        const uint8_t low = b[64 * h + l + 32 * (quarter & 1)];
+        const int q = ((quarter < 2 ? low & 15 : low >> 4) | ((b[128 + 32 * h + l] >> (2 * quarter)) & 3) << 4) - 32;
+        return fabsf(ck_half_at(b + 208) * (float)(int8_t)b[192 + k / 16] * (float)q);
+    }
+    case CK_TYPE_Q3_K: {
+        const uint8_t *b = row + (size_t)(e / 256) * CK_Q3_K_BYTES;
+        const int k = e % 256, l = k % 32;
+        int8_t sc[16];
+        ck_q3k_scales(b + 96, sc);
+        const int low = (b[32 + 32 * (k / 128) + l] >> (2 * ((k % 128) / 32))) & 3;
+        const int q = low - ((b[l] >> (k / 32)) & 1 ? 0 : 4);
+        return fabsf(ck_half_at(b + 108) * (float)sc[k / 16] * (float)q);
+    }
+    default: {
+        const uint8_t *b = row + (size_t)(e / 256) * CK_IQ4_XS_BYTES;
+        const int ib = (e % 256) / 32;
+        int8_t ls[8];
+        ck_iq4xs_scales(b, ls);
+        const uint8_t byte = b[8 + 16 * ib + j32 % 16];
+        const int nib = j32 < 16 ? byte & 15 : byte >> 4;
+        return fabsf(ck_half_at(b) * (float)ls[ib] * (float)ck_nt_iq4_values[nib]);
+    }
+    }
+}
+
+// Random int8 activations in [-127, 127] (both ends included) with positive block scales.
+static void fill_activations(ck_activations *a) {
+    const int nb = a->cols / CK_QK;
+    for (int t = 0; t < a->tokens; t++) {
+        for (int b = 0; b < nb; b++) {
+            int32_t sum = 0;
+            for (int j = 0; j < CK_QK; j++) {
+                const uint32_t r = rnd() % 300;
+                const int q = r < 10 ? 127 : r < 20 ? -127 : (int)(rnd() % 255) - 127;
+                a->qs[(size_t)t * a->cols + (size_t)b * CK_QK + j] = (int8_t)q;
+                sum += q;
+            }
+            a->d[(size_t)t * nb + b] = 0.001f + rnd_unit() * 0.05f;
+            a->sums[(size_t)t * nb + b] = sum;
+        }
+    }
+}
+
+static void test_matmul(const type_info *t, int rows, int blocks, int tokens, int best) {
+    const int cols = blocks * t->block_elements;
+    const size_t row_bytes = (size_t)blocks * t->block_bytes;
+    uint8_t *w = malloc(row_bytes * rows);
+    fill_blocks(t, w, rows * blocks);
+    ck_activations a = { malloc((size_t)tokens * cols), malloc(sizeof(float) * tokens * cols / CK_QK),
+                         malloc(sizeof(int32_t) * tokens * cols / CK_QK), cols, tokens };
+    fill_activations(&a);
+    // Rows are written at a stride (ldy) larger than rows, as the model's slices do.
+    const size_t ldy = (size_t)rows + 3;
+    float *reference = malloc(sizeof(float) * ldy * tokens), *y = malloc(sizeof(float) * ldy * tokens);
+    ck_set_level(CK_LEVEL_SCALAR);
+    ck_matmul_rows(t->type, w, row_bytes, 0, rows, &a, reference, ldy);
+    float *magnitude = calloc((size_t)rows * tokens, sizeof(float));
+    for (int r = 0; r < rows; r++)
+        for (int e = 0; e < cols; e++) {
+            const float term = element_term(t->type, w + (size_t)r * row_bytes, e);
+            for (int k = 0; k < tokens; k++)
+                magnitude[(size_t)k * rows + r] += term * fabsf(a.d[(size_t)k * (cols / CK_QK) + e / CK_QK] *
+                                                                (float)a.qs[(size_t)k * cols + e]);
+        }
+    for (int level = CK_LEVEL_SCALAR + 1; level <= best; level++) {
+        ck_set_level(level);
+        for (size_t i = 0; i < ldy * tokens; i++) y[i] = NAN;
+        // Rows split in two calls at an odd row, as the thread pool splits them.
+        const int split = rows / 2 | 1;
+        ck_matmul_rows(t->type, w, row_bytes, 0, split < rows ? split : rows, &a, y, ldy);
+        if (split < rows) ck_matmul_rows(t->type, w, row_bytes, split, rows, &a, y, ldy);
+        int ok = 1;
+        float worst = 0;
+        for (int k = 0; k < tokens; k++)
+            for (int r = 0; r < rows; r++) {
+                const float want = reference[(size_t)k * ldy + r], got = y[(size_t)k * ldy + r];
+                const float bound = 4e-6f * magnitude[(size_t)k * rows + r] + 1e-30f;
+                if (!(fabsf(got - want) <= bound)) {
+                    ok = 0;
+                    if (fabsf(got - want) / bound > worst || got != got) worst = got != got ? INFINITY : fabsf(got - want) / bound;
+                }
+            }
+        char what[160];
+        snprintf(what, sizeof what, "%s level %s rows %d x %d elements x %d tokens (worst %.3g x bound)", t->name,
+                 ck_level_name(level), rows, cols, tokens, worst);
+        check(ok, what);
+    }
+    free(w); free(a.qs); free(a.d); free(a.sums); free(reference); free(y); free(magnitude);
+}
+
+static void test_quantization(int best) {
+    const int cols = 256, tokens = 3, nb = cols / CK_QK;
+    float *x = malloc(sizeof(float) * cols * tokens);
+    for (int i = 0; i < cols * tokens; i++) x[i] = (rnd_unit() - 0.5f) * (float)(1 << (rnd() % 8));
+    // Exact ties (k + 0.5 after scaling by 127 / max), zeros, an all-zero block, NaN and inf blocks.
+    for (int j = 0; j < CK_QK; j++) x[j] = (float)(j - 16) + 0.5f;
+    x[31] = 127.0f;
+    for (int j = 0; j < CK_QK; j++) x[CK_QK + j] = 0;
+    x[2 * CK_QK + 5] = NAN;
+    x[3 * CK_QK + 7] = INFINITY;
+    for (int j = 0; j < CK_QK; j++) x[4 * CK_QK + j] = -INFINITY;
+    x[5 * CK_QK + 1] = -0.0f;
+    int8_t *q0 = malloc(cols * tokens), *q1 = malloc(cols * tokens);
+    float *d0 = malloc(sizeof(float) * nb * tokens), *d1 = malloc(sizeof(float) * nb * tokens);
+    int32_t *s0 = malloc(sizeof(int32_t) * nb * tokens), *s1 = malloc(sizeof(int32_t) * nb * tokens);
+    ck_activations plain = { q0, d0, s0, cols, tokens }, fast = { q1, d1, s1, cols, tokens };
+    ck_set_level(CK_LEVEL_SCALAR);
+    ck_quantize_activations(x, &plain);
+    for (int level = CK_LEVEL_SCALAR + 1; level <= best; level++) {
+        ck_set_level(level);
+        memset(q1, 0x55, cols * tokens);
+        ck_quantize_activations(x, &fast);
+        char what[120];
+        snprintf(what, sizeof what, "activation quantization level %s bit for bit", ck_level_name(level));
+        check(memcmp(q0, q1, cols * tokens) == 0 && memcmp(d0, d1, sizeof(float) * nb * tokens) == 0 &&
+              memcmp(s0, s1, sizeof(int32_t) * nb * tokens) == 0, what);
+    }
+    free(x); free(q0); free(q1); free(d0); free(d1); free(s0); free(s1);
+}
+
+int main(int argc, char **argv) {
+    const char *expect_best = NULL, *expect_start = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--expect-best") == 0) expect_best = argv[i + 1];
+        else if (strcmp(argv[i], "--expect-start") == 0) expect_start = argv[i + 1];
+    }
+    const int start = ck_level(), best = ck_best_level();
+    printf("kernel levels: best %s, starting at %s\n", ck_level_name(best), ck_level_name(start));
+    if (expect_best) check(strcmp(ck_level_name(best), expect_best) == 0, "best level is the expected one");
+    if (expect_start) check(strcmp(ck_level_name(start), expect_start) == 0, "starting level is the expected one");
+    check(ck_level_named("nonsense") == -1 && ck_level_named("c") == CK_LEVEL_SCALAR, "level names");
+
+    test_quantization(best);
+    // Row counts around the i8mm row pairs and the call split; block counts around the block pairs
+    // (small types) and several super-blocks; every token count 1..9 (groups of 4, pairs, tails).
+    const int small_rows[] = { 1, 2, 3, 7 }, small_blocks[] = { 1, 2, 3, 8, 22 };
+    const int k_rows[] = { 1, 2, 5 }, k_blocks[] = { 1, 2, 3 };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const type_info *t = &types[i];
+        const int small = t->block_elements == 32;
+        const int *rows = small ? small_rows : k_rows, *blocks = small ? small_blocks : k_blocks;
+        const int nr = small ? 4 : 3, nbk = small ? 5 : 3;
+        for (int r = 0; r < nr; r++)
+            for (int b = 0; b < nbk; b++)
+                for (int tokens = 1; tokens <= 9; tokens++) test_matmul(t, rows[r], blocks[b], tokens, best);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
