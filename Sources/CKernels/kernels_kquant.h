@@ -51,7 +51,7 @@ void ck_kq_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int 
 #if defined(__x86_64__)
 void ck_kq_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
-/// The VNNI level: ck_kq_decode_vnni512 below four tokens, else ck_kq_rows_vnni_blocks.
+/// The VNNI level: ck_kq_decode_vnni512 below four tokens (with GFNI), else ck_kq_rows_vnni_blocks.
 void ck_kq_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
 void ck_kq_rows_vnni_blocks(int type, const void *w, size_t row_bytes, int row0, int row1,
@@ -59,8 +59,9 @@ void ck_kq_rows_vnni_blocks(int type, const void *w, size_t row_bytes, int row0,
 /// One row times one token on 512-bit VNNI (kernels_kquant_vnni512.c); nsb super-blocks.
 float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *x16, int nsb);
 float ck_q6k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb);
-/// Q4_K or Q6_K rows [row0, row1) x each token, four rows per activation load
-/// (kernels_kquant_rows512.c); side from ck_kq_side_prepare for the same type and activations.
+/// Q4_K or Q6_K rows [row0, row1) x each token, four rows per activation load, on 512-bit VNNI +
+/// GFNI (kernels_kquant_rows512.c; needs ck_has_vbmi()); side from ck_kq_side_prepare for the
+/// same type and activations.
 void ck_kq_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const ck_kq_side *side, float *y, size_t ldy);
 /// Rows [row0, row1) x all tokens on 512-bit VNNI 16-row x 8-token tiles (kernels_kquant_gemm.c);
