@@ -19,7 +19,11 @@
 // - Both: the four vpdpbusd results are summed in the integer domain by two unpack-and-add steps
 //   into one vector, then one convert and one FMA (instead of four of each and four permutes).
 // - The four rows are one contiguous stretch: the next group's stretch is prefetched at the pace
-//   this group is consumed (as kernels_vnni512_nibbles.c does for Q4_0).
+//   this group is consumed (as kernels_vnni512_nibbles.c does for Q4_0), into L1 when it is at
+//   most CK_L1_STRETCH bytes, else into L2: a whole group ahead, long rows (5632 columns: 12.7 KiB
+//   of Q4_K, 18.5 KiB of Q6_K per group) evict the current group from the 32 KiB L1. Measured on
+//   256 MiB of weights, thread CPU time, busy machine, four-row / one-row kernel: 2048 columns
+//   L1 1.16-1.24 (Q4_K) 1.28-1.38 (Q6_K), L2 0.87-1.19; 5632 columns L1 0.92-1.03, L2 1.10-1.32.
 // In L2 (512 KiB of weights, 2048 columns, one thread, same process, best of 100): Q4_K 22 -> 28
 // GB/s, Q6_K 26.5 -> 32 GB/s. Integer-domain sums beat four converts + FMAs by 5 % (measured).
 #if defined(__x86_64__)
@@ -40,6 +44,8 @@ static inline __m512i q4k_scales4(__m512i v) {
     return _mm512_or_si512(lo, hi);
 }
 
+#define CK_L1_STRETCH 8192
+
 static inline uint32_t u32_at(const uint8_t *p) {
     uint32_t u;
     memcpy(&u, p, 4);
@@ -48,7 +54,7 @@ static inline uint32_t u32_at(const uint8_t *p) {
 
 // R rows (1..4, a constant after inlining) from `row` on, one token; x16 as in ck_kq_side.
 static inline __attribute__((always_inline)) void q4k_rows(
-    const uint8_t *row, size_t row_bytes, int R, const int8_t *x, const float *x16, int nsb, float *y) {
+    const uint8_t *row, size_t row_bytes, int R, int to_l1, const int8_t *x, const float *x16, int nsb, float *y) {
     const __m512i m0f = _mm512_set1_epi8(0x0f), mf0 = _mm512_set1_epi8((char)0xf0);
     const __m512i zero = _mm512_setzero_si512();
     // The dots: da (low nibbles of bytes 0-63) has sub-block 0 in lanes 0-7, 2 in 8-15; db (high)
@@ -81,7 +87,8 @@ static inline __attribute__((always_inline)) void q4k_rows(
         const uint8_t *p[4];
         for (int k = 0; k < 4; k++) p[k] = row + (size_t)(R > k ? k : 0) * row_bytes + (size_t)s * CK_Q4_K_BYTES;
         const char *ahead = (const char *)row + (size_t)R * row_bytes + (size_t)s * (R * CK_Q4_K_BYTES);
-        for (int l = 0; l < (R * CK_Q4_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+        if (to_l1) for (int l = 0; l < (R * CK_Q4_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+        else for (int l = 0; l < (R * CK_Q4_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
         // Activations: sub-blocks (0,2), (1,3), (4,6), (5,7) as the masked nibbles hold them.
         const int8_t *xs = x + (size_t)s * CK_QK_K;
         const __m512i x0 = _mm512_loadu_si512(xs), x1 = _mm512_loadu_si512(xs + 64);
@@ -127,10 +134,10 @@ static inline __attribute__((always_inline)) void q4k_rows(
 }
 
 static void q4k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *x16, int nsb, float *y) {
-    q4k_rows(row, row_bytes, 4, x, x16, nsb, y);
+    q4k_rows(row, row_bytes, 4, 4 * row_bytes <= CK_L1_STRETCH, x, x16, nsb, y);
 }
 static void q4k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *x16, int nsb, float *y) {
-    q4k_rows(row, row_bytes, 1, x, x16, nsb, y);
+    q4k_rows(row, row_bytes, 1, 1, x, x16, nsb, y);
 }
 
 // Q6_K, R rows (1..4) from `row` on, one token. Per half h of a super-block, 64 low-nibble bytes
@@ -140,8 +147,8 @@ static void q4k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, con
 // to one lane per 16-element group: lane 4i+j is group 4j+i. The -32 offset is applied there as
 // 32 * sum16_g (integers, exact), and the 16 int8 group scales go to that order with one vpshufb.
 static inline __attribute__((always_inline)) void q6k_rows(
-    const uint8_t *row, size_t row_bytes, int R, const int8_t *x, const float *xdg, const int32_t *sum16,
-    int nsb, float *y) {
+    const uint8_t *row, size_t row_bytes, int R, int to_l1, const int8_t *x, const float *xdg,
+    const int32_t *sum16, int nsb, float *y) {
     const __m512i low = _mm512_set1_epi8(0x0f);
     // Quant bits 4-5 from the broadcast qh bytes, one GF2P8AFFINEQB per 64 elements (a shift and a
     // mask otherwise; +9 % in L2): elements 0..31 of a half take qh bits 0-1, 32..63 bits 2-3
@@ -162,7 +169,8 @@ static inline __attribute__((always_inline)) void q6k_rows(
         const uint8_t *p[4];
         for (int k = 0; k < 4; k++) p[k] = row + (size_t)(R > k ? k : 0) * row_bytes + (size_t)s * CK_Q6_K_BYTES;
         const char *ahead = (const char *)row + (size_t)R * row_bytes + (size_t)s * (R * CK_Q6_K_BYTES);
-        for (int l = 0; l < (R * CK_Q6_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+        if (to_l1) for (int l = 0; l < (R * CK_Q6_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+        else for (int l = 0; l < (R * CK_Q6_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
         const int8_t *xs = x + (size_t)s * CK_QK_K;
         const __m512i xv[4] = { _mm512_loadu_si512(xs), _mm512_loadu_si512(xs + 64),
                                 _mm512_loadu_si512(xs + 128), _mm512_loadu_si512(xs + 192) };
@@ -193,10 +201,10 @@ static inline __attribute__((always_inline)) void q6k_rows(
 }
 
 static void q6k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *sum16, int nsb, float *y) {
-    q6k_rows(row, row_bytes, 4, x, xdg, sum16, nsb, y);
+    q6k_rows(row, row_bytes, 4, 4 * row_bytes <= CK_L1_STRETCH, x, xdg, sum16, nsb, y);
 }
 static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *sum16, int nsb, float *y) {
-    q6k_rows(row, row_bytes, 1, x, xdg, sum16, nsb, y);
+    q6k_rows(row, row_bytes, 1, 1, x, xdg, sum16, nsb, y);
 }
 
 void ck_kq_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
