@@ -20,52 +20,15 @@
 #include <string.h>
 #include "kernels_newtypes.h"
 
-#define GEMM_ROWS 16
-#define GEMM_TOKENS 8
-#define GEMM_BLOCK_BYTES (GEMM_ROWS * CK_QK)    // one packed block (32 elements x 16 rows)
 #define GEMM_BLOCK_SCALES (2 * GEMM_ROWS)       // floats per packed block
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
-
-static _Thread_local uint8_t *pack_buffer;
-static _Thread_local size_t pack_capacity;
-
-static uint8_t *pack_storage(size_t bytes) {
-    if (bytes <= pack_capacity) return pack_buffer;
-    bytes = (bytes + 4095) & ~(size_t)4095;
-    uint8_t *p = aligned_alloc(64, bytes);
-    if (!p) return NULL;
-    free(pack_buffer);
-    pack_buffer = p;
-    pack_capacity = bytes;
-    return p;
-}
+#include "kernels_gemm_tiles.h"
 
 static inline float kq_half_value(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
-}
-
-static inline __m128i kq_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-// 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` past its row
-// pointer (rows[i] + i * row_stride when row_stride is set, for the Q6_K scratch).
-static inline __m512i kq_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, size_t offset) {
-    __m512i v = _mm512_castsi128_si512(kq_load128(rows[k] + offset));
-    v = _mm512_inserti32x4(v, kq_load128(rows[4 + k] + offset), 1);
-    v = _mm512_inserti32x4(v, kq_load128(rows[8 + k] + offset), 2);
-    return _mm512_inserti32x4(v, kq_load128(rows[12 + k] + offset), 3);
-}
-
-// In-lane 4x4 dword transpose: q[g] dword i of lane L = dword g of p[i] lane L, i.e. lane = row.
-static inline void kq_transpose4(const __m512i p[4], __m512i q[4]) {
-    const __m512i t0 = _mm512_unpacklo_epi32(p[0], p[1]), t1 = _mm512_unpackhi_epi32(p[0], p[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(p[2], p[3]), t3 = _mm512_unpackhi_epi32(p[2], p[3]);
-    q[0] = _mm512_unpacklo_epi64(t0, t2);
-    q[1] = _mm512_unpackhi_epi64(t0, t2);
-    q[2] = _mm512_unpacklo_epi64(t1, t3);
-    q[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
 // Rows [r0, r0 + n) of Q4_K into pack (nb blocks of 8 zmm) and scales (nb x [d*sc x16, dmin*m x16]).
@@ -91,8 +54,8 @@ static void pack_q4k(const uint8_t *w, size_t row_bytes, int r0, int n, int nsb,
             __m512i *odd = even + 8;
             for (int h = 0; h < 2; h++) {
                 __m512i p[4], q[4];
-                for (int kk = 0; kk < 4; kk++) p[kk] = kq_lanes4(rows, kk, o + 16 + 32 * k + 16 * h);
-                kq_transpose4(p, q);
+                for (int kk = 0; kk < 4; kk++) p[kk] = ck_lanes4(rows, kk, o + 16 + 32 * k + 16 * h);
+                ck_transpose4(p, q);
                 for (int g = 0; g < 4; g++) {
                     _mm512_store_si512(even + 4 * h + g, _mm512_and_si512(q[g], low));
                     _mm512_store_si512(odd + 4 * h + g, _mm512_and_si512(_mm512_srli_epi16(q[g], 4), low));
@@ -108,8 +71,8 @@ static void pack_unpacked(const uint8_t *const unpacked[GEMM_ROWS], int s, uint8
     for (int g = 0; g < 16; g++) {
         __m512i *out = (__m512i *)(pack + (size_t)(8 * s + g / 2) * GEMM_BLOCK_BYTES) + 4 * (g & 1);
         __m512i p[4], q[4];
-        for (int kk = 0; kk < 4; kk++) p[kk] = kq_lanes4(unpacked, kk, 16 * (size_t)g);
-        kq_transpose4(p, q);
+        for (int kk = 0; kk < 4; kk++) p[kk] = ck_lanes4(unpacked, kk, 16 * (size_t)g);
+        ck_transpose4(p, q);
         for (int k = 0; k < 4; k++) _mm512_store_si512(out + k, q[k]);
     }
 }
@@ -193,7 +156,7 @@ static void unpack_row(int type, const uint8_t *p, uint8_t *out, float *sb, int 
         for (int ib = 0; ib < 8; ib++) {
             sb[ib * GEMM_BLOCK_SCALES + i] = d * (float)ls[ib];
             sb[ib * GEMM_BLOCK_SCALES + GEMM_ROWS + i] = 128.0f * d * (float)ls[ib];
-            const __m128i q = kq_load128(p + 8 + 16 * ib);
+            const __m128i q = ck_tile_load128(p + 8 + 16 * ib);
             _mm_storeu_si128((__m128i *)(out + 32 * ib), _mm_shuffle_epi8(table, _mm_and_si128(q, low)));
             _mm_storeu_si128((__m128i *)(out + 32 * ib + 16), _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), low)));
         }
@@ -295,7 +258,7 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
     ck_kq_side side;
     if (!ck_kq_side_prepare(grouped ? CK_TYPE_Q6_K : CK_TYPE_Q4_K, a, &side)) return 0;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES, scale_bytes = (size_t)nb * GEMM_BLOCK_SCALES * sizeof(float);
-    uint8_t *pack = pack_storage(weight_bytes + scale_bytes + GEMM_ROWS * CK_QK_K);
+    uint8_t *pack = ck_gemm_pack_storage(weight_bytes + scale_bytes + GEMM_ROWS * CK_QK_K);
     if (!pack) return 0;
     float *scales = (float *)(pack + weight_bytes);
     uint8_t *scratch = pack + weight_bytes + scale_bytes;

@@ -210,12 +210,7 @@ static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, con
 void ck_kq_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const ck_kq_side *side, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, ng = a->cols / 16, nsb = a->cols / CK_QK_K;
-    {   // The first group's lines at once; the loop prefetches each next group (see the header).
-        const char *first = (const char *)w + (size_t)row0 * row_bytes;
-        size_t bytes = (size_t)(row1 - row0 < 4 ? row1 - row0 : 4) * row_bytes;
-        if (bytes > 4096) bytes = 4096;
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(first + o, _MM_HINT_T0);
-    }
+    ck_prefetch_first_rows(w, row_bytes, row0, row1);
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;
         float *yt = y + (size_t)t * ldy;
