@@ -27,6 +27,9 @@ void ck_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
 /// per-thread buffer could not be allocated (nothing written then).
 int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                     const ck_activations *a, float *y, size_t ldy);
+/// The calling thread's 64-byte aligned scratch for packed GEMM tiles, at least `bytes` long (kept
+/// for the thread's life); NULL if it could not be grown.
+uint8_t *ck_gemm_pack_storage(size_t bytes);
 /// One Q4_0 row times one token on 512-bit VNNI (kernels_vnni512_q4.c).
 float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb);
 #endif
@@ -47,6 +50,16 @@ int ck_has_vbmi(void);
 void ck_rows_q4_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
 #endif
+
+/// Prefetches the first group of rows of a decode chunk (up to 4 rows, at most 4 KiB) all at once:
+/// the four-row kernels prefetch each next group as they go, and a thread's chunk, or a whole
+/// matrix in decode, starts cold ~700 times per token.
+static inline void ck_prefetch_first_rows(const void *w, size_t row_bytes, int row0, int row1) {
+    const char *first = (const char *)w + (size_t)row0 * row_bytes;
+    size_t bytes = (size_t)(row1 - row0 < 4 ? row1 - row0 : 4) * row_bytes;
+    if (bytes > 4096) bytes = 4096;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(first + o, 0, 3);
+}
 
 /// One block of activations, the definition (dispatch.c), and the same over rows on AVX2
 /// (quantize_avx2.c, bit-identical).

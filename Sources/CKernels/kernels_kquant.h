@@ -51,12 +51,21 @@ void ck_kq_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int 
 #if defined(__x86_64__)
 void ck_kq_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
+/// The VNNI level: ck_kq_decode_vnni512 below four tokens (with GFNI), else ck_kq_rows_vnni_blocks.
 void ck_kq_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
+void ck_kq_rows_vnni_blocks(int type, const void *w, size_t row_bytes, int row0, int row1,
+                            const ck_activations *a, float *y, size_t ldy);
 /// One row times one token on 512-bit VNNI (kernels_kquant_vnni512.c); nsb super-blocks.
 float ck_q4k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *x16, int nsb);
 float ck_q6k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb);
-/// Rows [row0, row1) x all tokens on 512-bit VNNI 16-row x 8-token tiles (kernels_kquant_gemm.c);
+/// Q4_K or Q6_K rows [row0, row1) x each token, four rows per activation load, on 512-bit VNNI +
+/// GFNI (kernels_kquant_rows512.c; needs ck_has_vbmi()); side from ck_kq_side_prepare for the
+/// same type and activations.
+void ck_kq_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                          const ck_kq_side *side, float *y, size_t ldy);
+/// Rows [row0, row1) x all tokens on 512-bit VNNI 16-row x 8-token tiles (kernels_kquant_gemm.c),
+/// for Q4_K, Q6_K and kernels_newtypes.h's Q5_K, Q3_K, IQ4_XS;
 /// 0 if its buffers could not be allocated (nothing written then).
 int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                        const ck_activations *a, float *y, size_t ldy);

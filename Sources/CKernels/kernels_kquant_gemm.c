@@ -1,5 +1,5 @@
-// Prefill GEMM for Q4_K and Q6_K on 512-bit VNNI: 16 weight rows x 8 tokens per micro-tile, as
-// kernels_vnni512_gemm.c does for Q8_0/Q4_0 (read its header first).
+// Prefill GEMM for Q4_K, Q6_K, Q5_K, Q3_K and IQ4_XS on 512-bit VNNI: 16 weight rows x 8 tokens
+// per micro-tile, as kernels_vnni512_gemm.c does for Q8_0/Q4_0 (read its header first).
 //
 // A tile of 16 rows is repacked once into a per-thread buffer, per 32 elements (one activation
 // block) eight zmm holding, for group g of 4 elements, the 4 unsigned quant bytes of every row
@@ -10,60 +10,25 @@
 // - Q6_K: a block is two groups of 16 (four zmm each) with their own int8 scales; quants are 0..63
 //   and the -32 offset seeds each group's accumulator with -32 * the group's activation sum, so
 //   the integer dot is exact; acc += xd_b * (cvt(dot_a) * d*sc_a + cvt(dot_b) * d*sc_b).
+// - Q5_K and IQ4_XS go as Q4_K (IQ4_XS: quants v + 128, min term 128 * d*ls), Q3_K as Q6_K with
+//   offset 4; their rows are unpacked to bytes first (pack_newtype).
 // 8 tokens share each block's eight weight registers; the repack (super-block scale unpacking
 // included) costs ~1/T of the multiply work, so the dispatcher uses this only for T >= 4.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kernels_kquant.h"
+#include "kernels_newtypes.h"
 
-#define GEMM_ROWS 16
-#define GEMM_TOKENS 8
-#define GEMM_BLOCK_BYTES (GEMM_ROWS * CK_QK)    // one packed block (32 elements x 16 rows)
 #define GEMM_BLOCK_SCALES (2 * GEMM_ROWS)       // floats per packed block
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
-
-static _Thread_local uint8_t *pack_buffer;
-static _Thread_local size_t pack_capacity;
-
-static uint8_t *pack_storage(size_t bytes) {
-    if (bytes <= pack_capacity) return pack_buffer;
-    bytes = (bytes + 4095) & ~(size_t)4095;
-    uint8_t *p = aligned_alloc(64, bytes);
-    if (!p) return NULL;
-    free(pack_buffer);
-    pack_buffer = p;
-    pack_capacity = bytes;
-    return p;
-}
+#include "kernels_gemm_tiles.h"
 
 static inline float kq_half_value(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
-}
-
-static inline __m128i kq_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-// 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` past its row
-// pointer (rows[i] + i * row_stride when row_stride is set, for the Q6_K scratch).
-static inline __m512i kq_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, size_t offset) {
-    __m512i v = _mm512_castsi128_si512(kq_load128(rows[k] + offset));
-    v = _mm512_inserti32x4(v, kq_load128(rows[4 + k] + offset), 1);
-    v = _mm512_inserti32x4(v, kq_load128(rows[8 + k] + offset), 2);
-    return _mm512_inserti32x4(v, kq_load128(rows[12 + k] + offset), 3);
-}
-
-// In-lane 4x4 dword transpose: q[g] dword i of lane L = dword g of p[i] lane L, i.e. lane = row.
-static inline void kq_transpose4(const __m512i p[4], __m512i q[4]) {
-    const __m512i t0 = _mm512_unpacklo_epi32(p[0], p[1]), t1 = _mm512_unpackhi_epi32(p[0], p[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(p[2], p[3]), t3 = _mm512_unpackhi_epi32(p[2], p[3]);
-    q[0] = _mm512_unpacklo_epi64(t0, t2);
-    q[1] = _mm512_unpackhi_epi64(t0, t2);
-    q[2] = _mm512_unpacklo_epi64(t1, t3);
-    q[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
 // Rows [r0, r0 + n) of Q4_K into pack (nb blocks of 8 zmm) and scales (nb x [d*sc x16, dmin*m x16]).
@@ -89,14 +54,26 @@ static void pack_q4k(const uint8_t *w, size_t row_bytes, int r0, int n, int nsb,
             __m512i *odd = even + 8;
             for (int h = 0; h < 2; h++) {
                 __m512i p[4], q[4];
-                for (int kk = 0; kk < 4; kk++) p[kk] = kq_lanes4(rows, kk, o + 16 + 32 * k + 16 * h);
-                kq_transpose4(p, q);
+                for (int kk = 0; kk < 4; kk++) p[kk] = ck_lanes4(rows, kk, o + 16 + 32 * k + 16 * h);
+                ck_transpose4(p, q);
                 for (int g = 0; g < 4; g++) {
                     _mm512_store_si512(even + 4 * h + g, _mm512_and_si512(q[g], low));
                     _mm512_store_si512(odd + 4 * h + g, _mm512_and_si512(_mm512_srli_epi16(q[g], 4), low));
                 }
             }
         }
+    }
+}
+
+// Super-block s of 16 rows unpacked to 256 quant bytes each (element order) into the packed
+// blocks: per group of 16 elements four zmm, lane = row.
+static void pack_unpacked(const uint8_t *const unpacked[GEMM_ROWS], int s, uint8_t *pack) {
+    for (int g = 0; g < 16; g++) {
+        __m512i *out = (__m512i *)(pack + (size_t)(8 * s + g / 2) * GEMM_BLOCK_BYTES) + 4 * (g & 1);
+        __m512i p[4], q[4];
+        for (int kk = 0; kk < 4; kk++) p[kk] = ck_lanes4(unpacked, kk, 16 * (size_t)g);
+        ck_transpose4(p, q);
+        for (int k = 0; k < 4; k++) _mm512_store_si512(out + k, q[k]);
     }
 }
 
@@ -129,19 +106,83 @@ static void pack_q6k(const uint8_t *w, size_t row_bytes, int r0, int n, int nsb,
                                                                     _mm256_and_si256(_mm256_srli_epi16(qh, 2), high)));
             }
         }
-        for (int g = 0; g < 16; g++) {
-            __m512i *out = (__m512i *)(pack + (size_t)(8 * s + g / 2) * GEMM_BLOCK_BYTES) + 4 * (g & 1);
-            __m512i p[4], q[4];
-            for (int kk = 0; kk < 4; kk++) p[kk] = kq_lanes4(unpacked, kk, 16 * (size_t)g);
-            kq_transpose4(p, q);
-            for (int k = 0; k < 4; k++) _mm512_store_si512(out + k, q[k]);
+        pack_unpacked(unpacked, s, pack);
+    }
+}
+
+// Q5_K, Q3_K and IQ4_XS: each row's super-block unpacked to 256 unsigned quant bytes in element
+// order (32 at a time; IQ4_XS's grid by vpshufb), then transposed as Q6_K's.
+// Q5_K: 0..31 with Q4_K's scales; Q3_K: low bits + 4 * hmask bit (value - 4 = the signed quant)
+// with d*(sc-32) per group; IQ4_XS: grid value + 128 with d*(ls-32) per block and 128 times that
+// as the "min" (value + 128 against x, minus 128 * xsum).
+static void unpack_row(int type, const uint8_t *p, uint8_t *out, float *sb, int i) {
+    if (type == CK_TYPE_Q5_K) {
+        const uint8_t *qh = p + 16, *qs = p + 48;
+        uint8_t sm[16];
+        ck_q4k_scales(p + 4, sm);
+        const float d = kq_half_value(p), dmin = kq_half_value(p + 2);
+        for (int j = 0; j < 8; j++) {
+            sb[j * GEMM_BLOCK_SCALES + i] = d * (float)sm[j];
+            sb[j * GEMM_BLOCK_SCALES + GEMM_ROWS + i] = dmin * (float)sm[8 + j];
+        }
+        const __m256i h = _mm256_loadu_si256((const __m256i *)qh), nib = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+        for (int j = 0; j < 8; j++) {
+            // Bit j of each qh byte to bit 4 (16-bit shifts by < 8 keep a byte's own bits there).
+            const __m256i hb = _mm256_and_si256(j <= 4 ? _mm256_sll_epi16(h, _mm_cvtsi32_si128(4 - j))
+                                                       : _mm256_srl_epi16(h, _mm_cvtsi32_si128(j - 4)), bit4);
+            const __m256i q = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2))), _mm_cvtsi32_si128(4 * (j & 1)));
+            _mm256_storeu_si256((__m256i *)(out + 32 * j), _mm256_or_si256(_mm256_and_si256(q, nib), hb));
+        }
+    } else if (type == CK_TYPE_Q3_K) {
+        const uint8_t *hmask = p, *qs = p + 32;
+        int8_t sc[16];
+        ck_q3k_scales(p + 96, sc);
+        const float d = kq_half_value(p + 108);
+        for (int g = 0; g < 16; g++) sb[(g / 2) * GEMM_BLOCK_SCALES + (g & 1) * GEMM_ROWS + i] = d * (float)sc[g];
+        const __m256i h = _mm256_loadu_si256((const __m256i *)hmask), two = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4);
+        for (int c = 0; c < 8; c++) {
+            const __m256i hb = _mm256_and_si256(c <= 2 ? _mm256_sll_epi16(h, _mm_cvtsi32_si128(2 - c))
+                                                       : _mm256_srl_epi16(h, _mm_cvtsi32_si128(c - 2)), bit2);
+            const __m256i q = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(qs + 32 * (c / 4))), _mm_cvtsi32_si128(2 * (c % 4)));
+            _mm256_storeu_si256((__m256i *)(out + 32 * c), _mm256_or_si256(_mm256_and_si256(q, two), hb));
+        }
+    } else {
+        int8_t ls[8];
+        ck_iq4xs_scales(p, ls);
+        const float d = kq_half_value(p);
+        int8_t t[16];
+        for (int k = 0; k < 16; k++) t[k] = (int8_t)(ck_nt_iq4_values[k] + 128);
+        const __m128i table = _mm_loadu_si128((const __m128i *)t), low = _mm_set1_epi8(0x0f);
+        for (int ib = 0; ib < 8; ib++) {
+            sb[ib * GEMM_BLOCK_SCALES + i] = d * (float)ls[ib];
+            sb[ib * GEMM_BLOCK_SCALES + GEMM_ROWS + i] = 128.0f * d * (float)ls[ib];
+            const __m128i q = ck_tile_load128(p + 8 + 16 * ib);
+            _mm_storeu_si128((__m128i *)(out + 32 * ib), _mm_shuffle_epi8(table, _mm_and_si128(q, low)));
+            _mm_storeu_si128((__m128i *)(out + 32 * ib + 16), _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), low)));
         }
     }
 }
 
-// Tokens [t0, t0 + N) against one packed tile; N and q6 are constants after inlining.
+static void pack_newtype(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nsb, uint8_t *pack,
+                         float *scales, uint8_t *scratch) {
+    const size_t block_bytes = type == CK_TYPE_Q5_K ? CK_Q5_K_BYTES : type == CK_TYPE_Q3_K ? CK_Q3_K_BYTES : CK_IQ4_XS_BYTES;
+    const uint8_t *rows[GEMM_ROWS], *unpacked[GEMM_ROWS];
+    for (int i = 0; i < GEMM_ROWS; i++) {
+        rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
+        unpacked[i] = scratch + (size_t)i * CK_QK_K;
+    }
+    for (int s = 0; s < nsb; s++) {
+        float *sb = scales + (size_t)8 * s * GEMM_BLOCK_SCALES;
+        for (int i = 0; i < GEMM_ROWS; i++) unpack_row(type, rows[i] + (size_t)s * block_bytes, scratch + (size_t)i * CK_QK_K, sb, i);
+        pack_unpacked(unpacked, s, pack);
+    }
+}
+
+// Tokens [t0, t0 + N) against one packed tile; N and offset are constants after inlining. offset 0:
+// blocks of 32 with a scale and a min term (Q4_K, Q5_K, IQ4_XS); else groups of 16 whose quants
+// stand for q - offset (Q6_K 32, Q3_K 4).
 static inline __attribute__((always_inline)) void gemm_tile(
-    int q6, const uint8_t *pack, const float *scales, const ck_activations *a, const ck_kq_side *side,
+    int offset, const uint8_t *pack, const float *scales, const ck_activations *a, const ck_kq_side *side,
     int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
     const int nb = a->cols / CK_QK;
     const size_t stride = (size_t)a->cols;
@@ -160,9 +201,9 @@ static inline __attribute__((always_inline)) void gemm_tile(
         for (int n = 0; n < N; n++) {
             const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)b * CK_QK);
             const float xd = d0[(size_t)n * nb + b];
-            if (q6) {
+            if (offset) {
                 const int32_t *sum16 = side->sum16 + (size_t)(t0 + n) * 2 * nb + 2 * (size_t)b;
-                __m512i sa = _mm512_set1_epi32(-32 * sum16[0]), sb = _mm512_set1_epi32(-32 * sum16[1]);
+                __m512i sa = _mm512_set1_epi32(-offset * sum16[0]), sb = _mm512_set1_epi32(-offset * sum16[1]);
                 sa = _mm512_dpbusd_epi32(sa, w0, _mm512_set1_epi32(xq[0]));
                 sb = _mm512_dpbusd_epi32(sb, w4, _mm512_set1_epi32(xq[4]));
                 sa = _mm512_dpbusd_epi32(sa, w1, _mm512_set1_epi32(xq[1]));
@@ -192,19 +233,19 @@ static inline __attribute__((always_inline)) void gemm_tile(
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
-#define KQ_TILES(q6)                                                                   \
+#define KQ_TILES(offset)                                                                   \
     do {                                                                               \
         int t = 0;                                                                     \
         for (; t + GEMM_TOKENS <= T; t += GEMM_TOKENS)                                 \
-            gemm_tile(q6, pack, scales, a, &side, t, GEMM_TOKENS, y, ldy, r0, mask);   \
+            gemm_tile(offset, pack, scales, a, &side, t, GEMM_TOKENS, y, ldy, r0, mask);   \
         switch (T - t) {                                                               \
-        case 7: gemm_tile(q6, pack, scales, a, &side, t, 7, y, ldy, r0, mask); break;  \
-        case 6: gemm_tile(q6, pack, scales, a, &side, t, 6, y, ldy, r0, mask); break;  \
-        case 5: gemm_tile(q6, pack, scales, a, &side, t, 5, y, ldy, r0, mask); break;  \
-        case 4: gemm_tile(q6, pack, scales, a, &side, t, 4, y, ldy, r0, mask); break;  \
-        case 3: gemm_tile(q6, pack, scales, a, &side, t, 3, y, ldy, r0, mask); break;  \
-        case 2: gemm_tile(q6, pack, scales, a, &side, t, 2, y, ldy, r0, mask); break;  \
-        case 1: gemm_tile(q6, pack, scales, a, &side, t, 1, y, ldy, r0, mask); break;  \
+        case 7: gemm_tile(offset, pack, scales, a, &side, t, 7, y, ldy, r0, mask); break;  \
+        case 6: gemm_tile(offset, pack, scales, a, &side, t, 6, y, ldy, r0, mask); break;  \
+        case 5: gemm_tile(offset, pack, scales, a, &side, t, 5, y, ldy, r0, mask); break;  \
+        case 4: gemm_tile(offset, pack, scales, a, &side, t, 4, y, ldy, r0, mask); break;  \
+        case 3: gemm_tile(offset, pack, scales, a, &side, t, 3, y, ldy, r0, mask); break;  \
+        case 2: gemm_tile(offset, pack, scales, a, &side, t, 2, y, ldy, r0, mask); break;  \
+        case 1: gemm_tile(offset, pack, scales, a, &side, t, 1, y, ldy, r0, mask); break;  \
         default: break;                                                                \
         }                                                                              \
     } while (0)
@@ -212,10 +253,12 @@ static inline __attribute__((always_inline)) void gemm_tile(
 int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                        const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
+    // Side terms: per block (xdxs) for the types with min terms, per group of 16 (sum16) for the others.
+    const int grouped = type == CK_TYPE_Q6_K || type == CK_TYPE_Q3_K;
     ck_kq_side side;
-    if (!ck_kq_side_prepare(type, a, &side)) return 0;
+    if (!ck_kq_side_prepare(grouped ? CK_TYPE_Q6_K : CK_TYPE_Q4_K, a, &side)) return 0;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES, scale_bytes = (size_t)nb * GEMM_BLOCK_SCALES * sizeof(float);
-    uint8_t *pack = pack_storage(weight_bytes + scale_bytes + GEMM_ROWS * CK_QK_K);
+    uint8_t *pack = ck_gemm_pack_storage(weight_bytes + scale_bytes + GEMM_ROWS * CK_QK_K);
     if (!pack) return 0;
     float *scales = (float *)(pack + weight_bytes);
     uint8_t *scratch = pack + weight_bytes + scale_bytes;
@@ -225,9 +268,13 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
         if (type == CK_TYPE_Q4_K) {
             pack_q4k(w, row_bytes, r0, n, nsb, pack, scales);
             KQ_TILES(0);
-        } else {
+        } else if (type == CK_TYPE_Q6_K) {
             pack_q6k(w, row_bytes, r0, n, nsb, pack, scales, scratch);
-            KQ_TILES(1);
+            KQ_TILES(32);
+        } else {
+            pack_newtype(type, w, row_bytes, r0, n, nsb, pack, scales, scratch);
+            if (type == CK_TYPE_Q3_K) KQ_TILES(4);
+            else KQ_TILES(0);
         }
     }
     return 1;

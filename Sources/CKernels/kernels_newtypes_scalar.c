@@ -86,12 +86,20 @@ void ck_nt_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int 
     }
 }
 
-// No 512-bit prefill GEMM for these types yet: the GEMM level runs the VNNI level's kernels
-// (four tokens per weight unpack, 512-bit one-token decode).
+#if defined(__x86_64__)
+// The GEMM level: the 16-row x 8-token tiles of kernels_kquant_gemm.c from CK_GEMM_MIN_TOKENS
+// tokens, else the VNNI level's kernels.
+static void nt_rows_gemm(int type, const void *w, size_t row_bytes, int row0, int row1,
+                         const ck_activations *a, float *y, size_t ldy) {
+    if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_kq_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
+    ck_nt_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);
+}
+#endif
+
 ck_rows_fn ck_nt_rows_fn(void) {
     switch (ck_level()) {
 #if defined(__x86_64__)
-    case CK_LEVEL_AVX512VNNI_GEMM:
+    case CK_LEVEL_AVX512VNNI_GEMM: return nt_rows_gemm;
     case CK_LEVEL_AVX512VNNI: return ck_nt_rows_vnni;
     case CK_LEVEL_AVX2: return ck_nt_rows_avx2;
 #endif

@@ -21,17 +21,16 @@
 #include <string.h>
 #include "kernels_internal.h"
 
-#define GEMM_ROWS 16
-#define GEMM_TOKENS 8
-#define GEMM_BLOCK_BYTES (GEMM_ROWS * CK_QK)   // one block of a packed tile
-
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 
-// Per-thread packed tile, grown on demand and kept for the thread's life (a few hundred KiB).
+#include "kernels_gemm_tiles.h"
+
+// Per-thread packed tile, grown on demand and kept for the thread's life (a few hundred KiB);
+// kernels_kquant_gemm.c's tiles use it too (never at the same time on one thread).
 static _Thread_local uint8_t *pack_buffer;
 static _Thread_local size_t pack_capacity;
 
-static uint8_t *pack_storage(size_t bytes) {
+uint8_t *ck_gemm_pack_storage(size_t bytes) {
     if (bytes <= pack_capacity) return pack_buffer;
     bytes = (bytes + 4095) & ~(size_t)4095;
     uint8_t *p = aligned_alloc(64, bytes);
@@ -40,27 +39,6 @@ static uint8_t *pack_storage(size_t bytes) {
     pack_buffer = p;
     pack_capacity = bytes;
     return p;
-}
-
-static inline __m128i ck_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-// 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` in its row.
-static inline __m512i ck_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, size_t offset) {
-    __m512i v = _mm512_castsi128_si512(ck_load128(rows[k] + offset));
-    v = _mm512_inserti32x4(v, ck_load128(rows[4 + k] + offset), 1);
-    v = _mm512_inserti32x4(v, ck_load128(rows[8 + k] + offset), 2);
-    return _mm512_inserti32x4(v, ck_load128(rows[12 + k] + offset), 3);
-}
-
-// In-lane 4x4 dword transpose: q[g] lane L = dword g of lanes L of p[0..3], i.e. dword g of rows
-// 4L, 4L + 1, 4L + 2, 4L + 3 in row order.
-static inline void ck_transpose4(const __m512i p[4], __m512i q[4]) {
-    const __m512i t0 = _mm512_unpacklo_epi32(p[0], p[1]), t1 = _mm512_unpackhi_epi32(p[0], p[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(p[2], p[3]), t3 = _mm512_unpackhi_epi32(p[2], p[3]);
-    q[0] = _mm512_unpacklo_epi64(t0, t2);
-    q[1] = _mm512_unpackhi_epi64(t0, t2);
-    q[2] = _mm512_unpacklo_epi64(t1, t3);
-    q[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
 // Rows [r0, r0 + n) into pack (nb blocks of 8 zmm: group g, lane = row) and scales (nb x 16
@@ -147,7 +125,7 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
                     const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, T = a->tokens;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES;
-    uint8_t *pack = pack_storage(weight_bytes + (size_t)nb * GEMM_ROWS * (sizeof(float) + sizeof(uint16_t)));
+    uint8_t *pack = ck_gemm_pack_storage(weight_bytes + (size_t)nb * GEMM_ROWS * (sizeof(float) + sizeof(uint16_t)));
     if (!pack) return 0;
     float *scales = (float *)(pack + weight_bytes);
     const int offset = type == CK_TYPE_Q4_0 ? 8 : 128;

@@ -151,16 +151,7 @@ void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int ro
                                const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
     const int lookup = type == CK_TYPE_IQ4_NL;
-    // The group prefetch covers the group after the current one: start the first group's lines
-    // (up to 4 KiB) all at once rather than missing on them one by one. A thread's chunk of rows,
-    // or a whole matrix in decode, starts cold here ~700 times per token. (Cheap; its effect was
-    // below the noise of the shared machine when added.)
-    {
-        const char *first = (const char *)w + (size_t)row0 * row_bytes;
-        size_t bytes = (size_t)(row1 - row0 < 4 ? row1 - row0 : 4) * row_bytes;
-        if (bytes > 4096) bytes = 4096;
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(first + o, _MM_HINT_T0);
-    }
+    ck_prefetch_first_rows(w, row_bytes, row0, row1);   // (cheap; below the shared machine's noise when added)
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;
         const float *xd = a->d + (size_t)t * nb;

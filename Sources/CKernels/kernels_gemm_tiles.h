@@ -1,0 +1,32 @@
+// The 512-bit GEMM tiles' shared pieces (kernels_vnni512_gemm.c, kernels_kquant_gemm.c): include
+// after the file's AVX-512 target pragma. Both pack 16 weight rows per tile (lane = row).
+#ifndef OURO_CKERNELS_GEMM_TILES_H
+#define OURO_CKERNELS_GEMM_TILES_H
+#include <immintrin.h>
+#include <stdint.h>
+
+#define GEMM_ROWS 16
+#define GEMM_TOKENS 8
+#define GEMM_BLOCK_BYTES (GEMM_ROWS * CK_QK)    // one packed block (32 elements x 16 rows)
+
+static inline __m128i ck_tile_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+// 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` in its row.
+static inline __m512i ck_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, size_t offset) {
+    __m512i v = _mm512_castsi128_si512(ck_tile_load128(rows[k] + offset));
+    v = _mm512_inserti32x4(v, ck_tile_load128(rows[4 + k] + offset), 1);
+    v = _mm512_inserti32x4(v, ck_tile_load128(rows[8 + k] + offset), 2);
+    return _mm512_inserti32x4(v, ck_tile_load128(rows[12 + k] + offset), 3);
+}
+
+// In-lane 4x4 dword transpose: q[g] lane L = dword g of lanes L of p[0..3], i.e. dword g of rows
+// 4L, 4L + 1, 4L + 2, 4L + 3 in row order.
+static inline void ck_transpose4(const __m512i p[4], __m512i q[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(p[0], p[1]), t1 = _mm512_unpackhi_epi32(p[0], p[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(p[2], p[3]), t3 = _mm512_unpackhi_epi32(p[2], p[3]);
+    q[0] = _mm512_unpacklo_epi64(t0, t2);
+    q[1] = _mm512_unpackhi_epi64(t0, t2);
+    q[2] = _mm512_unpacklo_epi64(t1, t3);
+    q[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+#endif
