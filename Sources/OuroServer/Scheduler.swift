@@ -107,7 +107,12 @@ public final class Scheduler: @unchecked Sendable {
         finishedGroup.wait()
     }
 
-    /// Cancels everything queued or running, then stops.
+    /// Refuses new requests from now on (503); what is queued or running goes on.
+    public func refuseNewRequests() {
+        condition.lock(); stopping = true; condition.broadcast(); condition.unlock()
+    }
+
+    /// Cancels everything queued or running (each answer ends with a "cancelled" error).
     public func cancelAll() {
         condition.lock()
         for w in waiting { w.ticket.cancel() }
@@ -210,7 +215,11 @@ public final class Scheduler: @unchecked Sendable {
 
             var joined: [Slot] = []
             for (job, ticket, submitted) in admitted {
-                if ticket.isCancelled { ticket.continuation.finish(); continue }
+                if ticket.isCancelled {
+                    ticket.continuation.yield(.failed(APIError(status: 503, message: "the generation was cancelled", type: "server_error", code: "cancelled")))
+                    ticket.continuation.finish()
+                    continue
+                }
                 do {
                     let sequence = try forward.makeSequence(exit: job.exit, initialCapacity: min(job.prompt.count + 64, job.prompt.count + job.maxTokens),
                                                             maxPositions: job.prompt.count + job.maxTokens)
@@ -241,8 +250,8 @@ public final class Scheduler: @unchecked Sendable {
         let slots = active
         condition.unlock()
         for slot in slots where slot.ticket.isCancelled {
-            slot.done = true
-            slot.ticket.continuation.finish()
+            // The client is gone (nobody reads this) or the server's shutdown grace ran out.
+            slot.fail(APIError(status: 503, message: "the generation was cancelled", type: "server_error", code: "cancelled"))
         }
         var items: [(sequence: BatchSequence, tokens: [Int])] = []
         var runSlots: [Slot] = []

@@ -27,7 +27,8 @@ extension OuroCommand {
                 max_tokens it may run to the end of that context. Each running request holds a KV cache of \
                 up to --ctx positions (about 1.5 MiB per position on the 1.4B model).
 
-                SIGTERM or Ctrl-C: stop accepting, finish the requests already running, exit 0.
+                SIGTERM or Ctrl-C: stop accepting, let the answers already running finish (cancelled after \
+                --shutdown-grace seconds), exit 0.
 
                 Example:
                   ouro serve ouro-q4.gguf --port 8080 --parallel 4
@@ -77,6 +78,9 @@ extension OuroCommand {
         @Option(help: "Threads (default: number of online CPUs).")
         var threads: Int?
 
+        @Option(help: "Seconds running answers may take to finish after SIGTERM/SIGINT before they are cancelled.")
+        var shutdownGrace: Double = 30
+
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("'--port' must be in 0...65535") }
             guard parallel >= 1 else { throw ValidationError("'--parallel' must be 1 or more") }
@@ -86,6 +90,7 @@ extension OuroCommand {
             guard maxBody >= 1024 else { throw ValidationError("'--max-body' must be 1024 or more") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             if apiKey == "" { throw ValidationError("'--api-key' is empty") }
+            guard shutdownGrace >= 0 && shutdownGrace.isFinite else { throw ValidationError("'--shutdown-grace' must be 0 or more") }
         }
 
         func run() throws {
@@ -129,6 +134,20 @@ extension OuroCommand {
                 return (OpenAIServer(options: options, scheduler: scheduler, template: template), note)
             }
             server.scheduler.start()
+            // The HTTP server stops accepting on SIGTERM/SIGINT and waits for open responses; new
+            // requests on open connections get 503, and answers still running after the grace are cancelled.
+            let scheduler = server.scheduler, grace = shutdownGrace
+            var signalSources: [DispatchSourceSignal] = []
+            for signalNumber in [SIGTERM, SIGINT] {
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+                source.setEventHandler {
+                    scheduler.refuseNewRequests()
+                    DispatchQueue.global().asyncAfter(deadline: .now() + grace) { scheduler.cancelAll() }
+                }
+                source.resume()
+                signalSources.append(source)
+            }
+            defer { signalSources.forEach { $0.cancel() } }
             let options = server.options
             let done = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var failure: Error?

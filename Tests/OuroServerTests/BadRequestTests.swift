@@ -122,7 +122,7 @@ final class BadRequestTests: XCTestCase {
         close(waitingFD)
         close(running)
         let whole = 1900 * perToken
-        XCTAssertTrue(try waitForHealth(http, timeout: max(whole / 2, 5)) { $0["running"] as? Int == 0 && $0["waiting"] as? Int == 0 },
+        XCTAssertTrue(try waitForHealth(http, timeout: max(whole / 2, 1)) { $0["running"] as? Int == 0 && $0["waiting"] as? Int == 0 },
                       "slots not freed \(Date().timeIntervalSince(hungUp)) s after hanging up; the answer alone takes ~\(whole) s")
         XCTAssertEqual(try http.post("/v1/completions", #"{"model": "trained", "prompt": "x", "max_tokens": 2}"#).status, 200)
     }
@@ -145,6 +145,26 @@ final class BadRequestTests: XCTestCase {
         server.process.waitUntilExit()
         XCTAssertEqual(server.process.terminationStatus, 0, server.stderr)
         XCTAssertThrowsError(try http.request("GET", "/health"))
+    }
+
+    func testAnswersStillRunningAfterTheShutdownGraceAreCancelled() throws {
+        let server = try ServerProcess(["--shutdown-grace", "0.3"])
+        let http = RawHTTP(port: server.port)
+        let fd = try openStream(http, maxTokens: 1900)
+        kill(server.process.processIdentifier, SIGTERM)
+        var rest = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            rest += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        close(fd)
+        XCTAssertTrue(rest.contains(#""code":"cancelled""#), String(rest.suffix(500)))
+        XCTAssertTrue(rest.contains("data: [DONE]"))
+        XCTAssertFalse(rest.contains(#""finish_reason":"length""#))
+        server.process.waitUntilExit()
+        XCTAssertEqual(server.process.terminationStatus, 0, server.stderr)
     }
 
     func testHelpTeaches() throws {
