@@ -46,10 +46,17 @@ class Server:
         self.port = free_port()
         self.process = subprocess.Popen([ouro, "serve", model, "--port", str(self.port), "--name", "m"] + extra,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        line = self.process.stderr.readline()
-        if "ouro serve:" not in line:
-            raise SystemExit(f"server did not start: {line}")
-        print(line.strip(), file=sys.stderr)
+        seen = []
+        while True:
+            line = self.process.stderr.readline()
+            if not line:
+                raise SystemExit("server did not start: " + "".join(seen))
+            seen.append(line)
+            if line.startswith("ouro serve:"):
+                print(line.strip(), file=sys.stderr)
+                break
+        # Keep draining stderr so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.process.stderr], daemon=True).start()
 
     def post(self, body, timeout):
         """(status, decoded JSON or list of SSE events, seconds to first token chunk or None, end time)."""

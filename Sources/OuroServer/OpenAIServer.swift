@@ -79,6 +79,7 @@ public struct OpenAIServer: Sendable {
             for await event in ticket.events {
                 switch event {
                 case let .text(piece): text += piece
+                case .token: break
                 case let .failed(error): throw error
                 case let .finished(summary):
                     let choice: [String: Any] = chat
@@ -113,6 +114,11 @@ public struct OpenAIServer: Sendable {
             for await event in ticket.events {
                 switch event {
                 case let .text(piece): try await send(chunk(piece, finish: nil))
+                case let .token(id):
+                    // No tokenizer: an empty text chunk per token, carrying the id.
+                    var event = chunk(chat ? nil : "", finish: nil)
+                    event["ouro"] = ["token_id": id]
+                    try await send(event)
                 case let .failed(error):
                     try await send(["error": ["message": error.message, "type": error.type, "code": error.code]])
                 case let .finished(summary):

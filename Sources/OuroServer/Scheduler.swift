@@ -5,6 +5,8 @@ import OuroTokenizer
 /// What a generation reports to the HTTP side, in order: text pieces as they complete, then one end.
 public enum GenerationEvent: Sendable {
     case text(String)
+    /// A drawn token, sent only when there is no tokenizer (so id-only streams still advance per token).
+    case token(Int)
     case finished(GenerationSummary)
     case failed(APIError)
 }
@@ -307,6 +309,8 @@ public final class Scheduler: @unchecked Sendable {
             slot.decoder = decoder
             slot.emit(slot.stopper.push(piece))
             if slot.stopper.stopped { return slot.finish("stop") }
+        } else {
+            slot.ticket.continuation.yield(.token(token))
         }
         if slot.summary.completionIDs.count >= slot.job.maxTokens { return slot.finish("length") }
     }
