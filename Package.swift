@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System libraries: dense float math (OpenBLAS) and compression of reference bundles (zstd).
@@ -45,10 +46,15 @@ let package = Package(
         .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroTokenizer", "COpenBLAS"]),
         // Reference bundles, parity metrics and reports.
         .target(name: "OuroValidation", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "CZstd"]),
+        // OpenAI-compatible HTTP server with continuous batching (the only module that sees NIO/Hummingbird).
+        .target(name: "OuroServer", dependencies: [
+            "OuroIO", "OuroModel", "OuroTokenizer",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         // The command-line tool.
         .executableTarget(name: "ouro", dependencies: [
             "OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroConversion", "OuroValidation",
-            "OuroTokenizer",
+            "OuroTokenizer", "OuroServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,6 +69,8 @@ let package = Package(
         // Runs the built `ouro` binary: exit codes, one-line errors, output formats.
         .testTarget(name: "OuroCLITests", dependencies: ["ouro", "OuroTestSupport", "GGUF", "SafeTensors"]),
         .testTarget(name: "OuroTokenizerTests", dependencies: ["OuroTokenizer", "OuroIO", "OuroTestSupport", "GGUF"]),
+        // Starts `ouro serve` and drives it over loopback (the openai Python client, raw HTTP).
+        .testTarget(name: "OuroServerTests", dependencies: ["ouro", "OuroTestSupport"], exclude: ["openai_checks.py"]),
         .testTarget(name: "OuroValidationTests", dependencies: ["OuroValidation", "OuroTestSupport", "OuroModel", "OuroConversion", "SafeTensors"]),
     ]
 )

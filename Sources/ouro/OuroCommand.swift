@@ -13,13 +13,14 @@ struct OuroCommand: ParsableCommand {
               ouro validate ouro-q4.gguf --baseline ./Ouro-1.4B --text-file text.txt
               ouro generate ouro-q4.gguf --prompt "The capital of France is"
               ouro chat ouro-q4.gguf
+              ouro serve ouro-q4.gguf --port 8080
 
             Environment: OURO_KERNELS=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod|i8mm (aarch64)
             forces the integer-kernel level; a level this CPU lacks is an error.
 
             Exit codes: 0 success, 1 a check failed (validate), 2 bad input or usage.
             """,
-        subcommands: [Convert.self, Inspect.self, Validate.self, Reference.self, Compare.self, Generate.self, Chat.self, Verify.self, Bench.self, Tokenize.self])
+        subcommands: [Convert.self, Inspect.self, Validate.self, Reference.self, Compare.self, Generate.self, Chat.self, Verify.self, Bench.self, Tokenize.self, Serve.self])
 
     /// Usage errors exit with 2 (as bad input does) instead of ArgumentParser's 64, so scripts see one code.
     static func main() {
