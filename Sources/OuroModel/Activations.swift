@@ -1,7 +1,10 @@
+import CKernels
+
 /// Every scratch buffer one forward call needs, allocated once for `tokens` rows and reused for
 /// every layer and loop step (and for every token of a cached generation).
 struct Activations: @unchecked Sendable {
     let tokens: Int
+    /// Positions the caller planned for; attention works in blocks, so no buffer depends on it.
     let context: Int
     let h: FloatBuffer          // [T, H] residual stream
     let normed: FloatBuffer     // [T, H] norm output fed to projections
@@ -12,11 +15,14 @@ struct Activations: @unchecked Sendable {
     let projected: FloatBuffer  // [T, H] o_proj / down_proj output
     let gate: FloatBuffer       // [T, I]
     let up: FloatBuffer         // [T, I]
-    let scores: FloatBuffer     // [T, context] one head at a time
+    /// Attention scratch: one tile of block scores, then the running max and sum of each query row.
+    let scores: FloatBuffer     // [attentionScratchFloats + 2 * max(T, nh/nkv)]
     let cos: FloatBuffer        // [T, D/2]
     let sin: FloatBuffer        // [T, D/2]
     let logits: FloatBuffer     // [T, V]
     let kernels: LinearKernels
+
+    static let attentionScratchFloats = ck_attn_scratch_floats()
 
     init(config c: OuroConfiguration, tokens: Int, context: Int, threads: Int = LinearKernels.defaultThreads,
          integerPrefill: Bool = true) throws {
@@ -35,7 +41,7 @@ struct Activations: @unchecked Sendable {
         projected = FloatBuffer(tokens * c.hiddenSize)
         gate = FloatBuffer(tokens * c.intermediateSize)
         up = FloatBuffer(tokens * c.intermediateSize)
-        scores = FloatBuffer(tokens * context)
+        scores = FloatBuffer(Self.attentionScratchFloats + 2 * max(tokens, c.headCount / c.kvHeadCount))
         cos = FloatBuffer(tokens * c.headDim / 2)
         sin = FloatBuffer(tokens * c.headDim / 2)
         logits = FloatBuffer(tokens * c.vocabSize)

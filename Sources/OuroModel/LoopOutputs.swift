@@ -22,6 +22,15 @@ public struct LoopOutputs: Sendable {
         self.gateLogits = gateLogits
     }
 
+    /// These outputs followed by `later`'s (the positions after them), step by step.
+    public func appending(_ later: LoopOutputs) -> LoopOutputs {
+        precondition(later.steps == steps && later.vocab == vocab && later.hidden == hidden, "LoopOutputs: shapes")
+        return LoopOutputs(steps: steps, tokens: tokens + later.tokens, vocab: vocab, hidden: hidden,
+                           stepLogits: zip(stepLogits, later.stepLogits).map { $0 + $1 },
+                           stepHidden: zip(stepHidden, later.stepHidden).map { $0 + $1 },
+                           gateLogits: zip(gateLogits, later.gateLogits).map { $0 + $1 })
+    }
+
     /// [T][S]: λ_s = σ(g_s); p_s = λ_s Π_{j<s}(1−λ_j) for s < S−1; p_{S−1} = the remaining mass.
     public func exitPDF() -> [[Float]] {
         (0..<tokens).map { t in

@@ -17,13 +17,14 @@ extension OuroRunner {
     /// Greedy cached generation (last-step logits) that times the prompt pass and the decode steps
     /// separately: `newTokens` tokens come out, the first from the prompt pass, the rest from
     /// `newTokens - 1` single-token forward calls.
-    public func timedGeneration(prompt: [Int], newTokens: Int) throws -> GenerationTiming {
+    public func timedGeneration(prompt: [Int], newTokens: Int, kv: KVCacheOptions = KVCacheOptions()) throws -> GenerationTiming {
         try validate(prompt)
         guard newTokens >= 1, prompt.count + newTokens <= config.maxPositions else {
             throw ModelError.invalidRequest("\(prompt.count) + \(newTokens) positions: need 1 or more new tokens within \(config.maxPositions)")
         }
         let total = prompt.count + newTokens
-        let cache = try KVCache(config: config, capacity: total)
+        let cache = try KVCache(config: config, options: kv)
+        try cache.reserve(total)
         let prefill = try makeActivations(tokens: prompt.count, context: total)
         let single = try makeActivations(tokens: 1, context: total)
         let started = DispatchTime.now().uptimeNanoseconds
