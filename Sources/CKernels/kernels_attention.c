@@ -258,32 +258,6 @@ AVX2 static void exp_avx2(float *x, int n, float shift) {
 #endif
 
 // ---- the attention loop ----
-
-typedef struct {
-    kv_dot_fn dot;
-    kv_axpy_fn axpy;
-    kv_exp_fn exp;
-} kv_kernels;
-
-static kv_kernels kernels_for(int type, int simd) {
-#if defined(__x86_64__)
-    if (simd) {
-        switch (type) {
-        case CK_KV_F16: return (kv_kernels){ dot_f16_avx2, axpy_f16_avx2, exp_avx2 };
-        case CK_KV_Q8_0: return (kv_kernels){ dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2 };
-        default: return (kv_kernels){ dot_f32_avx2, axpy_f32_avx2, exp_avx2 };
-        }
-    }
-#else
-    (void)simd;
-#endif
-    switch (type) {
-    case CK_KV_F16: return (kv_kernels){ dot_f16_plain, axpy_f16_plain, exp_plain };
-    case CK_KV_Q8_0: return (kv_kernels){ dot_q8_0_plain, axpy_q8_0_plain, exp_plain };
-    default: return (kv_kernels){ dot_f32_plain, axpy_f32_plain, exp_plain };
-    }
-}
-
 void ck_attn_begin(ck_attn_rows *s) {
     for (int r = 0; r < s->rows; r++) {
         s->max[r] = -INFINITY;
@@ -308,8 +282,9 @@ static inline int visible_in_block(const ck_attn_rows *s, int r, int p0, int n) 
     return limit < 0 ? 0 : limit > n ? n : limit;
 }
 
-void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
-    const kv_kernels k = kernels_for(span->type, ck_level() >= CK_LEVEL_AVX2);
+// The loop, inlined into one function per (type, level) so the row kernels inline too.
+static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *span, ck_attn_rows *s, kv_dot_fn dot,
+                                                              kv_axpy_fn axpy, kv_exp_fn exp_fn) {
     const int dim = s->dim;
     float *scores = s->scratch;                      // [CK_ATTN_TILE][CK_ATTN_BLOCK]
     for (int r0 = 0; r0 < s->rows; r0 += CK_ATTN_TILE) {
@@ -326,7 +301,7 @@ void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
                 const void *key = keys + (size_t)j * span->stride;
                 for (int r = r0; r < r1; r++) {
                     if (j < visible_in_block(s, r, p0, n))
-                        scores[(r - r0) * CK_ATTN_BLOCK + j] = s->scale * k.dot(key, s->q + (size_t)r * s->ldq, dim);
+                        scores[(r - r0) * CK_ATTN_BLOCK + j] = s->scale * dot(key, s->q + (size_t)r * s->ldq, dim);
                 }
             }
             // Online softmax: rescale what each row has so far to the new running max.
@@ -338,7 +313,7 @@ void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
                 for (int j = 1; j < visible; j++) block_max = row[j] > block_max ? row[j] : block_max;
                 const float previous = s->max[r];
                 const float running = block_max > previous ? block_max : previous;
-                k.exp(row, visible, running);
+                exp_fn(row, visible, running);
                 float block_sum = 0;
                 for (int j = 0; j < visible; j++) block_sum += row[j];
                 if (running != previous) {
@@ -354,10 +329,40 @@ void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
                 const void *value = values + (size_t)j * span->stride;
                 for (int r = r0; r < r1; r++) {
                     if (j < visible_in_block(s, r, p0, n))
-                        k.axpy(value, scores[(r - r0) * CK_ATTN_BLOCK + j], s->out + (size_t)r * s->ldo, dim);
+                        axpy(value, scores[(r - r0) * CK_ATTN_BLOCK + j], s->out + (size_t)r * s->ldo, dim);
                 }
             }
         }
+    }
+}
+
+#define ATTEND_FN(name, attr, dot, axpy, exp_fn) \
+    attr static void name(const ck_kv_span *span, ck_attn_rows *s) { attend_body(span, s, dot, axpy, exp_fn); }
+ATTEND_FN(attend_f32_plain, , dot_f32_plain, axpy_f32_plain, exp_plain)
+ATTEND_FN(attend_f16_plain, , dot_f16_plain, axpy_f16_plain, exp_plain)
+ATTEND_FN(attend_q8_0_plain, , dot_q8_0_plain, axpy_q8_0_plain, exp_plain)
+#if defined(__x86_64__)
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+ATTEND_FN(attend_f32_avx2, AVX2, dot_f32_avx2, axpy_f32_avx2, exp_avx2)
+ATTEND_FN(attend_f16_avx2, AVX2, dot_f16_avx2, axpy_f16_avx2, exp_avx2)
+ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2)
+#undef AVX2
+#endif
+
+void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
+#if defined(__x86_64__)
+    if (ck_level() >= CK_LEVEL_AVX2) {
+        switch (span->type) {
+        case CK_KV_F16: attend_f16_avx2(span, s); return;
+        case CK_KV_Q8_0: attend_q8_0_avx2(span, s); return;
+        default: attend_f32_avx2(span, s); return;
+        }
+    }
+#endif
+    switch (span->type) {
+    case CK_KV_F16: attend_f16_plain(span, s); return;
+    case CK_KV_Q8_0: attend_q8_0_plain(span, s); return;
+    default: attend_f32_plain(span, s); return;
     }
 }
 

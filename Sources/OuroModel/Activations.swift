@@ -15,14 +15,17 @@ struct Activations: @unchecked Sendable {
     let projected: FloatBuffer  // [T, H] o_proj / down_proj output
     let gate: FloatBuffer       // [T, I]
     let up: FloatBuffer         // [T, I]
-    /// Attention scratch: one tile of block scores, then the running max and sum of each query row.
-    let scores: FloatBuffer     // [attentionScratchFloats + 2 * max(T, nh/nkv)]
+    /// Attention scratch per query head: one tile of block scores, the running max and sum of each row.
+    let scores: FloatBuffer     // [nh, attentionScratchFloats(tokens:config:)]
     let cos: FloatBuffer        // [T, D/2]
     let sin: FloatBuffer        // [T, D/2]
     let logits: FloatBuffer     // [T, V]
     let kernels: LinearKernels
 
-    static let attentionScratchFloats = ck_attn_scratch_floats()
+    /// Scratch floats one attention task uses: a tile of scores, then max and sum per query row.
+    static func attentionScratchFloats(tokens: Int, config c: OuroConfiguration) -> Int {
+        ck_attn_scratch_floats() + 2 * max(tokens, c.headCount / c.kvHeadCount)
+    }
 
     init(config c: OuroConfiguration, tokens: Int, context: Int, threads: Int = LinearKernels.defaultThreads,
          integerPrefill: Bool = true) throws {
@@ -41,7 +44,7 @@ struct Activations: @unchecked Sendable {
         projected = FloatBuffer(tokens * c.hiddenSize)
         gate = FloatBuffer(tokens * c.intermediateSize)
         up = FloatBuffer(tokens * c.intermediateSize)
-        scores = FloatBuffer(Self.attentionScratchFloats + 2 * max(tokens, c.headCount / c.kvHeadCount))
+        scores = FloatBuffer(c.headCount * Self.attentionScratchFloats(tokens: tokens, config: c))
         cos = FloatBuffer(tokens * c.headDim / 2)
         sin = FloatBuffer(tokens * c.headDim / 2)
         logits = FloatBuffer(tokens * c.vocabSize)

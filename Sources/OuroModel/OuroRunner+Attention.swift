@@ -6,7 +6,7 @@ extension OuroRunner {
     /// positions 0 ..< start + T; result in `a.attention` [T, nh*D]. Earlier positions come from the
     /// cache's kept slot for (step, layer) in its stored type; the T new positions from this call's
     /// own f32 K/V (for every sharing mode: a token attends to its current step's K/V). The new K/V
-    /// are then filed in the cache (`KVCache.store`).
+    /// are then filed in the cache (`KVCache.store`). Query heads are split over the thread pool.
     func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
         let D = config.headDim, nh = config.headCount, nkv = config.kvHeadCount
         let half = D / 2, qWidth = nh * D, kvWidth = nkv * D
@@ -18,29 +18,57 @@ extension OuroRunner {
         let step = slot / config.layerCount, layer = slot % config.layerCount
         let kept = cache.keptSlot(step: step, layer: layer)
         let group = nh / nkv
-        let scale = 1 / Float(D).squareRoot()
-        let scratch = a.scores.pointer, running = a.scores.pointer + Activations.attentionScratchFloats
-        for kvHead in 0..<nkv {
-            let spans = cache.spans(slot: kept, head: kvHead, end: start) + [
-                ck_kv_span(type: Int32(CK_KV_F32), k: UnsafeRawPointer(a.k.pointer + kvHead * D),
-                           v: UnsafeRawPointer(a.v.pointer + kvHead * D), stride: kvWidth * 4,
-                           count: Int32(T), first: Int32(start)),
-            ]
-            // One token: the group's query heads are rows of one pass (each K/V row read once).
-            // Several tokens: one pass per query head, a row per token.
-            let passes = T == 1 ? [(rows: group, q: kvHead * group * D, ldq: D, perPosition: group)]
-                : (0..<group).map { (rows: T, q: (kvHead * group + $0) * D, ldq: qWidth, perPosition: 1) }
-            for pass in passes {
-                var rows = ck_attn_rows(
-                    rows: Int32(pass.rows), dim: Int32(D), q: a.q.pointer + pass.q, ldq: pass.ldq,
-                    limit0: Int32(start + 1), rows_per_position: Int32(pass.perPosition), scale: scale,
-                    max: running, sum: running + pass.rows, out: a.attention.pointer + pass.q, ldo: pass.ldq,
-                    scratch: scratch)
-                ck_attn_begin(&rows)
-                for var span in spans { ck_attend(&span, &rows) }
-                ck_attn_finish(&rows, a.attention.pointer + pass.q, pass.ldq)
+        var work = AttentionWork(
+            spans: (0..<nkv).map { kvHead in
+                cache.spans(slot: kept, head: kvHead, end: start) + [
+                    ck_kv_span(type: Int32(CK_KV_F32), k: UnsafeRawPointer(a.k.pointer + kvHead * D),
+                               v: UnsafeRawPointer(a.v.pointer + kvHead * D), stride: kvWidth * 4,
+                               count: Int32(T), first: Int32(start)),
+                ]
+            },
+            // One token: a kv head's query heads are the rows of one task (each K/V row read once).
+            // Several tokens: one task per query head, a row per token.
+            perKVHead: T == 1 ? 1 : group, group: group, tokens: T, start: start, dim: D, qWidth: qWidth,
+            scale: 1 / Float(D).squareRoot(), q: a.q.pointer, out: a.attention.pointer,
+            scratch: a.scores.pointer, scratchPerTask: Activations.attentionScratchFloats(tokens: T, config: config))
+        let tasks = nkv * work.perKVHead
+        if threads <= 1 || tasks == 1 {
+            for task in 0..<tasks { work.run(task) }
+        } else {
+            withUnsafeMutablePointer(to: &work) { context in
+                ck_parallel_for(Int32(tasks), Int32(threads), { context, index in
+                    context!.assumingMemoryBound(to: AttentionWork.self).pointee.run(Int(index))
+                }, context)
             }
         }
         cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start)
+    }
+}
+
+/// One attention call split into tasks: task i is query head i (several tokens) or kv head i's
+/// query heads (one token), each with its own slice of scratch.
+private struct AttentionWork {
+    let spans: [[ck_kv_span]]
+    let perKVHead: Int, group: Int, tokens: Int, start: Int, dim: Int, qWidth: Int
+    let scale: Float
+    let q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    let scratch: UnsafeMutablePointer<Float>
+    let scratchPerTask: Int
+
+    func run(_ task: Int) {
+        let kvHead = task / perKVHead
+        let oneToken = tokens == 1
+        let rows = oneToken ? group : tokens
+        let column = oneToken ? kvHead * group * dim : task * dim
+        let ld = oneToken ? dim : qWidth
+        let mine = scratch + task * scratchPerTask
+        let running = mine + Int(ck_attn_scratch_floats())
+        var state = ck_attn_rows(
+            rows: Int32(rows), dim: Int32(dim), q: q + column, ldq: ld, limit0: Int32(start + 1),
+            rows_per_position: Int32(oneToken ? group : 1), scale: scale, max: running, sum: running + rows,
+            out: out + column, ldo: ld, scratch: mine)
+        ck_attn_begin(&state)
+        for var span in spans[kvHead] { ck_attend(&span, &state) }
+        ck_attn_finish(&state, out + column, ld)
     }
 }

@@ -16,7 +16,7 @@ public struct GenerationTiming: Sendable {
 extension OuroRunner {
     /// Greedy cached generation (last-step logits) that times the prompt pass and the decode steps
     /// separately: `newTokens` tokens come out, the first from the prompt pass, the rest from
-    /// `newTokens - 1` single-token forward calls.
+    /// `newTokens - 1` single-token forward calls. `kv` is the cache's type and sharing.
     public func timedGeneration(prompt: [Int], newTokens: Int, kv: KVCacheOptions = KVCacheOptions()) throws -> GenerationTiming {
         try validate(prompt)
         guard newTokens >= 1, prompt.count + newTokens <= config.maxPositions else {
@@ -25,10 +25,15 @@ extension OuroRunner {
         let total = prompt.count + newTokens
         let cache = try KVCache(config: config, options: kv)
         try cache.reserve(total)
-        let prefill = try makeActivations(tokens: prompt.count, context: total)
+        // Prompts go in chunks, as OuroSession runs them: scratch stays bounded at any length.
+        let chunk = 256
+        let prefill = try makeActivations(tokens: min(prompt.count, chunk), context: total)
         let single = try makeActivations(tokens: 1, context: total)
         let started = DispatchTime.now().uptimeNanoseconds
-        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
+        var outputs: LoopOutputs!
+        for first in stride(from: 0, to: prompt.count, by: chunk) {
+            outputs = run(prompt[first..<min(first + chunk, prompt.count)], cache: cache, activations: prefill, lastPositionOnly: true)
+        }
         var generated = [Self.argmax(outputs.logits(.lastStep))]
         let prefillEnded = DispatchTime.now().uptimeNanoseconds
         while generated.count < newTokens {
