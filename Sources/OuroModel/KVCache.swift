@@ -220,6 +220,24 @@ final class KVCache: @unchecked Sendable {
         }
     }
 
+    /// Fills positions length ..< count with copies of positions 0 ..< length, in order and
+    /// repeated (for benchmarks: decode reads a long context at its real cost without running a
+    /// long prefill; the attention output is meaningless, the bytes read are the same).
+    func repeatPositions(upTo count: Int) throws {
+        precondition(length > 0, "KVCache: nothing to repeat")
+        try reserve(count)
+        for slot in 0..<keptSlots {
+            for kv in 0..<2 {
+                for head in 0..<kvHeads {
+                    for position in length..<count {
+                        row(slot, kv, head, position).copyMemory(from: row(slot, kv, head, position % length), byteCount: rowBytes)
+                    }
+                }
+            }
+        }
+        length = max(length, count)
+    }
+
     /// Called once every slot holds the new positions.
     func advance(by count: Int) {
         precondition(length + count <= capacity, "KVCache: advance past the reserved positions")

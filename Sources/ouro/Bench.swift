@@ -26,6 +26,9 @@ extension OuroCommand {
         @Option(help: "Also time decode after a prompt of this many tokens, in the same run (e.g. 64 against --prompt 4096).")
         var alsoPrompt: Int?
 
+        @Option(help: "Decode at a context of this many positions: after the prompt, the cache is filled by repeating the prompt's K/V (untimed), so decode reads what an N-token context holds without an N-token prefill.")
+        var fillContext: Int?
+
         @OptionGroup var kv: KVCacheArguments
 
         @OptionGroup var context: ContextLimitArgument
@@ -51,6 +54,7 @@ extension OuroCommand {
         func validate() throws {
             guard prompt >= 1 else { throw ValidationError("'--prompt' must be 1 or more") }
             if let alsoPrompt, alsoPrompt < 1 { throw ValidationError("'--also-prompt' must be 1 or more") }
+            if let fillContext, fillContext <= prompt { throw ValidationError("'--fill-context' must be more than '--prompt'") }
             guard generate >= 2 else { throw ValidationError("'--generate' must be 2 or more (one decode step at least)") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
@@ -86,7 +90,7 @@ extension OuroCommand {
             var best: GenerationTiming?, bestAlso: GenerationTiming?
             for _ in 0..<repeats {
                 best = better(best, try reportingBadInput {
-                    try runner.timedGeneration(prompt: tokens(prompt), newTokens: generate, kv: kvOptions)
+                    try runner.timedGeneration(prompt: tokens(prompt), newTokens: generate, kv: kvOptions, fillContext: fillContext)
                 })
                 if let alsoPrompt {
                     bestAlso = better(bestAlso, try reportingBadInput {
@@ -114,7 +118,8 @@ extension OuroCommand {
                 generated: timing.generated,
                 kv_type: kvOptions.type.rawValue, kv_share: kvOptions.sharing.rawValue,
                 kv_bytes_per_token: kvOptions.bytesPerPosition(for: config),
-                kv_bytes_at_prompt: kvOptions.bytesPerPosition(for: config) * (prompt + generate),
+                decode_context_positions: fillContext ?? prompt,
+                kv_bytes_at_context: kvOptions.bytesPerPosition(for: config) * ((fillContext ?? prompt) + generate),
                 peak_rss_bytes: MachineProbe.peakResidentBytes(),
                 also_prompt_tokens: alsoPrompt, also_decode_tokens_per_s: bestAlso?.decodeTokensPerSecond,
                 decode_ratio_to_also: bestAlso.map { timing.decodeTokensPerSecond / $0.decodeTokensPerSecond })
@@ -129,10 +134,10 @@ extension OuroCommand {
                              generate - 1, report.decode_tokens_per_s, formatBytes(bytesPerToken), report.decode_gb_per_s,
                              100 * report.decode_fraction_of_limit, bandwidth / 1e9, limit))
                 print("KV cache \(report.kv_type), \(report.kv_share) sharing: \(formatBytes(report.kv_bytes_per_token)) per position, "
-                      + "\(formatBytes(report.kv_bytes_at_prompt)) at \(prompt + generate) positions; peak RSS \(formatBytes(report.peak_rss_bytes))")
+                      + "\(formatBytes(report.kv_bytes_at_context)) at \(report.decode_context_positions + generate) positions; peak RSS \(formatBytes(report.peak_rss_bytes))")
                 if let also = bestAlso, let ratio = report.decode_ratio_to_also {
-                    print(String(format: "decode after %d prompt tokens: %.2f tok/s; after %d: %.2f tok/s (ratio %.3f, same run)",
-                                 prompt, report.decode_tokens_per_s, alsoPrompt!, also.decodeTokensPerSecond, ratio))
+                    print(String(format: "decode at a %d-position context: %.2f tok/s; after a %d-token prompt: %.2f tok/s (ratio %.3f, same run)",
+                                 report.decode_context_positions, report.decode_tokens_per_s, alsoPrompt!, also.decodeTokensPerSecond, ratio))
                 }
             }
         }
@@ -173,8 +178,10 @@ struct BenchReport: Encodable {
     let kv_share: String
     /// KV cache bytes one position keeps.
     let kv_bytes_per_token: Int
-    /// kv_bytes_per_token x (prompt + generated) positions.
-    let kv_bytes_at_prompt: Int
+    /// Positions in the cache when decoding starts: the prompt, or --fill-context.
+    let decode_context_positions: Int
+    /// kv_bytes_per_token x (decode_context_positions + generated) positions.
+    let kv_bytes_at_context: Int
     let peak_rss_bytes: Int
     let also_prompt_tokens: Int?
     let also_decode_tokens_per_s: Double?
