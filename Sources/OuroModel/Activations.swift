@@ -1,7 +1,10 @@
+import CKernels
+
 /// Every scratch buffer one forward call needs, allocated once for `tokens` rows and reused for
 /// every layer and loop step (and for every token of a cached generation).
 struct Activations: @unchecked Sendable {
     let tokens: Int
+    /// Positions the caller planned for; attention works in blocks, so no buffer depends on it.
     let context: Int
     let h: FloatBuffer          // [T, H] residual stream
     let normed: FloatBuffer     // [T, H] norm output fed to projections
@@ -12,11 +15,17 @@ struct Activations: @unchecked Sendable {
     let projected: FloatBuffer  // [T, H] o_proj / down_proj output
     let gate: FloatBuffer       // [T, I]
     let up: FloatBuffer         // [T, I]
-    let scores: FloatBuffer     // [T, context] one head at a time
+    /// Attention scratch per query head: one tile of block scores, the running max and sum of each row.
+    let scores: FloatBuffer     // [nh, attentionScratchFloats(tokens:config:)]
     let cos: FloatBuffer        // [T, D/2]
     let sin: FloatBuffer        // [T, D/2]
     let logits: FloatBuffer     // [T, V]
     let kernels: LinearKernels
+
+    /// Scratch floats one attention task uses: a tile of scores, then max and sum per query row.
+    static func attentionScratchFloats(tokens: Int, config c: OuroConfiguration) -> Int {
+        ck_attn_scratch_floats() + 2 * max(tokens, c.headCount / c.kvHeadCount)
+    }
 
     init(config c: OuroConfiguration, tokens: Int, context: Int, threads: Int = LinearKernels.defaultThreads,
          integerPrefill: Bool = true) throws {
@@ -35,7 +44,7 @@ struct Activations: @unchecked Sendable {
         projected = FloatBuffer(tokens * c.hiddenSize)
         gate = FloatBuffer(tokens * c.intermediateSize)
         up = FloatBuffer(tokens * c.intermediateSize)
-        scores = FloatBuffer(tokens * context)
+        scores = FloatBuffer(c.headCount * Self.attentionScratchFloats(tokens: tokens, config: c))
         cos = FloatBuffer(tokens * c.headDim / 2)
         sin = FloatBuffer(tokens * c.headDim / 2)
         logits = FloatBuffer(tokens * c.vocabSize)

@@ -3,7 +3,8 @@ import Foundation
 /// Everything one forward pass produces, step by step, and the exit modes computed from it.
 /// All arithmetic follows upstream OuroForCausalLM in float32.
 public struct LoopOutputs: Sendable {
-    public let steps: Int, tokens: Int, vocab: Int, hidden: Int
+    public let steps: Int, vocab: Int, hidden: Int
+    public private(set) var tokens: Int
     /// [S][T*V]: lm_head of each step's normed state.
     public var stepLogits: [[Float]]
     /// [S][T*H]: the state after each step, after model.norm (the next step's input).
@@ -20,6 +21,24 @@ public struct LoopOutputs: Sendable {
         self.stepLogits = stepLogits
         self.stepHidden = stepHidden
         self.gateLogits = gateLogits
+    }
+
+    /// These outputs followed by `later`'s (the positions after them), step by step.
+    public func appending(_ later: LoopOutputs) -> LoopOutputs {
+        var result = self
+        result.append(later)
+        return result
+    }
+
+    /// Adds `later`'s positions after these, step by step.
+    public mutating func append(_ later: LoopOutputs) {
+        precondition(later.steps == steps && later.vocab == vocab && later.hidden == hidden, "LoopOutputs: shapes")
+        for s in 0..<steps {
+            stepLogits[s] += later.stepLogits[s]
+            stepHidden[s] += later.stepHidden[s]
+            gateLogits[s] += later.gateLogits[s]
+        }
+        tokens += later.tokens
     }
 
     /// [T][S]: λ_s = σ(g_s); p_s = λ_s Π_{j<s}(1−λ_j) for s < S−1; p_{S−1} = the remaining mass.

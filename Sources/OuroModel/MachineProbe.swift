@@ -2,10 +2,27 @@ import CKernels
 import COpenBLAS
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Baselines measured on this machine in the same run as a benchmark, so results can be stated
 /// as ratios: read bandwidth for decode, sgemm throughput for prefill.
 public enum MachineProbe {
+    /// The process's peak resident memory so far, in bytes (getrusage ru_maxrss: KiB on Linux, bytes on macOS).
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        #if canImport(Darwin)
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
+        return Int(usage.ru_maxrss)
+        #else
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        return Int(usage.ru_maxrss) * 1024
+        #endif
+    }
+
     /// Bytes per second reading `regions` (best of `passes` full passes) with `threads` threads,
     /// each taking whole 4 MiB chunks in turn. Run it on resident memory (e.g. after a warm-up).
     public static func readBandwidth(_ regions: [UnsafeRawBufferPointer], threads: Int, passes: Int = 3) -> Double {

@@ -1,49 +1,74 @@
-import COpenBLAS
+import CKernels
 import Foundation
 
 extension OuroRunner {
-    /// RoPE on the new q/k rows, K/V appended to the cache slot, then causal grouped-query attention
-    /// of the T new queries over all P = start + T positions; result in `a.attention` [T, nh*D].
+    /// RoPE on the new q/k rows, then causal grouped-query attention of the T new queries over
+    /// positions 0 ..< start + T; result in `a.attention` [T, nh*D]. Earlier positions come from the
+    /// cache's kept slot for (step, layer) in its stored type; the T new positions from this call's
+    /// own f32 K/V (for every sharing mode: a token attends to its current step's K/V). The new K/V
+    /// are then filed in the cache (`KVCache.store`). Query heads are split over the thread pool.
     func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
         let D = config.headDim, nh = config.headCount, nkv = config.kvHeadCount
         let half = D / 2, qWidth = nh * D, kvWidth = nkv * D
-        let P = start + T
         for t in 0..<T {
             let cos = a.cos.pointer + t * half, sin = a.sin.pointer + t * half
             rope.apply(a.q.pointer + t * qWidth, heads: nh, cos: cos, sin: sin)
             rope.apply(a.k.pointer + t * kvWidth, heads: nkv, cos: cos, sin: sin)
-            cache.key(slot, start + t).update(from: a.k.pointer + t * kvWidth, count: kvWidth)
-            cache.value(slot, start + t).update(from: a.v.pointer + t * kvWidth, count: kvWidth)
         }
-        let scale = 1 / Float(D).squareRoot()
+        let step = slot / config.layerCount, layer = slot % config.layerCount
+        let kept = cache.keptSlot(step: step, layer: layer)
         let group = nh / nkv
-        let keys = cache.key(slot, 0), values = cache.value(slot, 0)
-        let scores = a.scores.pointer
-        for head in 0..<nh {
-            let kvHead = head / group
-            // scores[T, P] = scale · Q_head · K_kvHeadᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(P), Int32(D),
-                        scale, a.q.pointer + head * D, Int32(qWidth), keys + kvHead * D, Int32(kvWidth),
-                        0, scores, Int32(P))
-            for t in 0..<T {
-                let row = scores + t * P
-                let visible = start + t + 1          // causal: positions 0 ... start+t
-                var maximum = -Float.infinity
-                for j in 0..<visible { maximum = max(maximum, row[j]) }
-                var sum: Float = 0
-                for j in 0..<visible {
-                    let e = expf(row[j] - maximum)
-                    row[j] = e
-                    sum += e
-                }
-                let inverse = 1 / sum
-                for j in 0..<visible { row[j] *= inverse }
-                for j in visible..<P { row[j] = 0 }
+        var work = AttentionWork(
+            spans: (0..<nkv).map { kvHead in
+                cache.spans(slot: kept, head: kvHead, end: start) + [
+                    ck_kv_span(type: Int32(CK_KV_F32), k: UnsafeRawPointer(a.k.pointer + kvHead * D),
+                               v: UnsafeRawPointer(a.v.pointer + kvHead * D), stride: kvWidth * 4,
+                               count: Int32(T), first: Int32(start)),
+                ]
+            },
+            // One token: a kv head's query heads are the rows of one task (each K/V row read once).
+            // Several tokens: one task per query head, a row per token.
+            perKVHead: T == 1 ? 1 : group, group: group, tokens: T, start: start, dim: D, qWidth: qWidth,
+            scale: 1 / Float(D).squareRoot(), q: a.q.pointer, out: a.attention.pointer,
+            scratch: a.scores.pointer, scratchPerTask: Activations.attentionScratchFloats(tokens: T, config: config))
+        let tasks = nkv * work.perKVHead
+        if threads <= 1 || tasks == 1 {
+            for task in 0..<tasks { work.run(task) }
+        } else {
+            withUnsafeMutablePointer(to: &work) { context in
+                ck_parallel_for(Int32(tasks), Int32(threads), { context, index in
+                    context!.assumingMemoryBound(to: AttentionWork.self).pointee.run(Int(index))
+                }, context)
             }
-            // out[T, D] = scores · V_kvHead, into this head's columns of a.attention.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(P),
-                        1, scores, Int32(P), values + kvHead * D, Int32(kvWidth),
-                        0, a.attention.pointer + head * D, Int32(qWidth))
         }
+        cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start)
+    }
+}
+
+/// One attention call split into tasks: task i is query head i (several tokens) or kv head i's
+/// query heads (one token), each with its own slice of scratch.
+private struct AttentionWork {
+    let spans: [[ck_kv_span]]
+    let perKVHead: Int, group: Int, tokens: Int, start: Int, dim: Int, qWidth: Int
+    let scale: Float
+    let q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    let scratch: UnsafeMutablePointer<Float>
+    let scratchPerTask: Int
+
+    func run(_ task: Int) {
+        let kvHead = task / perKVHead
+        let oneToken = tokens == 1
+        let rows = oneToken ? group : tokens
+        let column = oneToken ? kvHead * group * dim : task * dim
+        let ld = oneToken ? dim : qWidth
+        let mine = scratch + task * scratchPerTask
+        let running = mine + Int(ck_attn_scratch_floats())
+        var state = ck_attn_rows(
+            rows: Int32(rows), dim: Int32(dim), q: q + column, ldq: ld, limit0: Int32(start + 1),
+            rows_per_position: Int32(oneToken ? group : 1), scale: scale, max: running, sum: running + rows,
+            out: out + column, ldo: ld, scratch: mine)
+        ck_attn_begin(&state)
+        for var span in spans[kvHead] { ck_attend(&span, &state) }
+        ck_attn_finish(&state, out + column, ld)
     }
 }

@@ -16,27 +16,42 @@ public struct GenerationTiming: Sendable {
 extension OuroRunner {
     /// Greedy cached generation (last-step logits) that times the prompt pass and the decode steps
     /// separately: `newTokens` tokens come out, the first from the prompt pass, the rest from
-    /// `newTokens - 1` single-token forward calls.
-    public func timedGeneration(prompt: [Int], newTokens: Int) throws -> GenerationTiming {
+    /// `newTokens - 1` single-token forward calls. `kv` is the cache's type and sharing.
+    /// With `fillContext`, the cache is filled up to that many positions after the prompt by repeating
+    /// the prompt's K/V (`KVCache.repeatPositions`, untimed), so decode runs at that context's cost.
+    public func timedGeneration(prompt: [Int], newTokens: Int, kv: KVCacheOptions = KVCacheOptions(),
+                                fillContext: Int? = nil) throws -> GenerationTiming {
         try validate(prompt)
-        guard newTokens >= 1, prompt.count + newTokens <= config.maxPositions else {
-            throw ModelError.invalidRequest("\(prompt.count) + \(newTokens) positions: need 1 or more new tokens within \(config.maxPositions)")
+        let context = max(prompt.count, fillContext ?? 0)
+        guard newTokens >= 1, context + newTokens <= config.maxPositions else {
+            throw ModelError.invalidRequest("\(context) + \(newTokens) positions: need 1 or more new tokens within \(config.maxPositions)")
         }
-        let total = prompt.count + newTokens
-        let cache = try KVCache(config: config, capacity: total)
-        let prefill = try makeActivations(tokens: prompt.count, context: total)
+        let total = context + newTokens
+        let cache = try KVCache(config: config, options: kv)
+        try cache.reserve(total)
+        // Prompts go in chunks, as OuroSession runs them: scratch stays bounded at any length.
+        let chunk = 256
+        let prefill = try makeActivations(tokens: min(prompt.count, chunk), context: total)
         let single = try makeActivations(tokens: 1, context: total)
         let started = DispatchTime.now().uptimeNanoseconds
-        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
+        var outputs: LoopOutputs!
+        for first in stride(from: 0, to: prompt.count, by: chunk) {
+            outputs = run(prompt[first..<min(first + chunk, prompt.count)], cache: cache, activations: prefill, lastPositionOnly: true)
+        }
         var generated = [Self.argmax(outputs.logits(.lastStep))]
-        let prefillEnded = DispatchTime.now().uptimeNanoseconds
+        var prefillEnded = DispatchTime.now().uptimeNanoseconds
+        let prefillSeconds = Double(prefillEnded - started) / 1e9
+        if context > prompt.count {
+            try cache.repeatPositions(upTo: context)
+            prefillEnded = DispatchTime.now().uptimeNanoseconds
+        }
         while generated.count < newTokens {
             outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true)
             generated.append(Self.argmax(outputs.logits(.lastStep)))
         }
         let ended = DispatchTime.now().uptimeNanoseconds
         return GenerationTiming(promptTokens: prompt.count, decodedTokens: newTokens - 1,
-                                prefillSeconds: Double(prefillEnded - started) / 1e9,
+                                prefillSeconds: prefillSeconds,
                                 decodeSeconds: Double(ended - prefillEnded) / 1e9, generated: generated)
     }
 }

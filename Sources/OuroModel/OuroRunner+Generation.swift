@@ -3,9 +3,9 @@ extension OuroRunner {
     /// token; `exit` picks which logits choose the next token (nil: upstream's default, see
     /// `defaultExitMode`). With `cached`, the prompt is processed once and each new token attends to
     /// the stored K/V of every (step, layer); without, the whole sequence is re-run for each token.
-    /// Generation stops early only at a token in `stopTokens`.
+    /// Generation stops early only at a token in `stopTokens`. `kv` is the cache's type and sharing.
     public func generate(prompt: [Int], maxNewTokens: Int, cached: Bool = true, exit: ExitMode? = nil,
-                         stopTokens: Set<Int> = []) throws -> [Int] {
+                         stopTokens: Set<Int> = [], kv: KVCacheOptions = KVCacheOptions()) throws -> [Int] {
         try validate(prompt)
         guard maxNewTokens >= 0 else { throw ModelError.invalidRequest("maxNewTokens is \(maxNewTokens); must be >= 0") }
         let mode = exit ?? defaultExitMode
@@ -21,7 +21,8 @@ extension OuroRunner {
         var sequence = prompt
         var generated: [Int] = []
         if cached {
-            let cache = try KVCache(config: config, capacity: total)
+            let cache = try KVCache(config: config, options: kv)
+            try cache.reserve(total)
             let prefill = try makeActivations(tokens: prompt.count, context: total)
             var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
             let single = try makeActivations(tokens: 1, context: total)
@@ -33,7 +34,8 @@ extension OuroRunner {
             }
         } else {
             while true {
-                let cache = try KVCache(config: config, capacity: sequence.count)
+                let cache = try KVCache(config: config, options: KVCacheOptions(type: .f32, sharing: .last))
+                try cache.reserve(sequence.count)
                 let activations = try makeActivations(tokens: sequence.count, context: sequence.count)
                 let outputs = run(sequence[...], cache: cache, activations: activations, lastPositionOnly: true)
                 let next = Self.argmax(outputs.logits(mode))

@@ -52,7 +52,9 @@ public final class OuroRunner: @unchecked Sendable {
     /// Uncached forward over all positions: every step's logits, normed states and gate logits.
     public func forward(tokens: [Int]) throws -> LoopOutputs {
         try validate(tokens)
-        let cache = try KVCache(config: config, capacity: tokens.count)
+        // One call reads no earlier positions: the cache only receives the K/V, so keep the least.
+        let cache = try KVCache(config: config, options: KVCacheOptions(type: .f32, sharing: .last))
+        try cache.reserve(tokens.count)
         let activations = try makeActivations(tokens: tokens.count, context: tokens.count)
         return run(tokens[...], cache: cache, activations: activations, lastPositionOnly: false)
     }
@@ -70,11 +72,12 @@ public final class OuroRunner: @unchecked Sendable {
 
     /// Processes `tokens` at the positions after those already in `cache`, appends their K/V, and
     /// records every step for all new positions (or only the last one, for generation).
-    /// Tokens must be valid and `cache`/`activations` large enough (checked by the callers).
+    /// Tokens must be valid, `activations` large enough and `cache` reserved for start + T positions
+    /// (checked by the callers).
     func run(_ tokens: ArraySlice<Int>, cache: KVCache, activations a: Activations, lastPositionOnly: Bool) -> LoopOutputs {
         let T = tokens.count, H = config.hiddenSize, V = config.vocabSize
         let start = cache.length
-        precondition(T <= a.tokens && start + T <= cache.capacity && start + T <= a.context)
+        precondition(T <= a.tokens && start + T <= cache.capacity)
         let embedding = weights.tokenEmbedding
         for (t, token) in tokens.enumerated() {
             dequantizeRow(embedding.type, embedding.row(token), count: H, into: a.h.pointer + t * H)

@@ -1,21 +1,24 @@
-/// A growing context: the tokens run so far and their keys and values for every (loop step, layer).
+/// A growing context: the tokens run so far and their keys and values for every (loop step, layer)
+/// (or per layer, with shared K/V; see `KVCacheOptions`).
 /// `append` runs only the new tokens at the next positions, so a conversation's earlier turns are never
 /// re-run; `truncate` drops a tail (when a re-rendered prompt differs from what was run).
-/// The cache starts small and doubles as needed, up to the model's maximum positions.
+/// The cache grows in chunks as positions arrive (no copy), up to the options' context limit.
 public final class OuroSession {
     public let runner: OuroRunner
     public let exit: ExitMode
     /// Every token whose K/V the cache holds, in order.
     public private(set) var tokens: [Int] = []
-    private var cache: KVCache
-    /// Scratch for one-token calls (decoding), reused while the cache capacity stays the same.
+    private let cache: KVCache
+    /// Scratch for one-token calls (decoding), reused for every token.
     private var single: Activations?
     /// Longest run of tokens one forward call takes; longer appends go in chunks, so scratch memory
     /// (tokens x vocabulary logits among it) stays bounded whatever the prompt length.
     public let prefillChunk: Int
 
-    /// `exit` nil: the model's default exit mode.
-    public init(runner: OuroRunner, exit: ExitMode? = nil, initialCapacity: Int = 256, prefillChunk: Int = 256) throws {
+    /// `exit` nil: the model's default exit mode. `initialCapacity` positions are allocated at once
+    /// (the rest as they arrive); `kv` chooses the cache's type, sharing and context limit.
+    public init(runner: OuroRunner, exit: ExitMode? = nil, kv: KVCacheOptions = KVCacheOptions(),
+                initialCapacity: Int = 256, prefillChunk: Int = 256) throws {
         let mode = exit ?? runner.defaultExitMode
         if case let .step(k) = mode, !(0..<runner.config.loopCount).contains(k) {
             throw ModelError.invalidRequest("exit step \(k) is outside 0..<\(runner.config.loopCount)")
@@ -23,43 +26,56 @@ public final class OuroSession {
         self.runner = runner
         self.exit = mode
         self.prefillChunk = max(1, prefillChunk)
-        cache = try KVCache(config: runner.config, capacity: max(1, min(initialCapacity, runner.config.maxPositions)))
+        cache = try KVCache(config: runner.config, options: kv)
+        try cache.reserve(max(1, min(initialCapacity, cache.limit)))
     }
 
-    /// Positions left before the model's maximum.
-    public var remainingPositions: Int { runner.config.maxPositions - tokens.count }
+    /// The cache's type, sharing and context limit.
+    public var kvOptions: KVCacheOptions { cache.options }
+
+    /// Most positions this session can hold (--ctx, else the model's maximum).
+    public var contextLimit: Int { cache.limit }
+
+    /// Positions left before the context limit.
+    public var remainingPositions: Int { cache.limit - tokens.count }
+
+    /// Bytes the cache has allocated (whole chunks).
+    public var cacheBytes: Int { cache.allocatedBytes }
 
     /// Runs `newTokens` after the current context and returns the logits (chosen by `exit`) that
     /// predict the token after the last of them.
     public func append(_ newTokens: [Int]) throws -> [Float] {
+        try appendRecording(newTokens, allPositions: false).logits(exit)
+    }
+
+    /// Runs `newTokens` like `append` and returns every loop step's outputs for each of them
+    /// (`allPositions`) or for the last only.
+    public func appendRecording(_ newTokens: [Int], allPositions: Bool) throws -> LoopOutputs {
         try runner.validate(newTokens)
-        guard newTokens.count <= remainingPositions else {
-            throw ModelError.invalidRequest("\(tokens.count) + \(newTokens.count) positions exceed the model's \(runner.config.maxPositions)")
-        }
-        try reserve(tokens.count + newTokens.count)
+        try cache.reserve(tokens.count + newTokens.count)
         if newTokens.count == 1 {
-            if single == nil || single!.context != cache.capacity {
-                single = try runner.makeActivations(tokens: 1, context: cache.capacity)
-            }
+            if single == nil { single = try runner.makeActivations(tokens: 1, context: cache.limit) }
             let outputs = runner.run(newTokens[...], cache: cache, activations: single!, lastPositionOnly: true)
             tokens += newTokens
-            return outputs.logits(exit)
+            return outputs
         }
-        let activations = try runner.makeActivations(tokens: min(newTokens.count, prefillChunk), context: cache.capacity)
+        let activations = try runner.makeActivations(tokens: min(newTokens.count, prefillChunk), context: cache.limit)
         var start = 0
+        var recorded: LoopOutputs?
         while true {
             let chunk = newTokens[start..<min(start + prefillChunk, newTokens.count)]
-            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: true)
+            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: !allPositions)
+            recorded = recorded.map { $0.appending(outputs) } ?? outputs
             tokens += chunk
             start += chunk.count
-            if start == newTokens.count { return outputs.logits(exit) }
+            if start == newTokens.count { return allPositions ? recorded! : outputs }
         }
     }
 
-    /// Keeps the first `count` tokens (and their K/V) and forgets the rest.
+    /// Keeps the first `count` tokens (and their K/V) and forgets the rest: no copy.
     public func truncate(to count: Int) throws {
         guard count < tokens.count else { return }
-        cache = try cache.copy(capacity: cache.capacity, keeping: max(count, 0), config: runner.config)
+        cache.truncate(to: count)
         tokens.removeSubrange(max(count, 0)...)
     }
 
@@ -67,27 +83,5 @@ public final class OuroSession {
     public func reset() {
         cache.reset()
         tokens = []
-    }
-
-    private func reserve(_ needed: Int) throws {
-        guard needed > cache.capacity else { return }
-        var capacity = cache.capacity
-        while capacity < needed { capacity = min(capacity * 2, runner.config.maxPositions) }
-        cache = try cache.copy(capacity: capacity, keeping: tokens.count, config: runner.config)
-        single = nil
-    }
-}
-
-extension KVCache {
-    /// A cache of `capacity` positions holding this one's first `keeping` positions of every slot.
-    func copy(capacity newCapacity: Int, keeping: Int, config: OuroConfiguration) throws -> KVCache {
-        let copy = try KVCache(config: config, capacity: newCapacity)
-        let kept = min(keeping, length)
-        for slot in 0..<slots where kept > 0 {
-            copy.key(slot, 0).update(from: key(slot, 0), count: kept * width)
-            copy.value(slot, 0).update(from: value(slot, 0), count: kept * width)
-        }
-        copy.advance(by: kept)
-        return copy
     }
 }

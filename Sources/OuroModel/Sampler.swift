@@ -143,7 +143,7 @@ extension OuroRunner {
     /// Cached generation of `maxNewTokens` tokens after `prompt`, each drawn by `sampler` from the
     /// logits `exit` picks (nil: the default exit mode). Stops early only at a token in `stopTokens`.
     public func sample(prompt: [Int], maxNewTokens: Int, sampler: Sampler, exit: ExitMode? = nil,
-                       stopTokens: Set<Int> = []) throws -> [Int] {
+                       stopTokens: Set<Int> = [], kv: KVCacheOptions = KVCacheOptions()) throws -> [Int] {
         try validate(prompt)
         guard maxNewTokens >= 0 else { throw ModelError.invalidRequest("maxNewTokens is \(maxNewTokens); must be >= 0") }
         let (total, overflow) = prompt.count.addingReportingOverflow(maxNewTokens)
@@ -153,7 +153,8 @@ extension OuroRunner {
         guard maxNewTokens > 0 else { return [] }
         let mode = exit ?? defaultExitMode
         var sampler = sampler
-        let cache = try KVCache(config: config, capacity: total)
+        let cache = try KVCache(config: config, options: kv)
+        try cache.reserve(total)
         let prefill = try Activations(config: config, tokens: prompt.count, context: total)
         var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
         let single = try Activations(config: config, tokens: 1, context: total)

@@ -11,9 +11,22 @@ public final class OuroRunnerTarget: ValidationTarget {
     /// "F32", "BF16", "Q8_0"... from the projection matrices; "mixed" when they differ.
     public var fileTypeName: String { weights.fileType?.name ?? "mixed" }
 
-    public init(weights: OuroWeights) {
+    /// The KV cache of greedy generation and the decode path.
+    public var kv: KVCacheOptions
+
+    public init(weights: OuroWeights, kv: KVCacheOptions = .exact) {
         self.weights = weights
+        self.kv = kv
         runner = OuroRunner(weights: weights)
+    }
+
+    public var kvCacheDescription: String { "\(kv.type.rawValue), \(kv.sharing.rawValue) sharing" }
+
+    public func decodePath(tokens: [Int], prefill: Int) throws -> ModelRun {
+        let out = try runner.decodePath(tokens: tokens, prefill: prefill, kv: kv)
+        return ModelRun(stepLogits: out.stepLogits, stepHidden: out.stepHidden, gateLogits: out.gateLogits,
+                        exitPDF: out.exitPDF(), finalLogits: out.logits(ExitMode.default(for: weights.config)),
+                        weightedLogits: nil, thresholdLogits: [], thresholdExitSteps: [], exitAtStepLogits: [])
     }
 
     public func run(tokens: [Int], request: OutputRequest) throws -> ModelRun {
@@ -35,6 +48,6 @@ public final class OuroRunnerTarget: ValidationTarget {
 
     public func greedy(prompt: [Int], maxNewTokens: Int, cached: Bool) throws -> [Int] {
         // The reference generated with upstream's default forward; EOS stopping was disabled.
-        try runner.generate(prompt: prompt, maxNewTokens: maxNewTokens, cached: cached, exit: nil)
+        try runner.generate(prompt: prompt, maxNewTokens: maxNewTokens, cached: cached, exit: nil, kv: kv)
     }
 }

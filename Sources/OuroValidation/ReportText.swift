@@ -48,6 +48,19 @@ public enum ReportText {
             lines.append(String(format: "perplexity on %d labels: reference %.4f, model %.4f, ratio %.5f",
                                 p.tokens, p.reference, p.model, p.ratio))
         }
+        if let d = r.decodePath {
+            lines.append("")
+            lines.append("decode path (\(d.prefillTokens)-token prefill, then one token at a time; KV cache \(d.kvCache)):")
+            var table = [["step", "max|Δlogit|", "rel RMS", "KLD mean", "KLD p99", "KLD max", "top-1"]]
+            for s in d.steps {
+                table.append(["\(s.step)", sci(s.logits.maxAbsLogitError), sci(s.logits.relativeRMSError), sci(s.logits.kldMean),
+                              sci(s.logits.kldP99), sci(s.logits.kldMax), percent(s.logits.top1Agreement)])
+            }
+            let f = d.final
+            table.append(["final", sci(f.maxAbsLogitError), sci(f.relativeRMSError), sci(f.kldMean), sci(f.kldP99),
+                          sci(f.kldMax), percent(f.top1Agreement)])
+            lines += aligned(table)
+        }
         for reason in r.reasons { lines.append("FAIL: \(reason)") }
         lines.append(verdictLine(r))
         return lines.joined(separator: "\n") + "\n"

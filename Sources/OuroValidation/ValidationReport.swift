@@ -33,6 +33,9 @@ public struct ValidationReport: Codable, Sendable {
     public var finalKLDHistogram: KLDHistogram? = nil
     /// The positions with the largest final KLD, largest first.
     public var worstPositions: [WorstPosition]? = nil
+    /// The decode path (`ouro validate --decode-path`): every position computed one token at a time
+    /// through the KV cache, against the same reference.
+    public var decodePath: DecodePathErrors? = nil
 
     enum CodingKeys: String, CodingKey {
         case pass, criteria, thresholds, final, steps, exit, greedy, perplexity, prompts, reasons
@@ -41,6 +44,7 @@ public struct ValidationReport: Codable, Sendable {
         case tokenCount = "token_count", firstDivergingStep = "first_diverging_step"
         case modelBytes = "model_bytes", bitsPerWeight = "bits_per_weight", exitDistribution = "exit_distribution"
         case finalKLDHistogram = "final_kld_histogram", worstPositions = "worst_positions"
+        case decodePath = "decode_path"
     }
 
     /// JSON text; non-finite numbers (a NaN-producing model) are written as the strings "inf"/"-inf"/"nan".
@@ -229,4 +233,55 @@ public struct MultiModelReport: Codable, Sendable {
     public init(models: [ValidationReport]) { self.models = models }
 
     public func jsonData() throws -> Data { try ValidationReport.encoder().encode(self) }
+}
+
+/// The decode path's errors: the final logits' keys flat (as in "final"), then one entry per loop step.
+public struct DecodePathErrors: Codable, Sendable, Equatable {
+    /// "f16, full sharing": the cache the positions went through.
+    public var kvCache: String
+    /// Tokens of each prompt run at once before the one-at-a-time positions.
+    public var prefillTokens: Int
+    public var final: LogitErrors
+    public var steps: [StepLogits]
+
+    public init(kvCache: String, prefillTokens: Int, final: LogitErrors, steps: [StepLogits]) {
+        self.kvCache = kvCache; self.prefillTokens = prefillTokens; self.final = final; self.steps = steps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case steps
+        case kvCache = "kv_cache", prefillTokens = "prefill_tokens"
+    }
+
+    private struct FlatStep: Codable {
+        var step: Int
+        var logits: LogitErrors
+        enum CodingKeys: String, CodingKey { case step }
+        init(_ s: StepLogits) { step = s.step; logits = s.logits }
+        init(from decoder: Decoder) throws {
+            step = try decoder.container(keyedBy: CodingKeys.self).decode(Int.self, forKey: .step)
+            logits = try LogitErrors(from: decoder)
+        }
+        func encode(to encoder: Encoder) throws {
+            try logits.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(step, forKey: .step)
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kvCache = try c.decode(String.self, forKey: .kvCache)
+        prefillTokens = try c.decode(Int.self, forKey: .prefillTokens)
+        final = try LogitErrors(from: decoder)
+        steps = try c.decode([FlatStep].self, forKey: .steps).map { StepLogits(step: $0.step, logits: $0.logits) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try final.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kvCache, forKey: .kvCache)
+        try c.encode(prefillTokens, forKey: .prefillTokens)
+        try c.encode(steps.map(FlatStep.init), forKey: .steps)
+    }
 }

@@ -5,6 +5,18 @@ public protocol ValidationTarget {
     func run(tokens: [Int], request: OutputRequest) throws -> ModelRun
     /// Greedy continuation: the new token ids only.
     func greedy(prompt: [Int], maxNewTokens: Int, cached: Bool) throws -> [Int]
+    /// Every position's step logits, gate logits, exit pdf and final logits computed as generation
+    /// does: `prefill` tokens at once, then one token at a time through the KV cache.
+    func decodePath(tokens: [Int], prefill: Int) throws -> ModelRun
+    /// The KV cache the decode path and greedy generation use, as "f16, full sharing".
+    var kvCacheDescription: String { get }
+}
+
+extension ValidationTarget {
+    public func decodePath(tokens: [Int], prefill: Int) throws -> ModelRun {
+        throw ValidationFailure.modelOutputMismatch(path: "target", what: "this target has no decode path")
+    }
+    public var kvCacheDescription: String { "-" }
 }
 
 /// Which exit modes to compute, as found in the bundle.

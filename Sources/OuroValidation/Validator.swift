@@ -13,6 +13,9 @@ public struct Validator {
     public var uncachedGreedy: Bool
     /// How many of the largest-KLD positions the report keeps (with their top-5 candidates).
     public var worstPositionCount = 10
+    /// Also run every prompt through the decode path (`ValidationTarget.decodePath`) after this many
+    /// prefill tokens and compare each position and loop step; nil: not run.
+    public var decodePrefill: Int?
     /// Turns token ids into text for the report's worst positions (the model's tokenizer), when known.
     public var decode: (([Int]) -> String)?
 
@@ -27,8 +30,9 @@ public struct Validator {
 
     /// Validates weights loaded from a GGUF file or checkpoint folder with the runtime;
     /// criteria default to the file type's.
-    public init(weights: OuroWeights, criteria: PassCriteria? = nil, uncachedGreedy: Bool = false) {
-        let target = OuroRunnerTarget(weights: weights)
+    public init(weights: OuroWeights, criteria: PassCriteria? = nil, uncachedGreedy: Bool = false,
+                kv: KVCacheOptions = .exact) {
+        let target = OuroRunnerTarget(weights: weights, kv: kv)
         // A quantized file names its recipe ("q4_k_m", "loop"...): its criteria, and the type shown
         // for a mix ("mixed (q4_k_m)").
         let recipe = weights.quantizationRecipe
@@ -47,6 +51,7 @@ public struct Validator {
         var promptResults: [PromptResult] = []
         var worst = WorstPositions(capacity: worstPositionCount)
         var modelExit = [Double](repeating: 0, count: s), referenceExit = [Double](repeating: 0, count: s)
+        var decodeSteps = [LogitComparison](repeating: LogitComparison(), count: s), decodeFinal = LogitComparison()
 
         for layout in bundle.prompts {
             let ref = try bundle.load(layout)
@@ -121,6 +126,16 @@ public struct Validator {
                     acc.uncached.add(uncached, uncachedRef)
                 }
             }
+            if let decodePrefill {
+                let decoded = try target.decodePath(tokens: ref.inputIDs, prefill: decodePrefill)
+                try checkShapes(decoded, request: OutputRequest(thresholds: [], exitAtSteps: [], weighted: false),
+                                tokens: t, steps: s, vocab: v, hidden: nil)
+                for step in 0..<s {
+                    decodeSteps[step].add(model: decoded.stepLogits[step],
+                                          reference: Array(ref.stepLogits[step * t * v..<(step + 1) * t * v]), tokens: t, vocab: v)
+                }
+                decodeFinal.add(model: decoded.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
+            }
             promptResults.append(PromptResult(prompt: layout.index, tokens: t, final: final.summary,
                                               stepMaxAbsLogitError: stepMax, exitPDFMaxAbsError: promptPDF,
                                               greedyCached: generated, greedyReference: greedyReference))
@@ -142,6 +157,11 @@ public struct Validator {
                 item.modelTop = item.modelTop.map { var c = $0; c.text = decode([c.id]); return c }
             }
             return item
+        }
+        if let decodePrefill {
+            report.decodePath = DecodePathErrors(
+                kvCache: target.kvCacheDescription, prefillTokens: decodePrefill, final: decodeFinal.summary,
+                steps: decodeSteps.indices.map { StepLogits(step: $0 + 1, logits: decodeSteps[$0].summary) })
         }
         let verdict = Verdict(report: report, criteria: criteria)
         report.pass = verdict.reasons.isEmpty

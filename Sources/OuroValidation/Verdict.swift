@@ -50,6 +50,27 @@ struct Verdict {
             let first = r.steps.first { !($0.logits.top1Agreement >= limit) }
             fail("final top-1 agreement \(percent(r.final.top1Agreement)) < \(percent(limit))", step: first?.step)
         }
+        if let d = r.decodePath { checkDecodePath(d, criteria: c) }
+    }
+
+    /// The decode path against the same criteria: all of them when the cache is exact (f32, full
+    /// sharing: only summation order differs), the distribution limits (KLD, top-1) otherwise, since
+    /// a rounded or shared cache is a deliberate approximation with its own cost.
+    private mutating func checkDecodePath(_ d: DecodePathErrors, criteria c: PassCriteria) {
+        let exact = d.kvCache == "f32, full sharing"
+        if exact, let limit = c.maxAbsLogitError, let first = d.steps.first(where: { !($0.logits.maxAbsLogitError <= limit) }) {
+            let worst = d.steps.map(\.logits.maxAbsLogitError).max() ?? 0
+            fail("decode path step logits max|Δlogit| \(format(worst)) > \(format(limit))", step: first.step)
+        }
+        if let limit = c.finalKLDMean, !(d.final.kldMean <= limit) {
+            fail("decode path final KLD mean \(format(d.final.kldMean)) > \(format(limit))", step: nil)
+        }
+        if let limit = c.finalKLDP99, !(d.final.kldP99 <= limit) {
+            fail("decode path final KLD p99 \(format(d.final.kldP99)) > \(format(limit))", step: nil)
+        }
+        if let limit = c.finalTop1Min, !(d.final.top1Agreement >= limit) {
+            fail("decode path final top-1 agreement \(percent(d.final.top1Agreement)) < \(percent(limit))", step: nil)
+        }
     }
 
     private mutating func fail(_ text: String, step: Int?) {

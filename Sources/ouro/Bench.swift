@@ -13,13 +13,25 @@ extension OuroCommand {
                 runs one greedy generation: --prompt tokens at once, then --generate tokens one by one. \
                 Decode reads every matrix once per loop step for every token, so its ceiling is \
                 bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
+
+                --kv-type and --kv-share choose the KV cache; the report gives its bytes per position                 (kv_bytes_per_token) and the process's peak resident memory. --also-prompt N times a                 second generation after an N-token prompt in the same process (interleaved with the                 first, best of --repeats each) and reports the decode speed ratio, so a long context's                 decode cost can be stated against a short one's on a busy machine.
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
         var model: String
 
-        @Option(help: "Prompt tokens processed in one prefill pass.")
+        @Option(help: "Prompt tokens (up to the context limit), processed in chunks of 256.")
         var prompt: Int = 64
+
+        @Option(help: "Also time decode after a prompt of this many tokens, in the same run (e.g. 64 against --prompt 4096).")
+        var alsoPrompt: Int?
+
+        @Option(help: "Decode at a context of this many positions: after the prompt, the cache is filled by repeating the prompt's K/V (untimed), so decode reads what an N-token context holds without an N-token prefill.")
+        var fillContext: Int?
+
+        @OptionGroup var kv: KVCacheArguments
+
+        @OptionGroup var context: ContextLimitArgument
 
         @Option(help: "Tokens generated (the first comes from the prefill pass).")
         var generate: Int = 16
@@ -41,6 +53,8 @@ extension OuroCommand {
 
         func validate() throws {
             guard prompt >= 1 else { throw ValidationError("'--prompt' must be 1 or more") }
+            if let alsoPrompt, alsoPrompt < 1 { throw ValidationError("'--also-prompt' must be 1 or more") }
+            if let fillContext, fillContext <= prompt { throw ValidationError("'--fill-context' must be more than '--prompt'") }
             guard generate >= 2 else { throw ValidationError("'--generate' must be 2 or more (one decode step at least)") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
@@ -72,12 +86,21 @@ extension OuroCommand {
             // The runner's own pool splits the big products; OpenBLAS only sees the small attention
             // products, where its threads would spin against ours.
             MachineProbe.setBLASThreads(1)
-            let tokens = (0..<prompt).map { (1 + $0 * 7919) % config.vocabSize }
-            var best: GenerationTiming?
+            let kvOptions = kv.options(contextLimit: context.contextLimit)
+            func tokens(_ count: Int) -> [Int] { (0..<count).map { (1 + $0 * 7919) % config.vocabSize } }
+            func better(_ a: GenerationTiming?, _ b: GenerationTiming) -> GenerationTiming {
+                guard let a else { return b }
+                return b.decodeSeconds + b.prefillSeconds < a.decodeSeconds + a.prefillSeconds ? b : a
+            }
+            var best: GenerationTiming?, bestAlso: GenerationTiming?
             for _ in 0..<repeats {
-                let timing = try reportingBadInput { try runner.timedGeneration(prompt: tokens, newTokens: generate) }
-                if best == nil || timing.decodeSeconds + timing.prefillSeconds < best!.decodeSeconds + best!.prefillSeconds {
-                    best = timing
+                best = better(best, try reportingBadInput {
+                    try runner.timedGeneration(prompt: tokens(prompt), newTokens: generate, kv: kvOptions, fillContext: fillContext)
+                })
+                if let alsoPrompt {
+                    bestAlso = better(bestAlso, try reportingBadInput {
+                        try runner.timedGeneration(prompt: tokens(alsoPrompt), newTokens: generate, kv: kvOptions)
+                    })
                 }
             }
             let timing = best!
@@ -97,7 +120,14 @@ extension OuroCommand {
                 decode_limit_tokens_per_s: limit, decode_fraction_of_limit: timing.decodeTokensPerSecond / limit,
                 decode_gb_per_s: timing.decodeTokensPerSecond * Double(bytesPerToken) / 1e9,
                 prefill_gflops: prefillGFLOPS, sgemm_gflops: sgemm, prefill_fraction_of_sgemm: prefillGFLOPS / sgemm,
-                generated: timing.generated)
+                generated: timing.generated,
+                kv_type: kvOptions.type.rawValue, kv_share: kvOptions.sharing.rawValue,
+                kv_bytes_per_token: kvOptions.bytesPerPosition(for: config),
+                decode_context_positions: fillContext ?? prompt,
+                kv_bytes_at_context: kvOptions.bytesPerPosition(for: config) * ((fillContext ?? prompt) + generate),
+                peak_rss_bytes: MachineProbe.peakResidentBytes(),
+                also_prompt_tokens: alsoPrompt, also_decode_tokens_per_s: bestAlso?.decodeTokensPerSecond,
+                decode_ratio_to_also: bestAlso.map { timing.decodeTokensPerSecond / $0.decodeTokensPerSecond })
             if json {
                 print(try jsonString(report))
             } else {
@@ -108,6 +138,12 @@ extension OuroCommand {
                 print(String(format: "decode %d tokens: %.2f tok/s, %@ per token = %.1f GB/s (%.0f%% of read bandwidth %.1f GB/s, limit %.2f tok/s)",
                              generate - 1, report.decode_tokens_per_s, formatBytes(bytesPerToken), report.decode_gb_per_s,
                              100 * report.decode_fraction_of_limit, bandwidth / 1e9, limit))
+                print("KV cache \(report.kv_type), \(report.kv_share) sharing: \(formatBytes(report.kv_bytes_per_token)) per position, "
+                      + "\(formatBytes(report.kv_bytes_at_context)) at \(report.decode_context_positions + generate) positions; peak RSS \(formatBytes(report.peak_rss_bytes))")
+                if let also = bestAlso, let ratio = report.decode_ratio_to_also {
+                    print(String(format: "decode at a %d-position context: %.2f tok/s; after a %d-token prompt: %.2f tok/s (ratio %.3f, same run)",
+                                 report.decode_context_positions, report.decode_tokens_per_s, alsoPrompt!, also.decodeTokensPerSecond, ratio))
+                }
             }
         }
     }
@@ -143,4 +179,17 @@ struct BenchReport: Encodable {
     let sgemm_gflops: Double
     let prefill_fraction_of_sgemm: Double
     let generated: [Int]
+    let kv_type: String
+    let kv_share: String
+    /// KV cache bytes one position keeps.
+    let kv_bytes_per_token: Int
+    /// Positions in the cache when decoding starts: the prompt, or --fill-context.
+    let decode_context_positions: Int
+    /// kv_bytes_per_token x (decode_context_positions + generated) positions.
+    let kv_bytes_at_context: Int
+    let peak_rss_bytes: Int
+    let also_prompt_tokens: Int?
+    let also_decode_tokens_per_s: Double?
+    /// decode_tokens_per_s / also_decode_tokens_per_s.
+    let decode_ratio_to_also: Double?
 }

@@ -35,6 +35,10 @@ extension OuroCommand {
 
         @OptionGroup var conversation: ConversationArguments
 
+        @OptionGroup var kv: KVCacheArguments
+
+        @OptionGroup var context: ContextLimitArgument
+
         func validate() throws {
             guard maxNew >= 1 else { throw ValidationError("'--max-new' must be 1 or more") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
@@ -45,7 +49,8 @@ extension OuroCommand {
                 let tokenizer = try loadTokenizer(model)
                 let template = try conversation.template(tokenizer, model: model)
                 let runner = OuroRunner(weights: try loadWeights(model), threads: threads)
-                return (tokenizer, template, try OuroSession(runner: runner, exit: exit?.mode))
+                return (tokenizer, template, try OuroSession(runner: runner, exit: exit?.mode,
+                                                                   kv: kv.options(contextLimit: context.contextLimit)))
             }
             let opening = try reportingBadInput { try conversation.withSystem([]) }
             var messages = opening
@@ -74,9 +79,9 @@ extension OuroCommand {
                 messages.append(ChatMessage(role: "user", content: line))
                 do {
                     let ids = try conversation.prompt(messages, template: template, tokenizer: tokenizer).ids
-                    let limit = session.runner.config.maxPositions
+                    let limit = session.contextLimit
                     guard ids.count < limit else {
-                        throw CLIError("the conversation has \(ids.count) tokens, the model's limit is \(limit); /reset starts over")
+                        throw CLIError("the conversation has \(ids.count) tokens, the context limit is \(limit); /reset starts over")
                     }
                     let answer = try InterruptAnswer.during { interrupted in
                         try generateAnswer(session: session, prompt: ids, maxNew: min(maxNew, limit - ids.count), sampler: &sampler,

@@ -74,6 +74,10 @@ extension OuroCommand {
 
         @OptionGroup var conversation: ConversationArguments
 
+        @OptionGroup var kv: KVCacheArguments
+
+        @OptionGroup var context: ContextLimitArgument
+
         @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache (--tokens, greedy).")
         var noCache = false
 
@@ -98,6 +102,9 @@ extension OuroCommand {
                 throw ValidationError("'--system', '--thinking' and '--chat-format' apply to '--chat' only")
             }
             if prompt == "" { throw ValidationError("'--prompt' is empty") }
+            if noCache && (kv.kvType != .f16 || kv.kvShare != .full || context.contextLimit != nil) {
+                throw ValidationError("'--kv-type', '--kv-share' and '--ctx' apply to the KV cache; drop '--no-cache'")
+            }
         }
 
         func run() throws {
@@ -117,14 +124,17 @@ extension OuroCommand {
                 }
                 guard !ids.isEmpty else { throw CLIError("the prompt has no tokens") }
                 let runner = OuroRunner(weights: try loadWeights(model))
-                guard ids.count < runner.config.maxPositions else {
-                    throw CLIError("the prompt has \(ids.count) tokens; the model takes at most \(runner.config.maxPositions) positions")
+                let limit = try kv.options(contextLimit: context.contextLimit).context(for: runner.config)
+                guard ids.count < limit else {
+                    throw CLIError("the prompt has \(ids.count) tokens; the context takes at most \(limit) positions"
+                                   + (context.contextLimit == nil ? " (the model's max_position_embeddings)" : " (--ctx)"))
                 }
                 return (tokenizer, runner, ids)
             }
             var sampler = Sampler(sampling.options)
             let answer = try reportingBadInput { () -> GeneratedAnswer in
-                let session = try OuroSession(runner: runner, exit: exit?.mode, initialCapacity: ids.count + newTokens)
+                let session = try OuroSession(runner: runner, exit: exit?.mode, kv: kv.options(contextLimit: context.contextLimit),
+                                              initialCapacity: ids.count + newTokens)
                 return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
                                           write: json ? { _ in } : writeToStandardOutput)
             }
@@ -149,9 +159,11 @@ extension OuroCommand {
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
                 if !sampling.isPlainGreedy {
-                    return try runner.sample(prompt: prompt, maxNewTokens: newTokens, sampler: Sampler(sampling.options), exit: mode)
+                    return try runner.sample(prompt: prompt, maxNewTokens: newTokens, sampler: Sampler(sampling.options), exit: mode,
+                                             kv: kv.options(contextLimit: context.contextLimit))
                 }
-                return try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: !noCache, exit: mode)
+                return try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: !noCache, exit: mode,
+                                           kv: kv.options(contextLimit: context.contextLimit))
             }
             let seconds = Date().timeIntervalSince(started)
             if json {

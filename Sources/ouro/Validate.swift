@@ -53,6 +53,11 @@ extension OuroCommand {
                   q4_0      final KLD mean <= 2e-2, p99 <= 0.2, top-1 >= 90%
                 Override with --criteria and the --max-*/--min-* options.
 
+                --decode-path checks generation's path position by position: each prompt's first \
+                --decode-prefill tokens at once, then every later token alone through the KV cache \
+                (--kv-type, --kv-share; also used by the greedy check). With an f32 cache and full sharing \
+                it is held to every criterion; with f16/q8_0 or shared K/V to the KLD and top-1 limits only.
+
                 Exit codes: 0 the model passes, 1 it fails, 2 the input cannot be used.
                 """)
 
@@ -100,6 +105,14 @@ extension OuroCommand {
         @Flag(help: "Also run uncached greedy generation (one full forward per token) and compare it.")
         var uncachedGreedy = false
 
+        @Flag(help: "Also feed each prompt one token at a time through the KV cache (after --decode-prefill tokens) and compare every position and loop step (JSON: decode_path).")
+        var decodePath = false
+
+        @Option(help: "With --decode-path: tokens of each prompt run at once before the one-at-a-time positions.")
+        var decodePrefill: Int = 8
+
+        @OptionGroup var kv: KVCacheArguments
+
         func validate() throws {
             try text.check()
             switch (reference, baseline) {
@@ -116,6 +129,8 @@ extension OuroCommand {
             if text.tokenizer != nil && text.textFile == nil && prompts == nil && html == nil {
                 throw ValidationError("'--tokenizer' is used for --text-file, --prompts and --html only")
             }
+            if decodePrefill < 1 { throw ValidationError("'--decode-prefill' must be 1 or more") }
+            if !decodePath && decodePrefill != 8 { throw ValidationError("'--decode-prefill' needs '--decode-path'") }
             if let minTop1, !(0...1).contains(minTop1) { throw ValidationError("'--min-top1' takes a share between 0 and 1, e.g. 0.97") }
             for (flag, value) in [("--max-logit-error", maxLogitError), ("--max-pdf-error", maxPdfError),
                                   ("--max-kld-mean", maxKldMean), ("--max-kld-p99", maxKldP99)] {
@@ -130,7 +145,10 @@ extension OuroCommand {
                 let showProgress = standardErrorIsTerminal && !json
                 return try models.map { model in
                     let weights = try loadWeights(model)
-                    var validator = Validator(weights: weights, uncachedGreedy: uncachedGreedy)
+                    let kvOptions = kv.options()
+                    _ = try kvOptions.context(for: weights.config)
+                    var validator = Validator(weights: weights, uncachedGreedy: uncachedGreedy, kv: kvOptions)
+                    if decodePath { validator.decodePrefill = decodePrefill }
                     validator.criteria = chosenCriteria(default: validator.criteria)
                     if let tokenizer { validator.decode = { tokenizer.decode($0) } }
                     if showProgress && models.count > 1 { printError("\(model):") }

@@ -11,7 +11,8 @@ final class OuroRunnerTests: XCTestCase {
         let runner = Self.runner
         let tokens = [3, 141, 59, 26, 535, 897, 9, 32, 384, 626]
         let full = try runner.forward(tokens: tokens)
-        let cache = try KVCache(config: runner.config, capacity: tokens.count)
+        let cache = try KVCache(config: runner.config, options: .exact)
+        try cache.reserve(tokens.count)
         let prefill = try Activations(config: runner.config, tokens: tokens.count - 1, context: tokens.count)
         _ = runner.run(tokens.dropLast(), cache: cache, activations: prefill, lastPositionOnly: true)
         let single = try Activations(config: runner.config, tokens: 1, context: tokens.count)

@@ -97,6 +97,56 @@ uint64_t ck_read_bytes(const void *bytes, size_t count);
 /// Number of online CPUs.
 int ck_cpu_count(void);
 
+
+// ---- Attention over the KV cache (kernels_attention.c) ----
+
+/// Element types a KV cache row can be stored in (ggml ids: F32, F16, Q8_0 blocks of 32).
+enum { CK_KV_F32 = 0, CK_KV_F16 = 1, CK_KV_Q8_0 = 8 };
+
+/// Bytes of one stored row of `dim` elements (Q8_0: dim a multiple of 32).
+size_t ck_kv_row_bytes(int type, int dim);
+/// Stores `dim` floats as one row of `type` at dst (f16 round-to-nearest-even; Q8_0 as ggml).
+void ck_kv_store(int type, const float *x, int dim, void *dst);
+
+/// `count` consecutive positions of one KV head, starting at absolute position `first`:
+/// position first + j's key at k + j * stride bytes, its value at v + j * stride.
+typedef struct {
+    int type;
+    const void *k;
+    const void *v;
+    size_t stride;
+    int count;
+    int first;
+} ck_kv_span;
+
+/// Query rows attending over spans, with the running softmax state (online softmax).
+/// Row r is q + r * ldq (dim floats, scaled by `scale` in the score) and sees positions
+/// < limit0 + r / rows_per_position (the causal mask); out + r * ldo accumulates its unnormalised
+/// weighted V sum, max[r] and sum[r] its running max and sum of exponentials. scratch holds
+/// ck_attn_scratch_floats() floats.
+typedef struct {
+    int rows;
+    int dim;
+    const float *q;
+    size_t ldq;
+    int limit0;
+    int rows_per_position;
+    float scale;
+    float *max;
+    float *sum;
+    float *out;
+    size_t ldo;
+    float *scratch;
+} ck_attn_rows;
+
+size_t ck_attn_scratch_floats(void);
+/// Empties the running state (max -inf, sum 0, out 0).
+void ck_attn_begin(ck_attn_rows *s);
+/// Adds one span of positions to every row's softmax and weighted sum.
+void ck_attend(const ck_kv_span *span, ck_attn_rows *s);
+/// dst + r * ldd = out / sum: the attention output of each row.
+void ck_attn_finish(const ck_attn_rows *s, float *dst, size_t ldd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,120 @@
+import CKernels
+import Quantization
+import XCTest
+@testable import OuroModel
+
+/// The attention kernels over stored K/V rows (kernels_attention.c) against a plain double-precision
+/// softmax attention over the same rows decoded by the Quantization module's codecs.
+final class KVCacheAttentionTests: XCTestCase {
+    private struct Generator {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
+        }
+    }
+
+    private func ggmlType(_ type: KVCacheType) -> GGMLType {
+        switch type {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .q8_0: return .q8_0
+        }
+    }
+
+    func testStoredRowsAreTheGGMLEncodings() throws {
+        var g = Generator(state: 7)
+        let dim = 128
+        let x = (0..<dim).map { _ in g.next() * 3 }
+        for type in KVCacheType.allCases {
+            var stored = [UInt8](repeating: 0, count: type.rowBytes(dim: dim))
+            ck_kv_store(type.kernelType, x, Int32(dim), &stored)
+            XCTAssertEqual(stored, try quantize(ggmlType(type), x), "\(type)")
+        }
+    }
+
+    /// Rows [0, cached) from a stored span (one chunk-like run), rows after that from an f32 span,
+    /// queries at positions cached ..< cached + T with the causal mask.
+    private func check(type: KVCacheType, dim: Int, cached: Int, tokens T: Int, group: Int, level: Int32) throws {
+        var g = Generator(state: UInt64(dim * 31 + cached * 7 + T))
+        let rowBytes = type.rowBytes(dim: dim)
+        let keys = (0..<cached * dim).map { _ in g.next() * 2 }, values = (0..<cached * dim).map { _ in g.next() }
+        let freshK = (0..<T * dim).map { _ in g.next() * 2 }, freshV = (0..<T * dim).map { _ in g.next() }
+        var storedK = [UInt8](repeating: 0, count: max(cached, 1) * rowBytes), storedV = storedK
+        for p in 0..<cached {
+            keys.withUnsafeBufferPointer { ck_kv_store(type.kernelType, $0.baseAddress! + p * dim, Int32(dim), &storedK[p * rowBytes]) }
+            values.withUnsafeBufferPointer { ck_kv_store(type.kernelType, $0.baseAddress! + p * dim, Int32(dim), &storedV[p * rowBytes]) }
+        }
+        // What the stored rows hold, decoded independently.
+        let decodedK = try dequantize(ggmlType(type), storedK.withUnsafeBytes { $0 }, count: max(cached, 1) * dim)
+        let decodedV = try dequantize(ggmlType(type), storedV.withUnsafeBytes { $0 }, count: max(cached, 1) * dim)
+        // One token: `group` query rows at the same position; several: one row per token.
+        let rows = T == 1 ? group : T
+        let q = (0..<rows * dim).map { _ in g.next() }
+        let scale = 1 / Float(dim).squareRoot()
+
+        var expected = [Double](repeating: 0, count: rows * dim)
+        for r in 0..<rows {
+            let visible = cached + (T == 1 ? 1 : r + 1)
+            func key(_ p: Int) -> ArraySlice<Float> { p < cached ? decodedK[p * dim..<(p + 1) * dim] : freshK[(p - cached) * dim..<(p - cached + 1) * dim] }
+            func value(_ p: Int) -> ArraySlice<Float> { p < cached ? decodedV[p * dim..<(p + 1) * dim] : freshV[(p - cached) * dim..<(p - cached + 1) * dim] }
+            let scores = (0..<visible).map { p in Double(scale) * zip(key(p), q[r * dim..<(r + 1) * dim]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+            let top = scores.max()!
+            let weights = scores.map { exp($0 - top) }, total = weights.reduce(0, +)
+            for p in 0..<visible {
+                for (i, v) in value(p).enumerated() { expected[r * dim + i] += weights[p] / total * Double(v) }
+            }
+        }
+
+        let previous = ck_level()
+        defer { ck_set_level(previous) }
+        ck_set_level(level)
+        var out = [Float](repeating: 0, count: rows * dim)
+        var running = [Float](repeating: 0, count: 2 * rows)
+        var scratch = [Float](repeating: 0, count: ck_attn_scratch_floats())
+        storedK.withUnsafeBytes { sk in storedV.withUnsafeBytes { sv in freshK.withUnsafeBytes { fk in freshV.withUnsafeBytes { fv in
+            q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in running.withUnsafeMutableBufferPointer { rp in
+                scratch.withUnsafeMutableBufferPointer { scp in
+                    var state = ck_attn_rows(rows: Int32(rows), dim: Int32(dim), q: qp.baseAddress!, ldq: dim,
+                                             limit0: Int32(cached + 1), rows_per_position: Int32(T == 1 ? group : 1),
+                                             scale: scale, max: rp.baseAddress!, sum: rp.baseAddress! + rows,
+                                             out: op.baseAddress!, ldo: dim, scratch: scp.baseAddress!)
+                    ck_attn_begin(&state)
+                    // The stored rows in two spans, as a cache split over chunks hands them over.
+                    let split = cached / 3
+                    var first = ck_kv_span(type: type.kernelType, k: sk.baseAddress!, v: sv.baseAddress!, stride: rowBytes,
+                                           count: Int32(split), first: 0)
+                    var second = ck_kv_span(type: type.kernelType, k: sk.baseAddress! + split * rowBytes,
+                                            v: sv.baseAddress! + split * rowBytes, stride: rowBytes,
+                                            count: Int32(cached - split), first: Int32(split))
+                    var fresh = ck_kv_span(type: Int32(CK_KV_F32), k: fk.baseAddress!, v: fv.baseAddress!, stride: dim * 4,
+                                           count: Int32(T), first: Int32(cached))
+                    ck_attend(&first, &state)
+                    ck_attend(&second, &state)
+                    ck_attend(&fresh, &state)
+                    ck_attn_finish(&state, op.baseAddress!, dim)
+                }
+            } } }
+        } } } }
+        for i in out.indices {
+            XCTAssertEqual(Double(out[i]), expected[i], accuracy: 2e-6 + 2e-5 * abs(expected[i]),
+                           "\(type) dim \(dim) cached \(cached) T \(T) level \(level) [\(i)]")
+        }
+    }
+
+    func testAttentionOverEveryStoredTypeMatchesAPlainSoftmaxAtEveryLevel() throws {
+        var levels: [Int32] = [Int32(CK_LEVEL_SCALAR)]
+        if ck_best_level() >= CK_LEVEL_AVX2 { levels.append(Int32(CK_LEVEL_AVX2)) }
+        for level in levels {
+            for type in KVCacheType.allCases {
+                // Decode (one token, grouped query heads), a short prefill, and a prefill longer than
+                // a key block and a row tile (64) over a long cached prefix.
+                try check(type: type, dim: 64, cached: 37, tokens: 1, group: 2, level: level)
+                try check(type: type, dim: 128, cached: 300, tokens: 1, group: 1, level: level)
+                try check(type: type, dim: 64, cached: 5, tokens: 9, group: 1, level: level)
+                try check(type: type, dim: 32, cached: 150, tokens: 130, group: 1, level: level)
+                try check(type: type, dim: 64, cached: 0, tokens: 70, group: 1, level: level)
+            }
+        }
+    }
+}
