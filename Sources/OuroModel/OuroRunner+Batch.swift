@@ -2,7 +2,7 @@ import COpenBLAS
 import Foundation
 import Quantization
 
-/// One sequence of a continuous batch: its own KV cache (grown by doubling as it needs, up to
+/// One sequence of a continuous batch: its own KV cache (grown in chunks as it needs, up to
 /// `maxPositions`) and the number of positions run so far. Only `BatchedForward.run` touches it.
 public final class BatchSequence: @unchecked Sendable {
     public let exit: ExitMode
@@ -12,17 +12,16 @@ public final class BatchSequence: @unchecked Sendable {
     public let maxPositions: Int
     var cache: KVCache
 
-    init(config: OuroConfiguration, exit: ExitMode, initialCapacity: Int, maxPositions: Int) throws {
+    init(config: OuroConfiguration, exit: ExitMode, kv: KVCacheOptions, maxPositions: Int) throws {
         self.exit = exit
         self.maxPositions = maxPositions
-        cache = try KVCache(config: config, capacity: max(1, min(initialCapacity, maxPositions)))
+        var options = kv
+        options.contextLimit = min(kv.contextLimit ?? maxPositions, maxPositions)
+        cache = try KVCache(config: config, options: options)
     }
 
     func reserve(_ needed: Int, config: OuroConfiguration) throws {
-        guard needed > cache.capacity else { return }
-        var capacity = cache.capacity
-        while capacity < needed { capacity = min(capacity * 2, maxPositions) }
-        cache = try cache.copy(capacity: capacity, keeping: cache.length, config: config)
+        try cache.reserve(needed)
     }
 }
 
@@ -43,13 +42,13 @@ public final class BatchedForward: @unchecked Sendable {
     }
 
     /// A new empty sequence; `maxPositions` nil: the model's maximum.
-    public func makeSequence(exit: ExitMode? = nil, initialCapacity: Int = 64, maxPositions: Int? = nil) throws -> BatchSequence {
+    public func makeSequence(exit: ExitMode? = nil, kv: KVCacheOptions = KVCacheOptions(), maxPositions: Int? = nil) throws -> BatchSequence {
         let config = runner.config
         let mode = exit ?? runner.defaultExitMode
         if case let .step(k) = mode, !(0..<config.loopCount).contains(k) {
             throw ModelError.invalidRequest("exit step \(k) is outside 0..<\(config.loopCount)")
         }
-        return try BatchSequence(config: config, exit: mode, initialCapacity: initialCapacity,
+        return try BatchSequence(config: config, exit: mode, kv: kv,
                                  maxPositions: min(maxPositions ?? config.maxPositions, config.maxPositions))
     }
 

@@ -72,6 +72,8 @@ public final class Scheduler: @unchecked Sendable {
     public let parallel: Int
     public let queueLimit: Int
     public let prefillChunk: Int
+    /// How every request's KV cache stores keys and values.
+    public let kv: KVCacheOptions
 
     private let condition = NSCondition()
     private var waiting: [(job: GenerationJob, ticket: GenerationTicket, submitted: UInt64)] = []
@@ -83,8 +85,10 @@ public final class Scheduler: @unchecked Sendable {
     /// Steps run and rows per step, for /health and benchmarks.
     public private(set) var stepsRun = 0
 
-    public init(forward: BatchedForward, tokenizer: Tokenizer?, parallel: Int, queueLimit: Int, prefillChunk: Int = 64) {
+    public init(forward: BatchedForward, tokenizer: Tokenizer?, parallel: Int, queueLimit: Int, prefillChunk: Int = 64,
+                kv: KVCacheOptions = KVCacheOptions()) {
         self.forward = forward
+        self.kv = kv
         self.tokenizer = tokenizer
         self.parallel = max(1, parallel)
         self.queueLimit = max(0, queueLimit)
@@ -223,7 +227,7 @@ public final class Scheduler: @unchecked Sendable {
                     continue
                 }
                 do {
-                    let sequence = try forward.makeSequence(exit: job.exit, initialCapacity: min(job.prompt.count + 64, job.prompt.count + job.maxTokens),
+                    let sequence = try forward.makeSequence(exit: job.exit, kv: kv,
                                                             maxPositions: job.prompt.count + job.maxTokens)
                     joined.append(Slot(job: job, ticket: ticket, sequence: sequence, submitted: submitted, tokenizer: tokenizer,
                                        steps: forward.runner.config.loopCount))

@@ -25,7 +25,8 @@ extension OuroCommand {
                 the weights are read once for all of them. Up to --queue more wait; beyond that the answer \
                 is 503 with Retry-After. A request may use --ctx positions (prompt + max_tokens); without \
                 max_tokens it may run to the end of that context. Each running request holds a KV cache of \
-                up to --ctx positions (about 1.5 MiB per position on the 1.4B model).
+                up to --ctx positions, allocated as positions arrive (--kv-type, --kv-share; f16 full: \
+                768 KiB per position on the 1.4B model, Docs/KV-CACHE.md).
 
                 SIGTERM or Ctrl-C: stop accepting, let the answers already running finish (cancelled after \
                 --shutdown-grace seconds), exit 0.
@@ -53,6 +54,9 @@ extension OuroCommand {
 
         @Option(help: "Positions per request, prompt + max_tokens (default: the model's maximum, at most 4096).")
         var ctx: Int?
+
+        @OptionGroup(title: "KV cache")
+        var kv: KVCacheArguments
 
         @Option(help: "Require 'Authorization: Bearer KEY' on every endpoint but /health.")
         var apiKey: String?
@@ -128,7 +132,7 @@ extension OuroCommand {
                 options.apiKey = apiKey
                 options.maxBodyBytes = maxBody
                 let scheduler = Scheduler(forward: BatchedForward(runner: runner), tokenizer: loaded, parallel: parallel,
-                                          queueLimit: queue, prefillChunk: prefillChunk)
+                                          queueLimit: queue, prefillChunk: prefillChunk, kv: kv.options())
                 let note = loaded == nil ? "no tokenizer: /v1/completions takes token-id prompts, answers carry ids only"
                     : template == nil ? "no chat template: /v1/chat/completions is off (--chat-format chatml enables ChatML)" : "chat template: \(chatFormat == .chatml ? "ChatML" : "the model's")"
                 return (OpenAIServer(options: options, scheduler: scheduler, template: template), note)

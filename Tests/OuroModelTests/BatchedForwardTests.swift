@@ -16,9 +16,9 @@ final class BatchedForwardTests: XCTestCase {
             let session = try OuroSession(runner: runner, exit: .lastStep)
             alone.append([try session.append(prompt), try session.append([next[p][0]]), try session.append([next[p][1]])])
         }
-        // Batched: sequences 0 and 1 prefill together (capacity 2 forces cache growth); then 0 and 1
+        // Batched: sequences 0 and 1 prefill together; then 0 and 1
         // decode while 2 prefills in the same pass; then all three decode.
-        let sequences = try prompts.map { _ in try batch.makeSequence(exit: .lastStep, initialCapacity: 2) }
+        let sequences = try prompts.map { _ in try batch.makeSequence(exit: .lastStep) }
         var batched = [[[Float]]](repeating: [], count: 3)
         let first = try batch.run([(sequences[0], prompts[0]), (sequences[1], prompts[1])])
         batched[0].append(first[0].logits(.lastStep)); batched[1].append(first[1].logits(.lastStep))
