@@ -40,4 +40,10 @@ final class KVCache: @unchecked Sendable {
     }
 
     func reset() { length = 0 }
+
+    /// Forgets every position from `count` on (a rollback: nothing is moved or freed).
+    func truncate(to count: Int) {
+        precondition(count >= 0 && count <= length)
+        length = count
+    }
 }

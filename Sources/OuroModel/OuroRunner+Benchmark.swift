@@ -27,11 +27,11 @@ extension OuroRunner {
         let prefill = try makeActivations(tokens: prompt.count, context: total)
         let single = try makeActivations(tokens: 1, context: total)
         let started = DispatchTime.now().uptimeNanoseconds
-        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
+        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true, logits: .exit(.lastStep))
         var generated = [Self.argmax(outputs.logits(.lastStep))]
         let prefillEnded = DispatchTime.now().uptimeNanoseconds
         while generated.count < newTokens {
-            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true)
+            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(.lastStep))
             generated.append(Self.argmax(outputs.logits(.lastStep)))
         }
         let ended = DispatchTime.now().uptimeNanoseconds
@@ -42,21 +42,26 @@ extension OuroRunner {
 }
 
 extension OuroWeights {
-    /// Matrix bytes one token reads: every block's seven projections and the output head, once per
-    /// loop step (norms, the exit gate and one embedding row are negligible and left out).
-    public var matrixBytesPerToken: Int {
+    /// Matrix bytes one decoded token reads in last-step mode: every block's seven projections once
+    /// per loop step, the output head once (the gate of the other steps is one dot product). Norms,
+    /// the exit gate and one embedding row are negligible and left out.
+    public var matrixBytesPerToken: Int { matrixBytesPerToken(loopSteps: config.loopCount, headReads: 1) }
+
+    /// Matrix bytes of one token that runs `loopSteps` steps and `headReads` output-head products
+    /// (weighted exit: every step's head; a D-step draft: D steps, one head).
+    public func matrixBytesPerToken(loopSteps: Int, headReads: Int) -> Int {
         let perStep = layers.reduce(0) { sum, l in
             sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.bytes.count }
-        } + output.bytes.count
-        return perStep * config.loopCount
+        }
+        return perStep * loopSteps + output.bytes.count * headReads
     }
 
     /// Multiply-adds per token in the matrices (the same weights as `matrixBytesPerToken`), times 2.
     public var matrixFlopsPerToken: Int {
         let perStep = layers.reduce(0) { sum, l in
             sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.rows * $1.columns }
-        } + output.rows * output.columns
-        return 2 * perStep * config.loopCount
+        }
+        return 2 * (perStep * config.loopCount + output.rows * output.columns)
     }
 
     /// Every matrix's bytes (what decode streams), for bandwidth probes.

@@ -7,7 +7,7 @@ public final class OuroSession {
     public let exit: ExitMode
     /// Every token whose K/V the cache holds, in order.
     public private(set) var tokens: [Int] = []
-    private var cache: KVCache
+    var cache: KVCache
     /// Scratch for one-token calls (decoding), reused while the cache capacity stays the same.
     private var single: Activations?
     /// Longest run of tokens one forward call takes; longer appends go in chunks, so scratch memory
@@ -26,6 +26,14 @@ public final class OuroSession {
         cache = try KVCache(config: runner.config, capacity: max(1, min(initialCapacity, runner.config.maxPositions)))
     }
 
+    /// With a threshold exit mode, one-token appends stop looping at the exit step (`LoopDepth.earlyExit`:
+    /// deeper steps are not computed, their K/V slots get the exit step's). Prompt appends (more than one
+    /// token) always run every step. Off: every step runs, the reference semantics.
+    public var earlyExit = false
+    /// One-token appends so far and the loop steps they ran (mean = decodeLoopSteps / decodedTokens).
+    public private(set) var decodedTokens = 0
+    public private(set) var decodeLoopSteps = 0
+
     /// Positions left before the model's maximum.
     public var remainingPositions: Int { runner.config.maxPositions - tokens.count }
 
@@ -41,25 +49,29 @@ public final class OuroSession {
             if single == nil || single!.context != cache.capacity {
                 single = try runner.makeActivations(tokens: 1, context: cache.capacity)
             }
-            let outputs = runner.run(newTokens[...], cache: cache, activations: single!, lastPositionOnly: true)
+            let outputs = runner.run(newTokens[...], cache: cache, activations: single!, lastPositionOnly: true,
+                                     logits: .exit(exit), depth: earlyExit ? .earlyExit : .full)
             tokens += newTokens
+            decodedTokens += 1
+            decodeLoopSteps += outputs.executedSteps
             return outputs.logits(exit)
         }
         let activations = try runner.makeActivations(tokens: min(newTokens.count, prefillChunk), context: cache.capacity)
         var start = 0
         while true {
             let chunk = newTokens[start..<min(start + prefillChunk, newTokens.count)]
-            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: true)
+            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: true, logits: .exit(exit))
             tokens += chunk
             start += chunk.count
             if start == newTokens.count { return outputs.logits(exit) }
         }
     }
 
-    /// Keeps the first `count` tokens (and their K/V) and forgets the rest.
+    /// Keeps the first `count` tokens (and their K/V) and forgets the rest (the cache length is set
+    /// back; nothing is copied).
     public func truncate(to count: Int) throws {
         guard count < tokens.count else { return }
-        cache = try cache.copy(capacity: cache.capacity, keeping: max(count, 0), config: runner.config)
+        cache.truncate(to: max(count, 0))
         tokens.removeSubrange(max(count, 0)...)
     }
 

@@ -11,8 +11,9 @@ extension OuroCommand {
                 Loads the model, reads every matrix once (warm-up, so the file is resident), measures \
                 read bandwidth over those same bytes and OpenBLAS sgemm on the prefill shape, then \
                 runs one greedy generation: --prompt tokens at once, then --generate tokens one by one. \
-                Decode reads every matrix once per loop step for every token, so its ceiling is \
-                bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
+                Decode reads every block matrix once per loop step and the output head once (last-step \
+                logits; the exit gate of the other steps is one dot product) for every token, so its \
+                ceiling is bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -78,8 +79,8 @@ extension OuroCommand {
             let timing = best!
             let bytesPerToken = weights.matrixBytesPerToken
             let limit = bandwidth / Double(bytesPerToken)
-            // Prefill computes logits for the last position only: the output head runs once per step.
-            let headFlops = 2 * weights.output.rows * weights.output.columns * config.loopCount
+            // Prefill computes logits for the last position only, at the last step: the head runs once.
+            let headFlops = 2 * weights.output.rows * weights.output.columns
             let prefillFlops = Double(weights.matrixFlopsPerToken - headFlops) * Double(prompt) + Double(headFlops)
             let prefillGFLOPS = prefillFlops / timing.prefillSeconds / 1e9
 
