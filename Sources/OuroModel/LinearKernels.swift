@@ -22,6 +22,11 @@ final class LinearKernels: @unchecked Sendable {
     let threads: Int
     /// T > 1 on the integer-kernel types through the integer kernels (true) or dequantized tiles + sgemm (false).
     let integerPrefill: Bool
+    /// T > 1 products that give each token bit for bit what a T == 1 product gives it (speculative
+    /// verification must reproduce plain decoding): integer types in runs of fewer than
+    /// CK_GEMM_MIN_TOKENS tokens (the row kernels, weights read once per run; the GEMM sums in
+    /// another order), float types one token at a time.
+    var decodeIdentical = false
     private var tileStorage: FloatBuffer?
     private let quantized = QuantizedActivations()
 
@@ -47,6 +52,12 @@ final class LinearKernels: @unchecked Sendable {
         let rows = w.rows, cols = w.columns
         precondition(cols <= maxColumns, "LinearKernels scratch sized for \(maxColumns) columns, got \(cols)")
         guard tokens > 0, rows > 0 else { return }
+        if decodeIdentical && tokens > 1 {
+            decodeIdenticalRuns(Self.integerKernelType(w.type) != nil, tokens: tokens) { t, n in
+                linear(w, x + t * cols, tokens: n, into: y + t * rows)
+            }
+            return
+        }
         if let kernelType = Self.integerKernelType(w.type), tokens == 1 || integerPrefill {
             var a = quantized.quantize(x, tokens: tokens, cols: cols)
             ck_matmul(kernelType, w.bytes.baseAddress!, w.rowByteCount, Int32(rows), &a, y, rows, Int32(threads))
@@ -80,6 +91,13 @@ final class LinearKernels: @unchecked Sendable {
     /// faster thread the slower one's last chunk). Other types take `linear` per matrix.
     func linear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, tokens: Int, into ys: [UnsafeMutablePointer<Float>]) {
         precondition(ws.count == ys.count && ws.allSatisfy { $0.columns == ws[0].columns })
+        if decodeIdentical && tokens > 1 {
+            let cols = ws[0].columns
+            decodeIdenticalRuns(ws.allSatisfy { Self.integerKernelType($0.type) != nil }, tokens: tokens) { t, n in
+                linear(ws, x + t * cols, tokens: n, into: zip(ws, ys).map { $1 + t * $0.rows })
+            }
+            return
+        }
         let types = ws.map { Self.integerKernelType($0.type) }
         guard tokens > 0, tokens == 1 || integerPrefill, !types.contains(nil), ws.allSatisfy({ $0.rows > 0 }) else {
             for (w, y) in zip(ws, ys) { linear(w, x, tokens: tokens, into: y) }
@@ -140,6 +158,19 @@ final class LinearKernels: @unchecked Sendable {
             let p = products[i]
             let row0 = (index - firstChunk[i]) * chunk
             ck_matmul_rows(p.type, p.bytes, p.rowBytes, Int32(row0), Int32(min(row0 + chunk, p.rows)), activations, p.y, p.rows)
+        }
+    }
+
+    /// Calls `body(firstToken, count)` over runs of tokens that take the decode kernels.
+    private func decodeIdenticalRuns(_ integer: Bool, tokens: Int, _ body: (Int, Int) -> Void) {
+        let run = integer && integerPrefill ? Int(CK_GEMM_MIN_TOKENS) - 1 : 1
+        decodeIdentical = false
+        defer { decodeIdentical = true }
+        var t = 0
+        while t < tokens {
+            let n = min(run, tokens - t)
+            body(t, n)
+            t += n
         }
     }
 

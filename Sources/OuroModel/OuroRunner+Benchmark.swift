@@ -14,10 +14,11 @@ public struct GenerationTiming: Sendable {
 }
 
 extension OuroRunner {
-    /// Greedy cached generation (last-step logits) that times the prompt pass and the decode steps
-    /// separately: `newTokens` tokens come out, the first from the prompt pass, the rest from
-    /// `newTokens - 1` single-token forward calls.
-    public func timedGeneration(prompt: [Int], newTokens: Int) throws -> GenerationTiming {
+    /// Greedy cached generation that times the prompt pass and the decode steps separately:
+    /// `newTokens` tokens come out, the first from the prompt pass, the rest from `newTokens - 1`
+    /// single-token forward calls. `exit` picks the logits (and so how many head products a token
+    /// costs: one, or every step's for `.weighted`); every loop step runs.
+    public func timedGeneration(prompt: [Int], newTokens: Int, exit: ExitMode = .lastStep) throws -> GenerationTiming {
         try validate(prompt)
         guard newTokens >= 1, prompt.count + newTokens <= config.maxPositions else {
             throw ModelError.invalidRequest("\(prompt.count) + \(newTokens) positions: need 1 or more new tokens within \(config.maxPositions)")
@@ -27,12 +28,12 @@ extension OuroRunner {
         let prefill = try makeActivations(tokens: prompt.count, context: total)
         let single = try makeActivations(tokens: 1, context: total)
         let started = DispatchTime.now().uptimeNanoseconds
-        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true, logits: .exit(.lastStep))
-        var generated = [Self.argmax(outputs.logits(.lastStep))]
+        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true, logits: .exit(exit))
+        var generated = [Self.argmax(outputs.logits(exit))]
         let prefillEnded = DispatchTime.now().uptimeNanoseconds
         while generated.count < newTokens {
-            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(.lastStep))
-            generated.append(Self.argmax(outputs.logits(.lastStep)))
+            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(exit))
+            generated.append(Self.argmax(outputs.logits(exit)))
         }
         let ended = DispatchTime.now().uptimeNanoseconds
         return GenerationTiming(promptTokens: prompt.count, decodedTokens: newTokens - 1,

@@ -74,7 +74,8 @@ public final class OuroRunner: @unchecked Sendable {
     /// the loop early (see `LoopDepth`). Tokens must be valid and `cache`/`activations` large enough
     /// (checked by the callers).
     func run(_ tokens: ArraySlice<Int>, cache: KVCache, activations a: Activations, lastPositionOnly: Bool,
-             logits selection: LogitSelection = .everyStep, depth: LoopDepth = .full) -> LoopOutputs {
+             logits selection: LogitSelection = .everyStep, depth: LoopDepth = .full,
+             decodeIdentical rowScratch: Activations? = nil) -> LoopOutputs {
         let T = tokens.count, H = config.hiddenSize, V = config.vocabSize, S = config.loopCount
         let start = cache.length
         precondition(T <= a.tokens && start + T <= cache.capacity && start + T <= a.context)
@@ -95,9 +96,13 @@ public final class OuroRunner: @unchecked Sendable {
         var exited = [Bool](repeating: false, count: exits.count)
         var picked = [Float](repeating: 0, count: threshold == nil ? 0 : recorded * V)
         var stepLogits: [[Float]] = [], stepHidden: [[Float]] = [], gateLogits: [[Float]] = []
+        // Speculative verification: every product and every attention as T == 1 decoding does them.
+        let rowScratch = T > 1 ? rowScratch : nil
+        a.kernels.decodeIdentical = rowScratch != nil
+        defer { a.kernels.decodeIdentical = false }
         for step in 0..<stepsToRun {
             for layer in 0..<config.layerCount {
-                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a)
+                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a, rowScratch: rowScratch)
             }
             rmsNorm(a.h.pointer, rows: T, weight: outputNorm, into: a.h.pointer)
             // The normed state is both this step's output and the next step's input.
@@ -159,7 +164,8 @@ public final class OuroRunner: @unchecked Sendable {
 
     /// One sandwich-norm decoder block on the residual stream `a.h`:
     /// h += post_attention_norm(attn(attn_norm(h))); h += post_ffw_norm(mlp(ffn_norm(h))).
-    private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
+    private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations,
+                       rowScratch: Activations?) {
         let w = weights.layers[layer], norms = layerNorms[layer]
         let H = config.hiddenSize, I = config.intermediateSize
         let kernels = a.kernels
@@ -167,7 +173,11 @@ public final class OuroRunner: @unchecked Sendable {
         rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
         activationObserver?.observe(.attentionInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
         kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
-        attention(slot: slot, tokens: T, start: start, cache: cache, a)
+        if let rowScratch {
+            attentionRowByRow(slot: slot, tokens: T, start: start, cache: cache, a, single: rowScratch)
+        } else {
+            attention(slot: slot, tokens: T, start: start, cache: cache, a)
+        }
         activationObserver?.observe(.attentionOutput, layer: layer, rows: a.attention.pointer, count: T, columns: w.o.columns)
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
         rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)

@@ -9,7 +9,7 @@ public final class OuroSession {
     public private(set) var tokens: [Int] = []
     var cache: KVCache
     /// Scratch for one-token calls (decoding), reused while the cache capacity stays the same.
-    private var single: Activations?
+    var single: Activations?
     /// Longest run of tokens one forward call takes; longer appends go in chunks, so scratch memory
     /// (tokens x vocabulary logits among it) stays bounded whatever the prompt length.
     public let prefillChunk: Int
@@ -34,6 +34,13 @@ public final class OuroSession {
     public private(set) var decodedTokens = 0
     public private(set) var decodeLoopSteps = 0
 
+    /// Speculative appends so far: tokens drafted and drafts kept (acceptance rate = kept / drafted).
+    public internal(set) var draftedTokens = 0
+    public internal(set) var acceptedDrafts = 0
+
+    /// Tokens a speculative append ran and kept (their K/V is in the cache).
+    func recordAppended(_ ids: [Int]) { tokens += ids }
+
     /// Positions left before the model's maximum.
     public var remainingPositions: Int { runner.config.maxPositions - tokens.count }
 
@@ -46,10 +53,7 @@ public final class OuroSession {
         }
         try reserve(tokens.count + newTokens.count)
         if newTokens.count == 1 {
-            if single == nil || single!.context != cache.capacity {
-                single = try runner.makeActivations(tokens: 1, context: cache.capacity)
-            }
-            let outputs = runner.run(newTokens[...], cache: cache, activations: single!, lastPositionOnly: true,
+            let outputs = runner.run(newTokens[...], cache: cache, activations: try singleActivations(), lastPositionOnly: true,
                                      logits: .exit(exit), depth: earlyExit ? .earlyExit : .full)
             tokens += newTokens
             decodedTokens += 1
@@ -81,7 +85,15 @@ public final class OuroSession {
         tokens = []
     }
 
-    private func reserve(_ needed: Int) throws {
+    /// Scratch for one-token calls at the current cache capacity.
+    func singleActivations() throws -> Activations {
+        if single == nil || single!.context != cache.capacity {
+            single = try runner.makeActivations(tokens: 1, context: cache.capacity)
+        }
+        return single!
+    }
+
+    func reserve(_ needed: Int) throws {
         guard needed > cache.capacity else { return }
         var capacity = cache.capacity
         while capacity < needed { capacity = min(capacity * 2, runner.config.maxPositions) }

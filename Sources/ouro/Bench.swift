@@ -37,6 +37,9 @@ extension OuroCommand {
         @Flag(help: "Prefill through dequantized f32 tiles and sgemm instead of the integer kernels.")
         var floatPrefill = false
 
+        @Option(help: "Exit mode of the decode: last (one output-head product per token) or weighted (one per loop step).")
+        var exit: String = "last"
+
         @Flag(help: "Print JSON.")
         var json = false
 
@@ -46,6 +49,7 @@ extension OuroCommand {
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
             guard ["best", "vnni", "avx2", "c"].contains(kernel) else { throw ValidationError("'--kernel' is best, vnni, avx2 or c") }
+            guard ["last", "weighted"].contains(exit) else { throw ValidationError("'--exit' is last or weighted") }
         }
 
         func run() throws {
@@ -68,16 +72,17 @@ extension OuroCommand {
             // The runner's own pool splits the big products; OpenBLAS only sees the small attention
             // products, where its threads would spin against ours.
             MachineProbe.setBLASThreads(1)
+            let exitMode: ExitMode = exit == "weighted" ? .weighted : .lastStep
             let tokens = (0..<prompt).map { (1 + $0 * 7919) % config.vocabSize }
             var best: GenerationTiming?
             for _ in 0..<repeats {
-                let timing = try reportingBadInput { try runner.timedGeneration(prompt: tokens, newTokens: generate) }
+                let timing = try reportingBadInput { try runner.timedGeneration(prompt: tokens, newTokens: generate, exit: exitMode) }
                 if best == nil || timing.decodeSeconds + timing.prefillSeconds < best!.decodeSeconds + best!.prefillSeconds {
                     best = timing
                 }
             }
             let timing = best!
-            let bytesPerToken = weights.matrixBytesPerToken
+            let bytesPerToken = weights.matrixBytesPerToken(loopSteps: config.loopCount, headReads: exitMode == .weighted ? config.loopCount : 1)
             let limit = bandwidth / Double(bytesPerToken)
             // Prefill computes logits for the last position only, at the last step: the head runs once.
             let headFlops = 2 * weights.output.rows * weights.output.columns
@@ -87,7 +92,7 @@ extension OuroCommand {
             let report = BenchReport(
                 model: model, type: weights.fileType?.name ?? "mixed", threads: n, kernel: level,
                 prefill_path: floatPrefill || LinearKernelsPath.isFloat(weights) ? "f32 tiles + sgemm" : "integer",
-                prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
+                exit: exit, prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
                 prefill_tokens_per_s: timing.prefillTokensPerSecond, decode_tokens_per_s: timing.decodeTokensPerSecond,
                 bytes_per_token: bytesPerToken, read_bandwidth_gb_per_s: bandwidth / 1e9,
                 decode_limit_tokens_per_s: limit, decode_fraction_of_limit: timing.decodeTokensPerSecond / limit,
@@ -125,6 +130,7 @@ struct BenchReport: Encodable {
     let threads: Int
     let kernel: String
     let prefill_path: String
+    let exit: String
     let prompt_tokens: Int
     let generated_tokens: Int
     let load_ms: Double

@@ -48,6 +48,14 @@ extension OuroCommand {
                   threshold:Q   per token, the first step whose cumulative exit probability reaches Q
                   weighted      the exit-probability-weighted mix of every step's logits
                 Default: as the original model does (config early_exit_threshold, else last step).
+
+                Adaptive depth (--prompt/--chat; Docs/ADAPTIVE_DEPTH.md):
+                  --exit threshold:Q    each generated token stops looping at its exit step: the deeper \
+                steps are not computed and their K/V slots get the exit step's K/V (an approximation of \
+                the full computation; --full-depth computes every step and picks the same logits)
+                  --speculate K         self-speculative decoding: draft K tokens with the first \
+                --draft-steps loop steps, verify them with the full model in one pass; greedy output is \
+                exactly plain greedy's, sampled output has the same distribution
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -74,6 +82,15 @@ extension OuroCommand {
 
         @OptionGroup var conversation: ConversationArguments
 
+        @Flag(help: "With --exit threshold:Q, compute every loop step for every token (no early exit).")
+        var fullDepth = false
+
+        @Option(help: "Self-speculative decoding: tokens drafted per verification pass (0: off).")
+        var speculate: Int = 0
+
+        @Option(help: "Loop steps that draft a token with --speculate (1 ..< the model's loop count).")
+        var draftSteps: Int = 1
+
         @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache (--tokens, greedy).")
         var noCache = false
 
@@ -98,6 +115,29 @@ extension OuroCommand {
                 throw ValidationError("'--system', '--thinking' and '--chat-format' apply to '--chat' only")
             }
             if prompt == "" { throw ValidationError("'--prompt' is empty") }
+            guard speculate >= 0 else { throw ValidationError("'--speculate' must be 0 or more") }
+            guard draftSteps >= 1 else { throw ValidationError("'--draft-steps' must be 1 or more") }
+            if tokens != nil && (speculate > 0 || earlyExit) {
+                throw ValidationError("early exit and '--speculate' apply to '--prompt' and '--chat'; with '--tokens' add '--full-depth' / drop '--speculate'")
+            }
+            if speculate > 0 && earlyExit {
+                throw ValidationError("'--speculate' verifies with the full model; with '--exit threshold:Q' add '--full-depth'")
+            }
+            if fullDepth && !isThreshold {
+                throw ValidationError("'--full-depth' applies to '--exit threshold:Q' only (other modes always run every step)")
+            }
+            if speculate == 0 && draftSteps != 1 {
+                throw ValidationError("'--draft-steps' applies to '--speculate K' only")
+            }
+        }
+
+        private var isThreshold: Bool {
+            if case .threshold = exit?.mode { return true }
+            return false
+        }
+
+        /// Early exit: an explicit `--exit threshold:Q` without `--full-depth`.
+        private var earlyExit: Bool { isThreshold && !fullDepth
         }
 
         func run() throws {
@@ -125,17 +165,27 @@ extension OuroCommand {
             var sampler = Sampler(sampling.options)
             let answer = try reportingBadInput { () -> GeneratedAnswer in
                 let session = try OuroSession(runner: runner, exit: exit?.mode, initialCapacity: ids.count + newTokens)
+                session.earlyExit = earlyExit
+                var speculation: Speculation?
+                if speculate > 0 {
+                    guard draftSteps < runner.config.loopCount else {
+                        throw CLIError("'--draft-steps' is \(draftSteps); the model loops \(runner.config.loopCount) times, so it must be below that")
+                    }
+                    speculation = Speculation(draftTokens: speculate, draftSteps: draftSteps)
+                }
                 return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
-                                          write: json ? { _ in } : writeToStandardOutput)
+                                          speculation: speculation, write: json ? { _ in } : writeToStandardOutput)
             }
             if json {
                 struct Output: Encodable {
                     let prompt: [Int]; let generated: [Int]; let text: String; let stop_reason: GeneratedAnswer.StopReason
                     let prefill_seconds: Double; let decode_seconds: Double; let decode_tokens_per_second: Double
+                    let mean_loop_steps: Double?; let acceptance_rate: Double?
                 }
                 print(try jsonString(Output(prompt: ids, generated: answer.ids, text: answer.text, stop_reason: answer.stopReason,
                                             prefill_seconds: answer.prefillSeconds, decode_seconds: answer.decodeSeconds,
-                                            decode_tokens_per_second: answer.decodeTokensPerSecond)))
+                                            decode_tokens_per_second: answer.decodeTokensPerSecond,
+                                            mean_loop_steps: answer.meanLoopSteps, acceptance_rate: answer.acceptanceRate)))
             } else if !answer.text.hasSuffix("\n") {
                 writeToStandardOutput("\n")
             }
