@@ -52,6 +52,11 @@ final class LinearKernels: @unchecked Sendable {
         let rows = w.rows, cols = w.columns
         precondition(cols <= maxColumns, "LinearKernels scratch sized for \(maxColumns) columns, got \(cols)")
         guard tokens > 0, rows > 0 else { return }
+        if decodeIdentical && tokens > 1 && Self.integerKernelType(w.type) == nil && w.type != .f32 {
+            // f16/bf16 decode is dotRow per row: the same calls for every token, each row read once.
+            dotRows(w, x, tokens: tokens, into: y)
+            return
+        }
         if decodeIdentical && tokens > 1 {
             decodeIdenticalRuns(Self.integerKernelType(w.type) != nil, tokens: tokens) { t, n in
                 linear(w, x + t * cols, tokens: n, into: y + t * rows)
@@ -189,10 +194,10 @@ final class LinearKernels: @unchecked Sendable {
         }
     }
 
-    /// y[r] = dot(W[r], x) for every row, split over the pool when the matrix is large.
-    private func dotRows(_ w: WeightTensor, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    /// y[t, r] = dot(W[r], x[t]) for every row and token, split over the pool when the matrix is large.
+    private func dotRows(_ w: WeightTensor, _ x: UnsafePointer<Float>, tokens: Int = 1, into y: UnsafeMutablePointer<Float>) {
         let rows = w.rows
-        var work = DotWork(w: w, x: x, y: y, chunk: 64)
+        var work = DotWork(w: w, x: x, y: y, chunk: 64, tokens: tokens)
         if rows * w.columns < Self.parallelThreshold || rows < 2 || threads < 2 {
             work.run(0..<rows)
             return
@@ -213,10 +218,13 @@ final class LinearKernels: @unchecked Sendable {
         let x: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
         let chunk: Int
+        let tokens: Int
 
         func run(_ range: Range<Int>) {
-            let cols = w.columns
-            for r in range { y[r] = dotRow(w.type, w.row(r), x, count: cols) }
+            let cols = w.columns, rows = w.rows
+            for r in range {
+                for t in 0..<tokens { y[t * rows + r] = dotRow(w.type, w.row(r), x + t * cols, count: cols) }
+            }
         }
     }
 }

@@ -40,6 +40,15 @@ extension OuroCommand {
         @Option(help: "Exit mode of the decode: last (one output-head product per token) or weighted (one per loop step).")
         var exit: String = "last"
 
+        @Option(help: "Also time self-speculative decoding's parts with K drafted tokens: a full-depth token, a draft token, a K+1-token verification pass.")
+        var speculate: Int?
+
+        @Option(help: "Loop steps of a draft token with --speculate.")
+        var draftSteps: Int = 1
+
+        @Option(help: "With --speculate: the draft acceptance rate (e.g. measured on a trained model) for the modeled speed-up.")
+        var acceptance: Double?
+
         @Flag(help: "Print JSON.")
         var json = false
 
@@ -50,6 +59,11 @@ extension OuroCommand {
             guard repeats >= 1 else { throw ValidationError("'--repeats' must be 1 or more") }
             guard ["best", "vnni", "avx2", "c"].contains(kernel) else { throw ValidationError("'--kernel' is best, vnni, avx2 or c") }
             guard ["last", "weighted"].contains(exit) else { throw ValidationError("'--exit' is last or weighted") }
+            guard (speculate ?? 1) >= 1 else { throw ValidationError("'--speculate' must be 1 or more") }
+            if speculate == nil && (draftSteps != 1 || acceptance != nil) {
+                throw ValidationError("'--draft-steps' and '--acceptance' apply to '--speculate K' only")
+            }
+            guard (0...1).contains(acceptance ?? 0) else { throw ValidationError("'--acceptance' is a rate in 0...1") }
         }
 
         func run() throws {
@@ -82,6 +96,11 @@ extension OuroCommand {
                 }
             }
             let timing = best!
+            let speculation = try speculate.map { k in
+                try reportingBadInput {
+                    try runner.timedSpeculationParts(prompt: tokens, draftTokens: k, draftSteps: draftSteps, rounds: max(2, repeats))
+                }
+            }
             let bytesPerToken = weights.matrixBytesPerToken(loopSteps: config.loopCount, headReads: exitMode == .weighted ? config.loopCount : 1)
             let limit = bandwidth / Double(bytesPerToken)
             // Prefill computes logits for the last position only, at the last step: the head runs once.
@@ -98,7 +117,12 @@ extension OuroCommand {
                 decode_limit_tokens_per_s: limit, decode_fraction_of_limit: timing.decodeTokensPerSecond / limit,
                 decode_gb_per_s: timing.decodeTokensPerSecond * Double(bytesPerToken) / 1e9,
                 prefill_gflops: prefillGFLOPS, sgemm_gflops: sgemm, prefill_fraction_of_sgemm: prefillGFLOPS / sgemm,
-                generated: timing.generated)
+                generated: timing.generated,
+                speculation: speculation.map { s in
+                    SpeculationReport(draft_tokens: s.draftTokens, draft_steps: s.draftSteps, plain_token_ms: s.plainTokenSeconds * 1000,
+                                      draft_token_ms: s.draftTokenSeconds * 1000, verify_pass_ms: s.verifySeconds * 1000,
+                                      acceptance: acceptance, modeled_speedup: acceptance.map { s.modeledSpeedup(acceptance: $0) })
+                })
             if json {
                 print(try jsonString(report))
             } else {
@@ -109,6 +133,11 @@ extension OuroCommand {
                 print(String(format: "decode %d tokens: %.2f tok/s, %@ per token = %.1f GB/s (%.0f%% of read bandwidth %.1f GB/s, limit %.2f tok/s)",
                              generate - 1, report.decode_tokens_per_s, formatBytes(bytesPerToken), report.decode_gb_per_s,
                              100 * report.decode_fraction_of_limit, bandwidth / 1e9, limit))
+                if let s = report.speculation {
+                    print(String(format: "speculation K=%d D=%d: full-depth token %.1f ms, draft token %.1f ms, verification of %d tokens %.1f ms",
+                                 s.draft_tokens, s.draft_steps, s.plain_token_ms, s.draft_token_ms, s.draft_tokens + 1, s.verify_pass_ms)
+                          + (s.modeled_speedup.map { String(format: "; modeled speed-up at acceptance %.3f: %.2fx", s.acceptance!, $0) } ?? ""))
+                }
             }
         }
     }
@@ -145,4 +174,15 @@ struct BenchReport: Encodable {
     let sgemm_gflops: Double
     let prefill_fraction_of_sgemm: Double
     let generated: [Int]
+    let speculation: SpeculationReport?
+}
+
+struct SpeculationReport: Encodable {
+    let draft_tokens: Int
+    let draft_steps: Int
+    let plain_token_ms: Double
+    let draft_token_ms: Double
+    let verify_pass_ms: Double
+    let acceptance: Double?
+    let modeled_speedup: Double?
 }

@@ -49,7 +49,7 @@ extension OuroCommand {
                   weighted      the exit-probability-weighted mix of every step's logits
                 Default: as the original model does (config early_exit_threshold, else last step).
 
-                Adaptive depth (--prompt/--chat; Docs/ADAPTIVE_DEPTH.md):
+                Adaptive depth (cached decoding; Docs/ADAPTIVE_DEPTH.md):
                   --exit threshold:Q    each generated token stops looping at its exit step: the deeper \
                 steps are not computed and their K/V slots get the exit step's K/V (an approximation of \
                 the full computation; --full-depth computes every step and picks the same logits)
@@ -117,8 +117,8 @@ extension OuroCommand {
             if prompt == "" { throw ValidationError("'--prompt' is empty") }
             guard speculate >= 0 else { throw ValidationError("'--speculate' must be 0 or more") }
             guard draftSteps >= 1 else { throw ValidationError("'--draft-steps' must be 1 or more") }
-            if tokens != nil && (speculate > 0 || earlyExit) {
-                throw ValidationError("early exit and '--speculate' apply to '--prompt' and '--chat'; with '--tokens' add '--full-depth' / drop '--speculate'")
+            if noCache && (speculate > 0 || earlyExit) {
+                throw ValidationError("early exit and '--speculate' need the KV cache; drop '--no-cache'")
             }
             if speculate > 0 && earlyExit {
                 throw ValidationError("'--speculate' verifies with the full model; with '--exit threshold:Q' add '--full-depth'")
@@ -166,15 +166,8 @@ extension OuroCommand {
             let answer = try reportingBadInput { () -> GeneratedAnswer in
                 let session = try OuroSession(runner: runner, exit: exit?.mode, initialCapacity: ids.count + newTokens)
                 session.earlyExit = earlyExit
-                var speculation: Speculation?
-                if speculate > 0 {
-                    guard draftSteps < runner.config.loopCount else {
-                        throw CLIError("'--draft-steps' is \(draftSteps); the model loops \(runner.config.loopCount) times, so it must be below that")
-                    }
-                    speculation = Speculation(draftTokens: speculate, draftSteps: draftSteps)
-                }
                 return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
-                                          speculation: speculation, write: json ? { _ in } : writeToStandardOutput)
+                                          speculation: try speculation(runner), write: json ? { _ in } : writeToStandardOutput)
             }
             if json {
                 struct Output: Encodable {
@@ -191,25 +184,49 @@ extension OuroCommand {
             }
         }
 
-        /// Ids in, ids out (the original interface; no tokenizer involved).
+        /// Ids in, ids out (the original interface; no tokenizer involved, no stop tokens).
         private func runTokens(_ prompt: [Int]) throws {
             let started = Date()
-            let generated = try reportingBadInput { () -> [Int] in
+            let (generated, answer) = try reportingBadInput { () -> ([Int], GeneratedAnswer?) in
                 let weights = try loadWeights(model)
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
-                if !sampling.isPlainGreedy {
-                    return try runner.sample(prompt: prompt, maxNewTokens: newTokens, sampler: Sampler(sampling.options), exit: mode)
+                if noCache {
+                    return (try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: false, exit: mode), nil)
                 }
-                return try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: !noCache, exit: mode)
+                guard prompt.count + newTokens <= runner.config.maxPositions else {
+                    throw CLIError("\(prompt.count) + \(newTokens) positions exceed the model's \(runner.config.maxPositions)")
+                }
+                let session = try OuroSession(runner: runner, exit: mode, initialCapacity: prompt.count + newTokens)
+                session.earlyExit = earlyExit
+                var sampler = Sampler(sampling.options)
+                let answer = try generateAnswer(session: session, prompt: prompt, maxNew: newTokens, sampler: &sampler, tokenizer: nil,
+                                                speculation: try speculation(runner), write: { _ in })
+                return (answer.ids, answer)
             }
             let seconds = Date().timeIntervalSince(started)
             if json {
-                struct Output: Encodable { let prompt: [Int]; let generated: [Int]; let seconds: Double }
-                print(try jsonString(Output(prompt: prompt, generated: generated, seconds: seconds)))
+                struct Output: Encodable {
+                    let prompt: [Int]; let generated: [Int]; let seconds: Double
+                    let prefill_seconds: Double?; let decode_seconds: Double?; let decode_tokens_per_second: Double?
+                    let mean_loop_steps: Double?; let acceptance_rate: Double?
+                }
+                print(try jsonString(Output(prompt: prompt, generated: generated, seconds: seconds,
+                                            prefill_seconds: answer?.prefillSeconds, decode_seconds: answer?.decodeSeconds,
+                                            decode_tokens_per_second: answer?.decodeTokensPerSecond,
+                                            mean_loop_steps: answer?.meanLoopSteps, acceptance_rate: answer?.acceptanceRate)))
             } else {
                 print(generated.map(String.init).joined(separator: ","))
             }
+        }
+
+        /// `--speculate K --draft-steps D` checked against the model's loop count; nil when off.
+        private func speculation(_ runner: OuroRunner) throws -> Speculation? {
+            guard speculate > 0 else { return nil }
+            guard draftSteps < runner.config.loopCount else {
+                throw CLIError("'--draft-steps' is \(draftSteps); the model loops \(runner.config.loopCount) times, so it must be below that")
+            }
+            return Speculation(draftTokens: speculate, draftSteps: draftSteps)
         }
     }
 }

@@ -49,7 +49,8 @@ struct Speculation {
 /// `maxNew` tokens, handing each completed piece of text to `write` as soon as it exists. With
 /// `speculation`, tokens after the first come from `OuroSession.appendSpeculating` (the same tokens
 /// as plain greedy decoding; sampled: the same distribution).
-func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: inout Sampler, tokenizer: Tokenizer,
+/// `tokenizer` nil: ids only (no stop tokens, no text).
+func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: inout Sampler, tokenizer: Tokenizer?,
                     speculation: Speculation? = nil,
                     write: (String) -> Void, interrupted: () -> Bool = { false }) throws -> GeneratedAnswer {
     var answer = GeneratedAnswer()
@@ -63,18 +64,18 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
     var logits = try session.append(newTokens)
     let prefillEnded = DispatchTime.now().uptimeNanoseconds
     answer.prefillSeconds = Double(prefillEnded - started) / 1e9
-    var decoder = StreamingDecoder(tokenizer: tokenizer)
+    var decoder = tokenizer.map { StreamingDecoder(tokenizer: $0) }
     let (callsBefore, stepsBefore) = (session.decodedTokens, session.decodeLoopSteps)
     let (draftedBefore, acceptedBefore) = (session.draftedTokens, session.acceptedDrafts)
     let maxPositions = session.runner.config.maxPositions
     /// Takes one drawn token; true when the answer ends with it.
     func emit(_ token: Int) -> Bool {
         answer.ids.append(token)
-        if tokenizer.stopTokenIDs.contains(token) {
+        if tokenizer?.stopTokenIDs.contains(token) == true {
             answer.stopReason = .stop
             return true
         }
-        let piece = decoder.push(token)
+        let piece = decoder?.push(token) ?? ""
         answer.text += piece
         if !piece.isEmpty { write(piece) }
         if answer.ids.count == maxNew { answer.stopReason = .maxNew; return true }
@@ -106,7 +107,7 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
     answer.decodeLoopSteps = session.decodeLoopSteps - stepsBefore
     answer.draftedTokens = session.draftedTokens - draftedBefore
     answer.acceptedDrafts = session.acceptedDrafts - acceptedBefore
-    let tail = decoder.finish()
+    let tail = decoder?.finish() ?? ""
     answer.text += tail
     if !tail.isEmpty { write(tail) }
     answer.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillEnded) / 1e9
