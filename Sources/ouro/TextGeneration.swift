@@ -32,7 +32,8 @@ struct GeneratedAnswer {
     var draftedTokens = 0
     var acceptedDrafts = 0
 
-    var meanLoopSteps: Double? { decodeCalls > 0 ? Double(decodeLoopSteps) / Double(decodeCalls) : nil }
+    /// nil with speculation (its drafts and verification passes are not one-token calls).
+    var meanLoopSteps: Double? { decodeCalls > 0 && draftedTokens == 0 ? Double(decodeLoopSteps) / Double(decodeCalls) : nil }
     var acceptanceRate: Double? { draftedTokens > 0 ? Double(acceptedDrafts) / Double(draftedTokens) : nil }
 
     /// Tokens per second after the first (each needs one forward call).
