@@ -22,6 +22,11 @@ final class LinearKernels: @unchecked Sendable {
     let threads: Int
     /// T > 1 on the integer-kernel types through the integer kernels (true) or dequantized tiles + sgemm (false).
     let integerPrefill: Bool
+    /// T > 1 products that give each token bit for bit what a T == 1 product gives it (speculative
+    /// verification must reproduce plain decoding): integer types in runs of fewer than
+    /// CK_GEMM_MIN_TOKENS tokens (the row kernels, weights read once per run; the GEMM sums in
+    /// another order), float types one token at a time.
+    var decodeIdentical = false
     private var tileStorage: FloatBuffer?
     private let quantized = QuantizedActivations()
 
@@ -47,6 +52,17 @@ final class LinearKernels: @unchecked Sendable {
         let rows = w.rows, cols = w.columns
         precondition(cols <= maxColumns, "LinearKernels scratch sized for \(maxColumns) columns, got \(cols)")
         guard tokens > 0, rows > 0 else { return }
+        if decodeIdentical && tokens > 1 && Self.integerKernelType(w.type) == nil && w.type != .f32 {
+            // f16/bf16 decode is dotRow per row: the same calls for every token, each row read once.
+            dotRows(w, x, tokens: tokens, into: y)
+            return
+        }
+        if decodeIdentical && tokens > 1 {
+            decodeIdenticalRuns(Self.integerKernelType(w.type) != nil, tokens: tokens) { t, n in
+                linear(w, x + t * cols, tokens: n, into: y + t * rows)
+            }
+            return
+        }
         if let kernelType = Self.integerKernelType(w.type), tokens == 1 || integerPrefill {
             var a = quantized.quantize(x, tokens: tokens, cols: cols)
             ck_matmul(kernelType, w.bytes.baseAddress!, w.rowByteCount, Int32(rows), &a, y, rows, Int32(threads))
@@ -80,6 +96,13 @@ final class LinearKernels: @unchecked Sendable {
     /// faster thread the slower one's last chunk). Other types take `linear` per matrix.
     func linear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, tokens: Int, into ys: [UnsafeMutablePointer<Float>]) {
         precondition(ws.count == ys.count && ws.allSatisfy { $0.columns == ws[0].columns })
+        if decodeIdentical && tokens > 1 {
+            let cols = ws[0].columns
+            decodeIdenticalRuns(ws.allSatisfy { Self.integerKernelType($0.type) != nil }, tokens: tokens) { t, n in
+                linear(ws, x + t * cols, tokens: n, into: zip(ws, ys).map { $1 + t * $0.rows })
+            }
+            return
+        }
         let types = ws.map { Self.integerKernelType($0.type) }
         guard tokens > 0, tokens == 1 || integerPrefill, !types.contains(nil), ws.allSatisfy({ $0.rows > 0 }) else {
             for (w, y) in zip(ws, ys) { linear(w, x, tokens: tokens, into: y) }
@@ -143,6 +166,19 @@ final class LinearKernels: @unchecked Sendable {
         }
     }
 
+    /// Calls `body(firstToken, count)` over runs of tokens that take the decode kernels.
+    private func decodeIdenticalRuns(_ integer: Bool, tokens: Int, _ body: (Int, Int) -> Void) {
+        let run = integer && integerPrefill ? Int(CK_GEMM_MIN_TOKENS) - 1 : 1
+        decodeIdentical = false
+        defer { decodeIdentical = true }
+        var t = 0
+        while t < tokens {
+            let n = min(run, tokens - t)
+            body(t, n)
+            t += n
+        }
+    }
+
     /// The CKernels type id for weight types the integer kernels read, else nil.
     static func integerKernelType(_ type: GGMLType) -> Int32? {
         switch type {
@@ -158,10 +194,10 @@ final class LinearKernels: @unchecked Sendable {
         }
     }
 
-    /// y[r] = dot(W[r], x) for every row, split over the pool when the matrix is large.
-    private func dotRows(_ w: WeightTensor, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    /// y[t, r] = dot(W[r], x[t]) for every row and token, split over the pool when the matrix is large.
+    private func dotRows(_ w: WeightTensor, _ x: UnsafePointer<Float>, tokens: Int = 1, into y: UnsafeMutablePointer<Float>) {
         let rows = w.rows
-        var work = DotWork(w: w, x: x, y: y, chunk: 64)
+        var work = DotWork(w: w, x: x, y: y, chunk: 64, tokens: tokens)
         if rows * w.columns < Self.parallelThreshold || rows < 2 || threads < 2 {
             work.run(0..<rows)
             return
@@ -182,10 +218,13 @@ final class LinearKernels: @unchecked Sendable {
         let x: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
         let chunk: Int
+        let tokens: Int
 
         func run(_ range: Range<Int>) {
-            let cols = w.columns
-            for r in range { y[r] = dotRow(w.type, w.row(r), x, count: cols) }
+            let cols = w.columns, rows = w.rows
+            for r in range {
+                for t in 0..<tokens { y[t * rows + r] = dotRow(w.type, w.row(r), x + t * cols, count: cols) }
+            }
         }
     }
 }

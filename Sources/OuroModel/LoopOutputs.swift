@@ -5,12 +5,17 @@ import Foundation
 public struct LoopOutputs: Sendable {
     public let steps: Int, vocab: Int, hidden: Int
     public private(set) var tokens: Int
-    /// [S][T*V]: lm_head of each step's normed state.
+    /// [S][T*V]: lm_head of each step's normed state; empty for steps whose logits were not
+    /// computed (see `LogitSelection`) or not run.
     public var stepLogits: [[Float]]
     /// [S][T*H]: the state after each step, after model.norm (the next step's input).
     public var stepHidden: [[Float]]
-    /// [S][T]: pre-sigmoid exit gate of each step.
+    /// [S][T]: pre-sigmoid exit gate of each step (only the steps run: `executedSteps` of them).
     public var gateLogits: [[Float]]
+    /// Loop steps actually run (fewer than `steps` after an early exit or a draft).
+    public var executedSteps: Int { gateLogits.count }
+    /// Logits picked per position while the steps ran (threshold mode without every step's logits).
+    var precomputed: (mode: ExitMode, logits: [Float])?
 
     public init(steps: Int, tokens: Int, vocab: Int, hidden: Int,
                 stepLogits: [[Float]], stepHidden: [[Float]], gateLogits: [[Float]]) {
@@ -70,6 +75,7 @@ public struct LoopOutputs: Sendable {
 
     /// [T*V] logits selected by `mode`.
     public func logits(_ mode: ExitMode) -> [Float] {
+        if let precomputed, precomputed.mode == mode { return precomputed.logits }
         switch mode {
         case .lastStep:
             return stepLogits[steps - 1]

@@ -14,12 +14,14 @@ public struct GenerationTiming: Sendable {
 }
 
 extension OuroRunner {
-    /// Greedy cached generation (last-step logits) that times the prompt pass and the decode steps
+    /// Greedy cached generation that times the prompt pass and the decode steps
     /// separately: `newTokens` tokens come out, the first from the prompt pass, the rest from
-    /// `newTokens - 1` single-token forward calls. `kv` is the cache's type and sharing.
+    /// `newTokens - 1` single-token forward calls. `exit` picks the logits (and so how many head
+    /// products a token costs: one, or every step's for `.weighted`); every loop step runs. `kv` is the
+    /// cache's type and sharing.
     /// With `fillContext`, the cache is filled up to that many positions after the prompt by repeating
     /// the prompt's K/V (`KVCache.repeatPositions`, untimed), so decode runs at that context's cost.
-    public func timedGeneration(prompt: [Int], newTokens: Int, kv: KVCacheOptions = KVCacheOptions(),
+    public func timedGeneration(prompt: [Int], newTokens: Int, exit: ExitMode = .lastStep, kv: KVCacheOptions = KVCacheOptions(),
                                 fillContext: Int? = nil) throws -> GenerationTiming {
         try validate(prompt)
         let context = max(prompt.count, fillContext ?? 0)
@@ -36,9 +38,10 @@ extension OuroRunner {
         let started = DispatchTime.now().uptimeNanoseconds
         var outputs: LoopOutputs!
         for first in stride(from: 0, to: prompt.count, by: chunk) {
-            outputs = run(prompt[first..<min(first + chunk, prompt.count)], cache: cache, activations: prefill, lastPositionOnly: true)
+            outputs = run(prompt[first..<min(first + chunk, prompt.count)], cache: cache, activations: prefill, lastPositionOnly: true,
+                          logits: .exit(exit))
         }
-        var generated = [Self.argmax(outputs.logits(.lastStep))]
+        var generated = [Self.argmax(outputs.logits(exit))]
         var prefillEnded = DispatchTime.now().uptimeNanoseconds
         let prefillSeconds = Double(prefillEnded - started) / 1e9
         if context > prompt.count {
@@ -46,8 +49,8 @@ extension OuroRunner {
             prefillEnded = DispatchTime.now().uptimeNanoseconds
         }
         while generated.count < newTokens {
-            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true)
-            generated.append(Self.argmax(outputs.logits(.lastStep)))
+            outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(exit))
+            generated.append(Self.argmax(outputs.logits(exit)))
         }
         let ended = DispatchTime.now().uptimeNanoseconds
         return GenerationTiming(promptTokens: prompt.count, decodedTokens: newTokens - 1,
@@ -57,21 +60,26 @@ extension OuroRunner {
 }
 
 extension OuroWeights {
-    /// Matrix bytes one token reads: every block's seven projections and the output head, once per
-    /// loop step (norms, the exit gate and one embedding row are negligible and left out).
-    public var matrixBytesPerToken: Int {
+    /// Matrix bytes one decoded token reads in last-step mode: every block's seven projections once
+    /// per loop step, the output head once (the gate of the other steps is one dot product). Norms,
+    /// the exit gate and one embedding row are negligible and left out.
+    public var matrixBytesPerToken: Int { matrixBytesPerToken(loopSteps: config.loopCount, headReads: 1) }
+
+    /// Matrix bytes of one token that runs `loopSteps` steps and `headReads` output-head products
+    /// (weighted exit: every step's head; a D-step draft: D steps, one head).
+    public func matrixBytesPerToken(loopSteps: Int, headReads: Int) -> Int {
         let perStep = layers.reduce(0) { sum, l in
             sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.bytes.count }
-        } + output.bytes.count
-        return perStep * config.loopCount
+        }
+        return perStep * loopSteps + output.bytes.count * headReads
     }
 
     /// Multiply-adds per token in the matrices (the same weights as `matrixBytesPerToken`), times 2.
     public var matrixFlopsPerToken: Int {
         let perStep = layers.reduce(0) { sum, l in
             sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.rows * $1.columns }
-        } + output.rows * output.columns
-        return 2 * perStep * config.loopCount
+        }
+        return 2 * (perStep * config.loopCount + output.rows * output.columns)
     }
 
     /// Every matrix's bytes (what decode streams), for bandwidth probes.

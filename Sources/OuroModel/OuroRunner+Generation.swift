@@ -24,20 +24,20 @@ extension OuroRunner {
             let cache = try KVCache(config: config, options: kv)
             try cache.reserve(total)
             let prefill = try makeActivations(tokens: prompt.count, context: total)
-            var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
+            var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true, logits: .exit(mode))
             let single = try makeActivations(tokens: 1, context: total)
             while true {
                 let next = Self.argmax(outputs.logits(mode))
                 generated.append(next)
                 if generated.count == maxNewTokens || stopTokens.contains(next) { break }
-                outputs = run([next][...], cache: cache, activations: single, lastPositionOnly: true)
+                outputs = run([next][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(mode))
             }
         } else {
             while true {
                 let cache = try KVCache(config: config, options: KVCacheOptions(type: .f32, sharing: .last))
                 try cache.reserve(sequence.count)
                 let activations = try makeActivations(tokens: sequence.count, context: sequence.count)
-                let outputs = run(sequence[...], cache: cache, activations: activations, lastPositionOnly: true)
+                let outputs = run(sequence[...], cache: cache, activations: activations, lastPositionOnly: true, logits: .exit(mode))
                 let next = Self.argmax(outputs.logits(mode))
                 generated.append(next)
                 sequence.append(next)

@@ -71,11 +71,14 @@ public final class OuroRunner: @unchecked Sendable {
     }
 
     /// Processes `tokens` at the positions after those already in `cache`, appends their K/V, and
-    /// records every step for all new positions (or only the last one, for generation).
-    /// Tokens must be valid, `activations` large enough and `cache` reserved for start + T positions
-    /// (checked by the callers).
-    func run(_ tokens: ArraySlice<Int>, cache: KVCache, activations a: Activations, lastPositionOnly: Bool) -> LoopOutputs {
-        let T = tokens.count, H = config.hiddenSize, V = config.vocabSize
+    /// records the steps for all new positions (or only the last one, for generation). The exit gate
+    /// runs at every step; the output head only at the steps `selection` names, and `depth` may stop
+    /// the loop early (see `LoopDepth`). Tokens must be valid, `activations` large enough and `cache`
+    /// reserved for start + T positions (checked by the callers).
+    func run(_ tokens: ArraySlice<Int>, cache: KVCache, activations a: Activations, lastPositionOnly: Bool,
+             logits selection: LogitSelection = .everyStep, depth: LoopDepth = .full,
+             decodeIdentical rowScratch: Activations? = nil) -> LoopOutputs {
+        let T = tokens.count, H = config.hiddenSize, V = config.vocabSize, S = config.loopCount
         let start = cache.length
         precondition(T <= a.tokens && start + T <= cache.capacity)
         let embedding = weights.tokenEmbedding
@@ -86,30 +89,86 @@ public final class OuroRunner: @unchecked Sendable {
 
         let recorded = lastPositionOnly ? 1 : T
         let firstRecorded = T - recorded
+        let stepsToRun: Int
+        if case let .firstSteps(n) = depth { stepsToRun = min(max(n, 1), S) } else { stepsToRun = S }
+        let onlyStep = selection.singleStep(loopCount: S).map { min($0, stepsToRun - 1) }
+        let threshold = selection.threshold
+        // Under last/mean sharing a position's kept K/V is written at the last step, so it must run.
+        let stopAtExit = depth == .earlyExit && threshold != nil && recorded == T && cache.options.sharing == .full
+        var exits = [ExitAccumulator](repeating: ExitAccumulator(), count: threshold == nil ? 0 : recorded)
+        var exited = [Bool](repeating: false, count: exits.count)
+        var picked = [Float](repeating: 0, count: threshold == nil ? 0 : recorded * V)
         var stepLogits: [[Float]] = [], stepHidden: [[Float]] = [], gateLogits: [[Float]] = []
-        for step in 0..<config.loopCount {
+        // Speculative verification: every product and every attention as T == 1 decoding does them.
+        let rowScratch = T > 1 ? rowScratch : nil
+        a.kernels.decodeIdentical = rowScratch != nil
+        defer { a.kernels.decodeIdentical = false }
+        for step in 0..<stepsToRun {
             for layer in 0..<config.layerCount {
-                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a)
+                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a, rowScratch: rowScratch)
             }
             rmsNorm(a.h.pointer, rows: T, weight: outputNorm, into: a.h.pointer)
             // The normed state is both this step's output and the next step's input.
             let states = a.h.pointer + firstRecorded * H
             stepHidden.append(a.h.array(from: firstRecorded * H, count: recorded * H))
-            activationObserver?.observe(.output, layer: nil, rows: states, count: recorded, columns: H)
-            a.kernels.linear(weights.output, states, tokens: recorded, into: a.logits.pointer)
-            stepLogits.append(a.logits.array(count: recorded * V))
-            gateLogits.append((0..<recorded).map { t in
+            let gates = (0..<recorded).map { t in
                 exitGateBias + cblas_sdot(Int32(H), states + t * H, 1, exitGateWeight, 1)
-            })
+            }
+            gateLogits.append(gates)
+            if let threshold {
+                // Positions whose exit step this is get their logits now, and only now.
+                let last = step == stepsToRun - 1
+                let exiting = (0..<recorded).filter { t in
+                    guard !exited[t] else { return false }
+                    exited[t] = exits[t].reaches(threshold, gateLogit: gates[t], step: step, steps: S) || last
+                    return exited[t]
+                }
+                stepLogits.append([])
+                if !exiting.isEmpty {
+                    head(exiting, of: states, a)
+                    for (i, t) in exiting.enumerated() {
+                        picked.withUnsafeMutableBufferPointer { p in
+                            (p.baseAddress! + t * V).update(from: a.logits.pointer + i * V, count: V)
+                        }
+                    }
+                }
+                if stopAtExit && !exited.contains(false) {
+                    if step < S - 1 {
+                        for position in start..<start + T { cache.copyStep(step, toDeeperStepsAt: position) }
+                    }
+                    break
+                }
+            } else if onlyStep == nil || onlyStep == step {
+                head(Array(0..<recorded), of: states, a)
+                stepLogits.append(a.logits.array(count: recorded * V))
+            } else {
+                stepLogits.append([])
+            }
         }
         cache.advance(by: T)
-        return LoopOutputs(steps: config.loopCount, tokens: recorded, vocab: V, hidden: H,
-                           stepLogits: stepLogits, stepHidden: stepHidden, gateLogits: gateLogits)
+        var outputs = LoopOutputs(steps: S, tokens: recorded, vocab: V, hidden: H,
+                                  stepLogits: stepLogits, stepHidden: stepHidden, gateLogits: gateLogits)
+        if let threshold { outputs.precomputed = (.threshold(threshold), picked) }
+        return outputs
+    }
+
+    /// Output head for the given rows of `states` into the first rows of `a.logits`; non-contiguous
+    /// rows are gathered into `a.normed` (free between blocks) first.
+    private func head(_ rows: [Int], of states: UnsafeMutablePointer<Float>, _ a: Activations) {
+        let H = config.hiddenSize
+        var input = UnsafePointer(states + rows[0] * H)
+        if rows != Array(rows[0]..<rows[0] + rows.count) {
+            for (i, t) in rows.enumerated() { (a.normed.pointer + i * H).update(from: states + t * H, count: H) }
+            input = UnsafePointer(a.normed.pointer)
+        }
+        activationObserver?.observe(.output, layer: nil, rows: input, count: rows.count, columns: H)
+        a.kernels.linear(weights.output, input, tokens: rows.count, into: a.logits.pointer)
     }
 
     /// One sandwich-norm decoder block on the residual stream `a.h`:
     /// h += post_attention_norm(attn(attn_norm(h))); h += post_ffw_norm(mlp(ffn_norm(h))).
-    private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
+    private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations,
+                       rowScratch: Activations?) {
         let w = weights.layers[layer], norms = layerNorms[layer]
         let H = config.hiddenSize, I = config.intermediateSize
         let kernels = a.kernels
@@ -117,7 +176,11 @@ public final class OuroRunner: @unchecked Sendable {
         rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
         activationObserver?.observe(.attentionInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
         kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
-        attention(slot: slot, tokens: T, start: start, cache: cache, a)
+        if let rowScratch {
+            attentionRowByRow(slot: slot, tokens: T, start: start, cache: cache, a, single: rowScratch)
+        } else {
+            attention(slot: slot, tokens: T, start: start, cache: cache, a)
+        }
         activationObserver?.observe(.attentionOutput, layer: layer, rows: a.attention.pointer, count: T, columns: w.o.columns)
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
         rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)

@@ -8,9 +8,9 @@ public final class OuroSession {
     public let exit: ExitMode
     /// Every token whose K/V the cache holds, in order.
     public private(set) var tokens: [Int] = []
-    private let cache: KVCache
+    let cache: KVCache
     /// Scratch for one-token calls (decoding), reused for every token.
-    private var single: Activations?
+    var single: Activations?
     /// Longest run of tokens one forward call takes; longer appends go in chunks, so scratch memory
     /// (tokens x vocabulary logits among it) stays bounded whatever the prompt length.
     public let prefillChunk: Int
@@ -42,6 +42,22 @@ public final class OuroSession {
     /// Bytes the cache has allocated (whole chunks).
     public var cacheBytes: Int { cache.allocatedBytes }
 
+    /// With a threshold exit mode, one-token appends stop looping at the exit step (`LoopDepth.earlyExit`:
+    /// deeper steps are not computed, their K/V slots get the exit step's). Prompt appends (more than one
+    /// token) always run every step, and so does every token under last/mean K/V sharing (the kept
+    /// K/V is written at the last step). Off: every step runs, the reference semantics.
+    public var earlyExit = false
+    /// One-token appends so far and the loop steps they ran (mean = decodeLoopSteps / decodedTokens).
+    public private(set) var decodedTokens = 0
+    public private(set) var decodeLoopSteps = 0
+
+    /// Speculative appends so far: tokens drafted and drafts kept (acceptance rate = kept / drafted).
+    public internal(set) var draftedTokens = 0
+    public internal(set) var acceptedDrafts = 0
+
+    /// Tokens a speculative append ran and kept (their K/V is in the cache).
+    func recordAppended(_ ids: [Int]) { tokens += ids }
+
     /// Runs `newTokens` after the current context and returns the logits (chosen by `exit`) that
     /// predict the token after the last of them.
     public func append(_ newTokens: [Int]) throws -> [Float] {
@@ -54,9 +70,11 @@ public final class OuroSession {
         try runner.validate(newTokens)
         try cache.reserve(tokens.count + newTokens.count)
         if newTokens.count == 1 {
-            if single == nil { single = try runner.makeActivations(tokens: 1, context: cache.limit) }
-            let outputs = runner.run(newTokens[...], cache: cache, activations: single!, lastPositionOnly: true)
+            let outputs = runner.run(newTokens[...], cache: cache, activations: try singleActivations(), lastPositionOnly: true,
+                                     logits: allPositions ? .everyStep : .exit(exit), depth: earlyExit ? .earlyExit : .full)
             tokens += newTokens
+            decodedTokens += 1
+            decodeLoopSteps += outputs.executedSteps
             return outputs
         }
         let activations = try runner.makeActivations(tokens: min(newTokens.count, prefillChunk), context: cache.limit)
@@ -64,7 +82,8 @@ public final class OuroSession {
         var recorded: LoopOutputs?
         while true {
             let chunk = newTokens[start..<min(start + prefillChunk, newTokens.count)]
-            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: !allPositions)
+            let outputs = runner.run(chunk, cache: cache, activations: activations, lastPositionOnly: !allPositions,
+                                     logits: allPositions ? .everyStep : .exit(exit))
             recorded = recorded.map { $0.appending(outputs) } ?? outputs
             tokens += chunk
             start += chunk.count
@@ -72,10 +91,11 @@ public final class OuroSession {
         }
     }
 
-    /// Keeps the first `count` tokens (and their K/V) and forgets the rest: no copy.
+    /// Keeps the first `count` tokens (and their K/V) and forgets the rest (the cache length is set
+    /// back; nothing is copied).
     public func truncate(to count: Int) throws {
         guard count < tokens.count else { return }
-        cache.truncate(to: count)
+        cache.truncate(to: max(count, 0))
         tokens.removeSubrange(max(count, 0)...)
     }
 
@@ -83,5 +103,12 @@ public final class OuroSession {
     public func reset() {
         cache.reset()
         tokens = []
+    }
+
+    /// Scratch for one-token calls (attention reads the cache's chunks, so it does not depend on the
+    /// cache's size).
+    func singleActivations() throws -> Activations {
+        if single == nil { single = try runner.makeActivations(tokens: 1, context: cache.limit) }
+        return single!
     }
 }

@@ -156,14 +156,14 @@ extension OuroRunner {
         let cache = try KVCache(config: config, options: kv)
         try cache.reserve(total)
         let prefill = try Activations(config: config, tokens: prompt.count, context: total)
-        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true)
+        var outputs = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true, logits: .exit(mode))
         let single = try Activations(config: config, tokens: 1, context: total)
         var generated: [Int] = []
         while true {
             let next = sampler.next(outputs.logits(mode), context: prompt + generated)
             generated.append(next)
             if generated.count == maxNewTokens || stopTokens.contains(next) { break }
-            outputs = run([next][...], cache: cache, activations: single, lastPositionOnly: true)
+            outputs = run([next][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(mode))
         }
         return generated
     }

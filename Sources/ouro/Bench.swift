@@ -11,10 +11,15 @@ extension OuroCommand {
                 Loads the model, reads every matrix once (warm-up, so the file is resident), measures \
                 read bandwidth over those same bytes and OpenBLAS sgemm on the prefill shape, then \
                 runs one greedy generation: --prompt tokens at once, then --generate tokens one by one. \
-                Decode reads every matrix once per loop step for every token, so its ceiling is \
-                bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
+                Decode reads every block matrix once per loop step and the output head once (last-step \
+                logits; the exit gate of the other steps is one dot product) for every token, so its \
+                ceiling is bandwidth / bytes per token; prefill is compute-bound and compared with sgemm.
 
-                --kv-type and --kv-share choose the KV cache; the report gives its bytes per position                 (kv_bytes_per_token) and the process's peak resident memory. --also-prompt N times a                 second generation after an N-token prompt in the same process (interleaved with the                 first, best of --repeats each) and reports the decode speed ratio, so a long context's                 decode cost can be stated against a short one's on a busy machine.
+                --kv-type and --kv-share choose the KV cache; the report gives its bytes per position \
+                (kv_bytes_per_token) and the process's peak resident memory. --also-prompt N times a \
+                second generation after an N-token prompt in the same process (interleaved with the \
+                first, best of --repeats each) and reports the decode speed ratio, so a long context's \
+                decode cost can be stated against a short one's on a busy machine.
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -48,6 +53,18 @@ extension OuroCommand {
         @Flag(help: "Prefill through dequantized f32 tiles and sgemm instead of the integer kernels.")
         var floatPrefill = false
 
+        @Option(help: "Exit mode of the decode: last (one output-head product per token) or weighted (one per loop step).")
+        var exit: String = "last"
+
+        @Option(help: "Also time self-speculative decoding's parts with K drafted tokens: a full-depth token, a draft token, a K+1-token verification pass.")
+        var speculate: Int?
+
+        @Option(help: "Loop steps of a draft token with --speculate.")
+        var draftSteps: Int = 1
+
+        @Option(help: "With --speculate: the draft acceptance rate (e.g. measured on a trained model) for the modeled speed-up.")
+        var acceptance: Double?
+
         @Flag(help: "Print JSON.")
         var json = false
 
@@ -64,6 +81,12 @@ extension OuroCommand {
                     throw ValidationError("'--kernel' is best or one of this CPU's levels: \(levels.joined(separator: ", "))")
                 }
             }
+            guard ["last", "weighted"].contains(exit) else { throw ValidationError("'--exit' is last or weighted") }
+            guard (speculate ?? 1) >= 1 else { throw ValidationError("'--speculate' must be 1 or more") }
+            if speculate == nil && (draftSteps != 1 || acceptance != nil) {
+                throw ValidationError("'--draft-steps' and '--acceptance' apply to '--speculate K' only")
+            }
+            guard (0...1).contains(acceptance ?? 0) else { throw ValidationError("'--acceptance' is a rate in 0...1") }
         }
 
         func run() throws {
@@ -87,6 +110,7 @@ extension OuroCommand {
             // products, where its threads would spin against ours.
             MachineProbe.setBLASThreads(1)
             let kvOptions = kv.options(contextLimit: context.contextLimit)
+            let exitMode: ExitMode = exit == "weighted" ? .weighted : .lastStep
             func tokens(_ count: Int) -> [Int] { (0..<count).map { (1 + $0 * 7919) % config.vocabSize } }
             func better(_ a: GenerationTiming?, _ b: GenerationTiming) -> GenerationTiming {
                 guard let a else { return b }
@@ -95,26 +119,32 @@ extension OuroCommand {
             var best: GenerationTiming?, bestAlso: GenerationTiming?
             for _ in 0..<repeats {
                 best = better(best, try reportingBadInput {
-                    try runner.timedGeneration(prompt: tokens(prompt), newTokens: generate, kv: kvOptions, fillContext: fillContext)
+                    try runner.timedGeneration(prompt: tokens(prompt), newTokens: generate, exit: exitMode, kv: kvOptions, fillContext: fillContext)
                 })
                 if let alsoPrompt {
                     bestAlso = better(bestAlso, try reportingBadInput {
-                        try runner.timedGeneration(prompt: tokens(alsoPrompt), newTokens: generate, kv: kvOptions)
+                        try runner.timedGeneration(prompt: tokens(alsoPrompt), newTokens: generate, exit: exitMode, kv: kvOptions)
                     })
                 }
             }
             let timing = best!
-            let bytesPerToken = weights.matrixBytesPerToken
+            let speculation = try speculate.map { k in
+                try reportingBadInput {
+                    try runner.timedSpeculationParts(prompt: tokens(prompt), draftTokens: k, draftSteps: draftSteps, rounds: max(2, repeats),
+                                                     kv: kvOptions)
+                }
+            }
+            let bytesPerToken = weights.matrixBytesPerToken(loopSteps: config.loopCount, headReads: exitMode == .weighted ? config.loopCount : 1)
             let limit = bandwidth / Double(bytesPerToken)
-            // Prefill computes logits for the last position only: the output head runs once per step.
-            let headFlops = 2 * weights.output.rows * weights.output.columns * config.loopCount
+            // Prefill computes logits for the last position only, at the last step: the head runs once.
+            let headFlops = 2 * weights.output.rows * weights.output.columns
             let prefillFlops = Double(weights.matrixFlopsPerToken - headFlops) * Double(prompt) + Double(headFlops)
             let prefillGFLOPS = prefillFlops / timing.prefillSeconds / 1e9
 
             let report = BenchReport(
                 model: model, type: weights.fileType?.name ?? "mixed", threads: n, kernel: level,
                 prefill_path: floatPrefill || LinearKernelsPath.isFloat(weights) ? "f32 tiles + sgemm" : "integer",
-                prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
+                exit: exit, prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
                 prefill_tokens_per_s: timing.prefillTokensPerSecond, decode_tokens_per_s: timing.decodeTokensPerSecond,
                 bytes_per_token: bytesPerToken, read_bandwidth_gb_per_s: bandwidth / 1e9,
                 decode_limit_tokens_per_s: limit, decode_fraction_of_limit: timing.decodeTokensPerSecond / limit,
@@ -127,7 +157,12 @@ extension OuroCommand {
                 kv_bytes_at_context: kvOptions.bytesPerPosition(for: config) * ((fillContext ?? prompt) + generate),
                 peak_rss_bytes: MachineProbe.peakResidentBytes(),
                 also_prompt_tokens: alsoPrompt, also_decode_tokens_per_s: bestAlso?.decodeTokensPerSecond,
-                decode_ratio_to_also: bestAlso.map { timing.decodeTokensPerSecond / $0.decodeTokensPerSecond })
+                decode_ratio_to_also: bestAlso.map { timing.decodeTokensPerSecond / $0.decodeTokensPerSecond },
+                speculation: speculation.map { s in
+                    SpeculationReport(draft_tokens: s.draftTokens, draft_steps: s.draftSteps, plain_token_ms: s.plainTokenSeconds * 1000,
+                                      draft_token_ms: s.draftTokenSeconds * 1000, verify_pass_ms: s.verifySeconds * 1000,
+                                      acceptance: acceptance, modeled_speedup: acceptance.map { s.modeledSpeedup(acceptance: $0) })
+                })
             if json {
                 print(try jsonString(report))
             } else {
@@ -143,6 +178,11 @@ extension OuroCommand {
                 if let also = bestAlso, let ratio = report.decode_ratio_to_also {
                     print(String(format: "decode at a %d-position context: %.2f tok/s; after a %d-token prompt: %.2f tok/s (ratio %.3f, same run)",
                                  report.decode_context_positions, report.decode_tokens_per_s, alsoPrompt!, also.decodeTokensPerSecond, ratio))
+                }
+                if let s = report.speculation {
+                    print(String(format: "speculation K=%d D=%d: full-depth token %.1f ms, draft token %.1f ms, verification of %d tokens %.1f ms",
+                                 s.draft_tokens, s.draft_steps, s.plain_token_ms, s.draft_token_ms, s.draft_tokens + 1, s.verify_pass_ms)
+                          + (s.modeled_speedup.map { String(format: "; modeled speed-up at acceptance %.3f: %.2fx", s.acceptance!, $0) } ?? ""))
                 }
             }
         }
@@ -165,6 +205,7 @@ struct BenchReport: Encodable {
     let threads: Int
     let kernel: String
     let prefill_path: String
+    let exit: String
     let prompt_tokens: Int
     let generated_tokens: Int
     let load_ms: Double
@@ -192,4 +233,15 @@ struct BenchReport: Encodable {
     let also_decode_tokens_per_s: Double?
     /// decode_tokens_per_s / also_decode_tokens_per_s.
     let decode_ratio_to_also: Double?
+    let speculation: SpeculationReport?
+}
+
+struct SpeculationReport: Encodable {
+    let draft_tokens: Int
+    let draft_steps: Int
+    let plain_token_ms: Double
+    let draft_token_ms: Double
+    let verify_pass_ms: Double
+    let acceptance: Double?
+    let modeled_speedup: Double?
 }

@@ -48,6 +48,14 @@ extension OuroCommand {
                   threshold:Q   per token, the first step whose cumulative exit probability reaches Q
                   weighted      the exit-probability-weighted mix of every step's logits
                 Default: as the original model does (config early_exit_threshold, else last step).
+
+                Adaptive depth (cached decoding; Docs/ADAPTIVE_DEPTH.md):
+                  --exit threshold:Q    each generated token stops looping at its exit step: the deeper \
+                steps are not computed and their K/V slots get the exit step's K/V (an approximation of \
+                the full computation; --full-depth computes every step and picks the same logits)
+                  --speculate K         self-speculative decoding: draft K tokens with the first \
+                --draft-steps loop steps, verify them with the full model in one pass; greedy output is \
+                exactly plain greedy's, sampled output has the same distribution
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -78,6 +86,15 @@ extension OuroCommand {
 
         @OptionGroup var context: ContextLimitArgument
 
+        @Flag(help: "With --exit threshold:Q, compute every loop step for every token (no early exit).")
+        var fullDepth = false
+
+        @Option(help: "Self-speculative decoding: tokens drafted per verification pass (0: off).")
+        var speculate: Int = 0
+
+        @Option(help: "Loop steps that draft a token with --speculate (1 ..< the model's loop count).")
+        var draftSteps: Int = 1
+
         @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache (--tokens, greedy).")
         var noCache = false
 
@@ -105,6 +122,32 @@ extension OuroCommand {
             if noCache && (kv.kvType != .f16 || kv.kvShare != .full || context.contextLimit != nil) {
                 throw ValidationError("'--kv-type', '--kv-share' and '--ctx' apply to the KV cache; drop '--no-cache'")
             }
+            guard speculate >= 0 else { throw ValidationError("'--speculate' must be 0 or more") }
+            guard draftSteps >= 1 else { throw ValidationError("'--draft-steps' must be 1 or more") }
+            if noCache && (speculate > 0 || earlyExit) {
+                throw ValidationError("early exit and '--speculate' need the KV cache; drop '--no-cache'")
+            }
+            if earlyExit && kv.kvShare != .full {
+                throw ValidationError("early exit needs '--kv-share full' (last/mean write the kept K/V at the last step); add '--full-depth' or drop '--kv-share'")
+            }
+            if speculate > 0 && earlyExit {
+                throw ValidationError("'--speculate' verifies with the full model; with '--exit threshold:Q' add '--full-depth'")
+            }
+            if fullDepth && !isThreshold {
+                throw ValidationError("'--full-depth' applies to '--exit threshold:Q' only (other modes always run every step)")
+            }
+            if speculate == 0 && draftSteps != 1 {
+                throw ValidationError("'--draft-steps' applies to '--speculate K' only")
+            }
+        }
+
+        private var isThreshold: Bool {
+            if case .threshold = exit?.mode { return true }
+            return false
+        }
+
+        /// Early exit: an explicit `--exit threshold:Q` without `--full-depth`.
+        private var earlyExit: Bool { isThreshold && !fullDepth
         }
 
         func run() throws {
@@ -135,43 +178,69 @@ extension OuroCommand {
             let answer = try reportingBadInput { () -> GeneratedAnswer in
                 let session = try OuroSession(runner: runner, exit: exit?.mode, kv: kv.options(contextLimit: context.contextLimit),
                                               initialCapacity: ids.count + newTokens)
+                session.earlyExit = earlyExit
                 return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
-                                          write: json ? { _ in } : writeToStandardOutput)
+                                          speculation: try speculation(runner), write: json ? { _ in } : writeToStandardOutput)
             }
             if json {
                 struct Output: Encodable {
                     let prompt: [Int]; let generated: [Int]; let text: String; let stop_reason: GeneratedAnswer.StopReason
                     let prefill_seconds: Double; let decode_seconds: Double; let decode_tokens_per_second: Double
+                    let mean_loop_steps: Double?; let acceptance_rate: Double?
                 }
                 print(try jsonString(Output(prompt: ids, generated: answer.ids, text: answer.text, stop_reason: answer.stopReason,
                                             prefill_seconds: answer.prefillSeconds, decode_seconds: answer.decodeSeconds,
-                                            decode_tokens_per_second: answer.decodeTokensPerSecond)))
+                                            decode_tokens_per_second: answer.decodeTokensPerSecond,
+                                            mean_loop_steps: answer.meanLoopSteps, acceptance_rate: answer.acceptanceRate)))
             } else if !answer.text.hasSuffix("\n") {
                 writeToStandardOutput("\n")
             }
         }
 
-        /// Ids in, ids out (the original interface; no tokenizer involved).
+        /// Ids in, ids out (the original interface; no tokenizer involved, no stop tokens).
         private func runTokens(_ prompt: [Int]) throws {
             let started = Date()
-            let generated = try reportingBadInput { () -> [Int] in
+            let (generated, answer) = try reportingBadInput { () -> ([Int], GeneratedAnswer?) in
                 let weights = try loadWeights(model)
                 let runner = OuroRunner(weights: weights)
                 let mode = exit?.mode ?? runner.defaultExitMode
-                if !sampling.isPlainGreedy {
-                    return try runner.sample(prompt: prompt, maxNewTokens: newTokens, sampler: Sampler(sampling.options), exit: mode,
-                                             kv: kv.options(contextLimit: context.contextLimit))
+                if noCache {
+                    return (try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: false, exit: mode), nil)
                 }
-                return try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: !noCache, exit: mode,
-                                           kv: kv.options(contextLimit: context.contextLimit))
+                guard prompt.count + newTokens <= runner.config.maxPositions else {
+                    throw CLIError("\(prompt.count) + \(newTokens) positions exceed the model's \(runner.config.maxPositions)")
+                }
+                let session = try OuroSession(runner: runner, exit: mode, kv: kv.options(contextLimit: context.contextLimit),
+                                              initialCapacity: prompt.count + newTokens)
+                session.earlyExit = earlyExit
+                var sampler = Sampler(sampling.options)
+                let answer = try generateAnswer(session: session, prompt: prompt, maxNew: newTokens, sampler: &sampler, tokenizer: nil,
+                                                speculation: try speculation(runner), write: { _ in })
+                return (answer.ids, answer)
             }
             let seconds = Date().timeIntervalSince(started)
             if json {
-                struct Output: Encodable { let prompt: [Int]; let generated: [Int]; let seconds: Double }
-                print(try jsonString(Output(prompt: prompt, generated: generated, seconds: seconds)))
+                struct Output: Encodable {
+                    let prompt: [Int]; let generated: [Int]; let seconds: Double
+                    let prefill_seconds: Double?; let decode_seconds: Double?; let decode_tokens_per_second: Double?
+                    let mean_loop_steps: Double?; let acceptance_rate: Double?
+                }
+                print(try jsonString(Output(prompt: prompt, generated: generated, seconds: seconds,
+                                            prefill_seconds: answer?.prefillSeconds, decode_seconds: answer?.decodeSeconds,
+                                            decode_tokens_per_second: answer?.decodeTokensPerSecond,
+                                            mean_loop_steps: answer?.meanLoopSteps, acceptance_rate: answer?.acceptanceRate)))
             } else {
                 print(generated.map(String.init).joined(separator: ","))
             }
+        }
+
+        /// `--speculate K --draft-steps D` checked against the model's loop count; nil when off.
+        private func speculation(_ runner: OuroRunner) throws -> Speculation? {
+            guard speculate > 0 else { return nil }
+            guard draftSteps < runner.config.loopCount else {
+                throw CLIError("'--draft-steps' is \(draftSteps); the model loops \(runner.config.loopCount) times, so it must be below that")
+            }
+            return Speculation(draftTokens: speculate, draftSteps: draftSteps)
         }
     }
 }

@@ -24,14 +24,35 @@ struct GeneratedAnswer {
     var promptTokens = 0
     var prefillSeconds = 0.0
     var decodeSeconds = 0.0
+    /// One-token forward calls of this answer and the loop steps they ran (early exit: fewer than the
+    /// loop count each).
+    var decodeCalls = 0
+    var decodeLoopSteps = 0
+    /// Speculative decoding: tokens drafted and drafts kept.
+    var draftedTokens = 0
+    var acceptedDrafts = 0
+
+    /// nil with speculation (its drafts and verification passes are not one-token calls).
+    var meanLoopSteps: Double? { decodeCalls > 0 && draftedTokens == 0 ? Double(decodeLoopSteps) / Double(decodeCalls) : nil }
+    var acceptanceRate: Double? { draftedTokens > 0 ? Double(acceptedDrafts) / Double(draftedTokens) : nil }
 
     /// Tokens per second after the first (each needs one forward call).
     var decodeTokensPerSecond: Double { ids.count > 1 && decodeSeconds > 0 ? Double(ids.count - 1) / decodeSeconds : 0 }
 }
 
+/// Self-speculative decoding settings (`--speculate K --draft-steps D`).
+struct Speculation {
+    let draftTokens: Int
+    let draftSteps: Int
+}
+
 /// Runs `prompt` through `session` (reusing the longest prefix it already holds), then draws up to
-/// `maxNew` tokens, handing each completed piece of text to `write` as soon as it exists.
-func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: inout Sampler, tokenizer: Tokenizer,
+/// `maxNew` tokens, handing each completed piece of text to `write` as soon as it exists. With
+/// `speculation`, tokens after the first come from `OuroSession.appendSpeculating` (the same tokens
+/// as plain greedy decoding; sampled: the same distribution).
+/// `tokenizer` nil: ids only (no stop tokens, no text).
+func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: inout Sampler, tokenizer: Tokenizer?,
+                    speculation: Speculation? = nil,
                     write: (String) -> Void, interrupted: () -> Bool = { false }) throws -> GeneratedAnswer {
     var answer = GeneratedAnswer()
     let reused = zip(session.tokens, prompt).prefix { $0 == $1 }.count
@@ -44,23 +65,50 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
     var logits = try session.append(newTokens)
     let prefillEnded = DispatchTime.now().uptimeNanoseconds
     answer.prefillSeconds = Double(prefillEnded - started) / 1e9
-    var decoder = StreamingDecoder(tokenizer: tokenizer)
-    while true {
-        let next = sampler.next(logits, context: session.tokens)
-        answer.ids.append(next)
-        if tokenizer.stopTokenIDs.contains(next) {
+    var decoder = tokenizer.map { StreamingDecoder(tokenizer: $0) }
+    let (callsBefore, stepsBefore) = (session.decodedTokens, session.decodeLoopSteps)
+    let (draftedBefore, acceptedBefore) = (session.draftedTokens, session.acceptedDrafts)
+    let maxPositions = session.runner.config.maxPositions
+    /// Takes one drawn token; true when the answer ends with it.
+    func emit(_ token: Int) -> Bool {
+        answer.ids.append(token)
+        if tokenizer?.stopTokenIDs.contains(token) == true {
             answer.stopReason = .stop
-            break
+            return true
         }
-        let piece = decoder.push(next)
+        let piece = decoder?.push(token) ?? ""
         answer.text += piece
         if !piece.isEmpty { write(piece) }
-        if answer.ids.count == maxNew { answer.stopReason = .maxNew; break }
-        if session.remainingPositions == 0 { answer.stopReason = .context; break }
-        if interrupted() { answer.stopReason = .interrupted; break }
-        logits = try session.append([next])
+        if answer.ids.count == maxNew { answer.stopReason = .maxNew; return true }
+        // The positions the drawn tokens before this one take (this one is not run yet).
+        if prompt.count + answer.ids.count - 1 >= maxPositions { answer.stopReason = .context; return true }
+        if interrupted() { answer.stopReason = .interrupted; return true }
+        return false
     }
-    let tail = decoder.finish()
+    var drawn: Int?
+    decoding: while true {
+        let next = drawn ?? sampler.next(logits, context: session.tokens)
+        drawn = nil
+        if emit(next) { break }
+        guard let speculation else {
+            logits = try session.append([next])
+            continue
+        }
+        let result = try session.appendSpeculating(next, draftTokens: min(speculation.draftTokens, maxNew - answer.ids.count - 1),
+                                                   draftSteps: speculation.draftSteps, sampler: &sampler)
+        for token in result.accepted where emit(token) { break decoding }
+        logits = result.logits
+        drawn = result.next
+    }
+    if speculation != nil {
+        // As plain decoding leaves it: every drawn token but the last has run.
+        try session.truncate(to: prompt.count + answer.ids.count - 1)
+    }
+    answer.decodeCalls = session.decodedTokens - callsBefore
+    answer.decodeLoopSteps = session.decodeLoopSteps - stepsBefore
+    answer.draftedTokens = session.draftedTokens - draftedBefore
+    answer.acceptedDrafts = session.acceptedDrafts - acceptedBefore
+    let tail = decoder?.finish() ?? ""
     answer.text += tail
     if !tail.isEmpty { write(tail) }
     answer.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillEnded) / 1e9

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Adaptive-depth measurements on a small trained model (Docs/ADAPTIVE_DEPTH.md).
+
+For each 64-token window of a held-out id file, runs `ouro generate --tokens ... --json` in every mode
+below, interleaved (mode after mode, round after round, so a machine whose speed drifts affects all
+modes alike), and reports per mode the median over (prompt, round) of decode tok/s relative to the
+baseline mode run next to it, plus token identity, mean loop steps and acceptance rate.
+
+  python3 Scripts/measure_adaptive_depth.py .build/release/ouro Tests/Fixtures/ouro-trained-s \
+      Docs/calibration/trained-s-heldout.txt --prompts 4 --rounds 3
+"""
+import argparse, json, re, statistics, subprocess, sys
+
+
+def run(ouro, model, prompt, new, extra):
+    cmd = [ouro, "generate", model, "--tokens", ",".join(map(str, prompt)), "--max-new", str(new), "--json"] + extra
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ouro"); ap.add_argument("model"); ap.add_argument("ids")
+    ap.add_argument("--prompts", type=int, default=4); ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--length", type=int, default=64); ap.add_argument("--new", type=int, default=192)
+    ap.add_argument("--speculate", default="2:1,3:1,4:1,6:1,3:2,4:2", help="K:D pairs")
+    ap.add_argument("--threshold", default="0.5")
+    a = ap.parse_args()
+    ids = [int(x) for x in re.split(r"[,\s]+", open(a.ids).read()) if x]
+    stride = max(a.length, (len(ids) - a.length) // max(1, a.prompts))
+    prompts = [ids[i * stride: i * stride + a.length] for i in range(a.prompts)]
+    modes = {"plain": ["--exit", "last"]}
+    for pair in a.speculate.split(","):
+        k, d = pair.split(":")
+        modes[f"speculate K={k} D={d}"] = ["--exit", "last", "--speculate", k, "--draft-steps", d]
+    modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"]
+    modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"]
+    results = {m: [] for m in modes}
+    for r in range(a.rounds):
+        for p, prompt in enumerate(prompts):
+            for m, extra in modes.items():
+                results[m].append((p, r, run(a.ouro, a.model, prompt, a.new, extra)))
+    base = {(p, r): o for p, r, o in results["plain"]}
+    full = {(p, r): o for p, r, o in results[f"threshold:{a.threshold} full depth"]}
+    print(f"{len(prompts)} prompts x {a.length} tokens, {a.new} new tokens, {a.rounds} rounds; ratios are medians of per-run pairs")
+    for m, rows in results.items():
+        yard = full if "early exit" in m else base
+        ratios = [o["decode_tokens_per_second"] / yard[(p, r)]["decode_tokens_per_second"] for p, r, o in rows]
+        same = sum(o["generated"] == yard[(p, r)]["generated"] for p, r, o in rows)
+        agree = statistics.mean(sum(x == y for x, y in zip(o["generated"], yard[(p, r)]["generated"])) / len(o["generated"])
+                                for p, r, o in rows)
+        first = [next((i for i, (x, y) in enumerate(zip(o["generated"], yard[(p, r)]["generated"])) if x != y), len(o["generated"]))
+                 for p, r, o in rows]
+        steps = [o.get("mean_loop_steps") for _, _, o in rows if o.get("mean_loop_steps") is not None]
+        acc = [o.get("acceptance_rate") for _, _, o in rows if o.get("acceptance_rate") is not None]
+        print(f"{m:32s} tok/s {statistics.median(o['decode_tokens_per_second'] for _, _, o in rows):9.1f}  "
+              f"x{statistics.median(ratios):.3f} vs {'full depth' if yard is full else 'plain'}  "
+              f"identical {same}/{len(rows)}  positional agreement {agree:.3f}  first difference (median) {statistics.median(first)}"
+              + (f"  mean loop steps {statistics.mean(steps):.3f}" if steps else "")
+              + (f"  acceptance {statistics.mean(acc):.3f}" if acc else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

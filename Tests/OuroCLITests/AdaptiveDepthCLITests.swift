@@ -1,0 +1,59 @@
+import Foundation
+import OuroTestSupport
+import SafeTensors
+import XCTest
+
+/// `generate --speculate / --exit threshold:Q` on the trained fixture against the PyTorch reference's
+/// greedy continuations.
+final class AdaptiveDepthCLITests: XCTestCase {
+    static let model = Fixtures.folder("ouro-trained-s")
+
+    private func json(_ arguments: [String]) throws -> [String: Any] {
+        let result = try CLI.run(arguments)
+        XCTAssertEqual(result.status, 0, "\(arguments) \(result.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+    }
+
+    func testSpeculativeGreedyGivesTheReferenceGreedyTokens() throws {
+        let bundle = try SafeTensorsFile(path: Self.model + "/reference.safetensors")
+        let prompt = try bundle.int64s("p3.input_ids").map { String($0) }.joined(separator: ",")
+        let greedy = try bundle.int64s("p3.greedy_cached").map { Int($0) }
+        for (k, d) in [("3", "1")] {
+            let output = try json(["generate", Self.model, "--tokens", prompt, "--max-new", String(greedy.count), "--exit", "last",
+                                   "--speculate", k, "--draft-steps", d, "--json"])
+            XCTAssertEqual(output["generated"] as? [Int], greedy, "K=\(k) D=\(d)")
+            let rate = try XCTUnwrap(output["acceptance_rate"] as? Double)
+            XCTAssertTrue((0...1).contains(rate))
+        }
+    }
+
+    func testEarlyExitReportsItsMeanLoopSteps() throws {
+        let prompt = "35,105,120,119,49,118,104,119"
+        let early = try json(["generate", Self.model, "--tokens", prompt, "--max-new", "8", "--exit", "threshold:0.5", "--json"])
+        let steps = try XCTUnwrap(early["mean_loop_steps"] as? Double)
+        XCTAssertTrue(steps >= 1 && steps <= 4, "\(steps)")
+        let full = try json(["generate", Self.model, "--tokens", prompt, "--max-new", "8", "--exit", "threshold:0.5", "--full-depth", "--json"])
+        XCTAssertEqual(full["mean_loop_steps"] as? Double, 4)
+        // The first token comes from the prompt pass, which always runs every step.
+        XCTAssertEqual((early["generated"] as? [Int])?.first, (full["generated"] as? [Int])?.first)
+    }
+
+    func testAdaptiveDepthOptionMisuseIsAUsageError() throws {
+        let cases: [([String], String)] = [
+            (["--draft-steps", "2"], "'--draft-steps' applies to '--speculate K' only"),
+            (["--speculate", "2", "--exit", "threshold:0.5"], "add '--full-depth'"),
+            (["--full-depth"], "'--full-depth' applies to '--exit threshold:Q' only"),
+            (["--speculate=-1"], "'--speculate' must be 0 or more"),
+            (["--speculate", "2", "--no-cache"], "need the KV cache"),
+        ]
+        for (extra, mention) in cases {
+            let result = try CLI.run(["generate", Self.model, "--tokens", "1,2"] + extra)
+            XCTAssertEqual(result.status, 2, "\(extra): \(result.stderr)")
+            XCTAssertTrue(result.stderr.split(separator: "\n").first?.contains(mention) ?? false, "\(extra): \(result.stderr)")
+        }
+        let tooDeep = try CLI.run(["generate", Self.model, "--tokens", "1,2", "--speculate", "2", "--draft-steps", "4"])
+        XCTAssertEqual(tooDeep.status, 2)
+        XCTAssertEqual(tooDeep.stderr.split(separator: "\n").count, 1, tooDeep.stderr)
+        XCTAssertTrue(tooDeep.stderr.contains("'--draft-steps' is 4"), tooDeep.stderr)
+    }
+}
