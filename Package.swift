@@ -1,10 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Hot numeric code is compiled for this project's CPU class (x86-64-v3: AVX2 + FMA + F16C);
-// a default build targets baseline x86-64, where SIMD FMAs and Float16 conversions become slow calls.
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])]
-
+// No compiler flags anywhere (SwiftPM refuses `unsafeFlags` in a package used as a dependency, and
+// ISA flags would not build on arm64): code that needs x86 extensions is C in CKernels, compiled per
+// function with target attributes and chosen at run time.
 let package = Package(
     name: "OuroKit",
     platforms: [.macOS(.v13)],
@@ -28,20 +27,19 @@ let package = Package(
 
         // Integer dot kernels for quantized linear layers (AVX-512 VNNI / AVX2 / plain C, chosen at
         // run time per function, as ggml does) and the thread pool that splits them.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels"),
         // Files: memory maps, bounds-checked byte cursors, atomic output.
         .target(name: "OuroIO"),
         // Hugging Face safetensors files and sharded checkpoints (read only, by mmap).
         .target(name: "SafeTensors", dependencies: ["OuroIO", "Quantization"]),
-        // ggml element formats: the type table, f16/bf16 conversion, Q8_0/Q4_0 codecs and dot kernels.
-        .target(name: "Quantization", swiftSettings: kernelSettings),
+        // ggml element formats: the type table, f16/bf16 conversion, block codecs and dot kernels (float rows in CKernels).
+        .target(name: "Quantization", dependencies: ["CKernels"]),
         // GGUF v3 container: reader and writer.
         .target(name: "GGUF", dependencies: ["OuroIO", "Quantization"]),
         // Text: Hugging Face tokenizer.json (byte-level BPE), the GGUF tokenizer keys, chat templates.
         .target(name: "OuroTokenizer", dependencies: ["OuroIO", "GGUF"]),
         // The looped model: configuration, tensor naming, weights, forward pass, KV cache, generation.
-        .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"],
-                swiftSettings: kernelSettings),
+        .target(name: "OuroModel", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "COpenBLAS", "CKernels"]),
         // Checkpoint folder -> GGUF file.
         .target(name: "OuroConversion", dependencies: ["OuroIO", "SafeTensors", "GGUF", "Quantization", "OuroModel", "OuroTokenizer", "COpenBLAS"]),
         // Reference bundles, parity metrics and reports.

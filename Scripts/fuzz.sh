@@ -5,9 +5,9 @@
 #   FUZZ_BUILD_ONLY=1 Scripts/fuzz.sh                     build, do not run
 #   .build-fuzz/bin/fuzz-<target> <input>                  replay one input (e.g. a saved crash)
 #
-# The module sources are compiled straight with swiftc (-sanitize=fuzzer,address, -enable-testing so
-# harnesses can reach internal parse entry points) into .build-fuzz; the normal `swift build` is not
-# involved. Seeds come from Fuzz/Corpus/<target> (checked in); what the fuzzer adds goes to
+# The Swift module sources are compiled straight with swiftc (-sanitize=fuzzer,address, -enable-testing
+# so harnesses can reach internal parse entry points) and the C target with clang (-fsanitize=address)
+# into .build-fuzz; the normal `swift build` is not involved. Seeds come from Fuzz/Corpus/<target> (checked in); what the fuzzer adds goes to
 # .build-fuzz/corpus/<target>. Crashing inputs are left in Fuzz/Crashes/<target>-crash-<sha1>.
 # Prints one line per target; exits 1 when any target crashed, leaked past the memory limit or hung.
 set -uo pipefail
@@ -25,20 +25,42 @@ mkdir -p "$mods" "$out/bin" "$out/logs" Fuzz/Crashes
 
 common=(-parse-as-library -O -g -enable-testing -sanitize=fuzzer,address
         -I "$mods" -I Sources/CZstd -I Sources/COpenBLAS)
-kernel=(-Xcc -mavx2 -Xcc -mfma -Xcc -mf16c)
 
-# Modules in dependency order; a module is rebuilt when its sources are newer than its object or an
-# earlier module was rebuilt.
+# The C target CKernels (kernels, thread pool, float rows): compiled with the toolchain's clang, as
+# SwiftPM would, plus a module map so `import CKernels` resolves. Its x86 code uses per-function
+# target attributes, so no ISA flags are needed here either.
+clang_bin=$(dirname "$(command -v swiftc)")/clang
+[ -x "$clang_bin" ] || clang_bin=clang
+cmods=$out/cmodules
+mkdir -p "$cmods/CKernels" "$out/ckernels"
+cat >"$cmods/CKernels/module.modulemap" <<MAP
+module CKernels {
+    umbrella header "$PWD/Sources/CKernels/include/CKernels.h"
+    export *
+}
+MAP
+common+=(-I "$cmods/CKernels")
+c_rebuilt=0
+for src in Sources/CKernels/*.c; do
+    obj=$out/ckernels/$(basename "${src%.c}").o
+    if [ ! -f "$obj" ] || [ -n "$(find Sources/CKernels -name '*.[ch]' -newer "$obj")" ]; then
+        "$clang_bin" -O2 -g -fsanitize=address -I Sources/CKernels/include -c "$src" -o "$obj" \
+            2>>"$out/logs/build-CKernels.log" \
+            || { cat "$out/logs/build-CKernels.log" >&2; echo "fuzz: building CKernels failed" >&2; exit 2; }
+        c_rebuilt=1
+    fi
+done
+
+# Swift modules in dependency order; a module is rebuilt when its sources are newer than its object,
+# an earlier module was rebuilt, or CKernels was.
 modules=(OuroIO Quantization SafeTensors GGUF OuroTokenizer OuroModel OuroValidation)
-rebuilt=0
+rebuilt=$c_rebuilt
 for m in "${modules[@]}"; do
     obj=$mods/$m.o
     if [ $rebuilt -eq 1 ] || [ ! -f "$obj" ] || [ -n "$(find "Sources/$m" -name '*.swift' -newer "$obj")" ]; then
-        extra=()
-        case $m in Quantization|OuroModel) extra=("${kernel[@]}");; esac
         echo "fuzz: compiling $m" >&2
-        swiftc "${common[@]}" "${extra[@]}" -module-name "$m" -wmo -c -o "$obj" \
-            -emit-module -emit-module-path "$mods/$m.swiftmodule" Sources/$m/*.swift 2>"$out/logs/build-$m.log" \
+        swiftc "${common[@]}" -module-name "$m" -wmo -c -o "$obj" \
+            -emit-module -emit-module-path "$mods/$m.swiftmodule" $(find "Sources/$m" -name "*.swift" | sort) 2>"$out/logs/build-$m.log" \
             || { cat "$out/logs/build-$m.log" >&2; echo "fuzz: building $m failed" >&2; exit 2; }
         rebuilt=1
     fi
@@ -50,7 +72,7 @@ for t in "${targets[@]}"; do
     if [ $rebuilt -eq 1 ] || [ ! -f "$bin" ] || [ "$src" -nt "$bin" ] || [ Fuzz/Support/FuzzSupport.swift -nt "$bin" ]; then
         echo "fuzz: linking fuzz-$t" >&2
         swiftc "${common[@]}" -module-name "Fuzz_${t//-/_}" -o "$bin" Fuzz/Support/FuzzSupport.swift "$src" \
-            "$mods"/*.o -lopenblas -lzstd 2>"$out/logs/build-$t.log" \
+            "$mods"/*.o "$out"/ckernels/*.o -lopenblas -lzstd 2>"$out/logs/build-$t.log" \
             || { cat "$out/logs/build-$t.log" >&2; echo "fuzz: linking $t failed" >&2; exit 2; }
     fi
 done

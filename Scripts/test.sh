@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs OuroKit's test suite on a fresh machine: installs missing system packages, prepares a Python
 # venv with gguf-py (the independent GGUF reader the interop tests check our files against) and the
-# openai client (the server tests drive `ouro serve` with it), runs `swift test`.
+# openai client (the server tests drive `ouro serve` with it), runs `swift test`, then checks that a
+# client package can depend on OuroKit by version (Scripts/check_client_package.sh; skipped when
+# `swift test` arguments such as --filter are given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./Scripts/setup.sh
@@ -26,6 +28,12 @@ set +e
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# Only on a whole-suite run: a filtered run is for iterating on some tests.
+client="client package: not checked (filtered run)"
+if [ $# -eq 0 ]; then
+  if out=$(./Scripts/check_client_package.sh 2>&1); then client=$(tail -1 <<<"$out"); else status=1; client=$out; fi
+fi
+echo "$client"
 # One plain closing line: "N passed, N failed, N skipped".
 summary=$(grep -E "Executed [0-9]+ tests?, with" "$log" | tail -1)
 if [ -n "$summary" ]; then

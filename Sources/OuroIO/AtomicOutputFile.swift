@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
+private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 import Darwin
+private let systemWrite = Darwin.write
 #endif
 
 /// Writes a file so that the destination either holds the complete result or is left untouched.
@@ -104,7 +106,7 @@ public final class AtomicOutputFile {
         if OutputCleanup.interruptRequested { throw FileIOError.interrupted(path: destination) }
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = systemWrite(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileIOError.writeFailed(path: destination, errno: errno)

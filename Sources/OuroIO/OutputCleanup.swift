@@ -17,12 +17,18 @@ public enum OutputCleanup {
         t.initialize(repeating: nil, count: 64)
         return t
     }()
-    nonisolated(unsafe) private static var lock = pthread_mutex_t()
+    /// Initialized once with pthread_mutex_init (thread-safe lazy static): a zeroed pthread_mutex_t
+    /// is a valid mutex on Glibc but not on Darwin.
+    nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
     nonisolated(unsafe) private static var installed = false
     nonisolated(unsafe) public private(set) static var interruptRequested = false
 
     public static func installHandlers() {
-        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         guard !installed else { return }
         installed = true
         signal(SIGXFSZ, SIG_IGN)
@@ -36,7 +42,7 @@ public enum OutputCleanup {
     }
 
     static func register(_ path: String) {
-        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         for i in 0..<capacity where table[i] == nil {
             table[i] = strdup(path)
             return
@@ -44,7 +50,7 @@ public enum OutputCleanup {
     }
 
     static func unregister(_ path: String) {
-        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
         for i in 0..<capacity {
             if let p = table[i], String(cString: p) == path {
                 table[i] = nil

@@ -37,7 +37,8 @@ private func setNibble(_ byte: UnsafeMutablePointer<UInt8>, high: Bool, _ q: UIn
 @inline(__always)
 private func clampedCode(_ v: Float, _ top: Int) -> Int {
     guard v == v else { return 0 }
-    return Swift.max(0, Swift.min(top, Int(v.rounded(.toNearestOrEven))))
+    // Clamping to [-1, top + 1] first changes nothing (rounding is monotonic) and keeps it exact.
+    return Swift.max(0, Swift.min(top, Int(Rounding.halfToEvenSmall(Swift.max(-1, Swift.min(Float(top + 1), v))))))
 }
 
 /// Q4_0: x = d·(q - 8).

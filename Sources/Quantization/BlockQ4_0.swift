@@ -94,5 +94,5 @@ enum BlockQ4_0 {
 @inline(__always)
 private func nibble(_ v: Float) -> UInt8 {
     guard v == v else { return 8 }
-    return UInt8(Swift.max(0, Swift.min(15, v.rounded(.towardZero))))
+    return UInt8(Int32(Swift.max(0, Swift.min(15, v))))   // Int32(_:) truncates toward zero
 }

@@ -23,7 +23,7 @@ enum BlockQ8_0 {
             let qs = (yb + 2).assumingMemoryBound(to: Int8.self)
             for j in 0..<elements {
                 // roundf: half away from zero, which is Swift's default rounding rule.
-                qs[j] = clampedInt8((xb[j] * id).rounded())
+                qs[j] = clampedInt8(Rounding.halfAwayFromZero(xb[j] * id))
             }
         }
     }

@@ -1,31 +1,40 @@
+import CKernels
+
 /// IEEE 754 binary16 ("half") bit patterns, as ggml stores F16 tensors and block scales.
 ///
 /// `from` rounds to nearest, ties to even, overflowing to ±inf; NaN stays NaN (quiet).
-/// The conversions go through Swift's `Float16`, which this target compiles to F16C instructions
-/// (`vcvtps2ph`/`vcvtph2ps`, enabled by `-Xcc -mf16c` in Package.swift). Measured with `swiftc -O`
-/// on the Zen 4 host, 4M elements: the bulk loops vectorize to 0.09 ns/element with F16C, against
-/// 2.1-2.9 ns without it (libcalls) and 2.2 ns for the bit-twiddling reference below. The bulk
-/// functions are therefore not inlinable: callers built without F16C still get the fast code.
-/// The reference is kept to test the fast path against and to document the rounding.
+/// The bulk conversions are CKernels' `ck_f32_to_f16` / `ck_f16_to_f32`: F16C (`vcvtps2ph` /
+/// `vcvtph2ps`) chosen at run time, plain C elsewhere; 0.09 ns/element with F16C on the Zen 4 host
+/// against ~2.2 ns for scalar conversions. The one-value conversions use Swift's `Float16` (a
+/// libcall or one instruction, depending on the target), or the bit-level reference below where
+/// Swift has no `Float16` (macOS on x86_64). The reference also documents and tests the rounding.
 public enum Float16Bits {
     @inlinable
     public static func from(_ x: Float) -> UInt16 {
+        #if (os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64)
+        referenceFrom(x)
+        #else
         Float16(x).bitPattern
+        #endif
     }
 
     @inlinable
     public static func toFloat(_ h: UInt16) -> Float {
+        #if (os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64)
+        referenceToFloat(h)
+        #else
         Float(Float16(bitPattern: h))
+        #endif
     }
 
     /// Converts `count` floats to half bit patterns.
     public static func convert(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<UInt16>) {
-        for i in 0..<count { destination[i] = Float16(source[i]).bitPattern }
+        ck_f32_to_f16(source, destination, count)
     }
 
     /// Expands `count` half bit patterns to floats.
     public static func expand(_ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { destination[i] = Float(Float16(bitPattern: source[i])) }
+        ck_f16_to_f32(source, destination, count)
     }
 
     /// Software reference for `from`: round to nearest even on the float's bits.

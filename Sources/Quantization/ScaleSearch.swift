@@ -13,7 +13,7 @@ enum ScaleSearch {
     @inline(__always)
     static func nearestInt(_ v: Float) -> Int {
         guard v == v else { return 0 }
-        return Int(Swift.max(-4_194_304, Swift.min(4_194_303, v.rounded(.toNearestOrEven))))
+        return Int(Rounding.halfToEvenSmall(Swift.max(-4_194_304, Swift.min(4_194_303, v))))
     }
 
     /// `make_qx_quants` with `rmse_type` 1: symmetric quants in [-nmax, nmax-1] (stored with +nmax in

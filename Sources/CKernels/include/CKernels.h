@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "ck_float_rows.h"
 
 #ifdef __cplusplus
 extern "C" {
