@@ -202,18 +202,7 @@ public struct SensitivitySearch {
 
     /// Each step's logits as log-probabilities, [S][T*V].
     func logSoftmaxSteps(_ out: LoopOutputs) -> [[Float]] {
-        out.stepLogits.map { logits in
-            var result = logits
-            let v = out.vocab
-            for t in 0..<out.tokens {
-                let row = logits[t * v..<(t + 1) * v]
-                let top = row.max() ?? 0
-                let sum = row.reduce(0.0) { $0 + exp(Double($1 - top)) }
-                let shift = Float(Double(top) + log(sum))
-                for i in 0..<v { result[t * v + i] = logits[t * v + i] - shift }
-            }
-            return result
-        }
+        out.stepLogits.map { logSoftmaxRows($0, tokens: out.tokens, vocab: out.vocab) }
     }
 
     /// Summed (over positions) KL(reference ‖ model) per step from log-probabilities.
@@ -227,4 +216,17 @@ public struct SensitivitySearch {
             return total
         }
     }
+}
+
+/// Log-softmax of each of `tokens` rows of `vocab` logits (max-shifted, sum in double).
+func logSoftmaxRows(_ logits: [Float], tokens: Int, vocab v: Int) -> [Float] {
+    var result = logits
+    for t in 0..<tokens {
+        let row = logits[t * v..<(t + 1) * v]
+        let top = row.max() ?? 0
+        let sum = row.reduce(0.0) { $0 + exp(Double($1 - top)) }
+        let shift = Float(Double(top) + log(sum))
+        for i in 0..<v { result[t * v + i] = logits[t * v + i] - shift }
+    }
+    return result
 }

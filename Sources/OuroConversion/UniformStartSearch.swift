@@ -221,16 +221,7 @@ public struct UniformStartSearch {
 
     /// The final loop step's log-probabilities, [T*V].
     static func finalLogProbabilities(_ out: LoopOutputs) -> [Float] {
-        let logits = out.stepLogits.last ?? [], v = out.vocab
-        var result = logits
-        for t in 0..<out.tokens {
-            let row = logits[t * v..<(t + 1) * v]
-            let top = row.max() ?? 0
-            let sum = row.reduce(0.0) { $0 + exp(Double($1 - top)) }
-            let shift = Float(Double(top) + log(sum))
-            for i in 0..<v { result[t * v + i] = logits[t * v + i] - shift }
-        }
-        return result
+        logSoftmaxRows(out.stepLogits.last ?? [], tokens: out.tokens, vocab: out.vocab)
     }
 
     /// KL(reference ‖ model) per position from log-probabilities.
