@@ -105,6 +105,8 @@ extension OuroCommand {
                 if let ctx, ctx > config.maxPositions {
                     throw CLIError("'--ctx' \(ctx) exceeds the model's \(config.maxPositions) positions")
                 }
+                // A cache type the model cannot use (q8_0 needs head_dim % 32 == 0) fails here, not per request.
+                _ = try kv.options().context(for: config)
                 var loaded: Tokenizer?
                 if let tokenizer {
                     loaded = try loadTokenizer(tokenizer)
