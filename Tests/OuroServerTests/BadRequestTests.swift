@@ -133,14 +133,7 @@ final class BadRequestTests: XCTestCase {
         let fd = try openStream(http, maxTokens: 60)
         kill(server.process.processIdentifier, SIGTERM)
         // The running answer still ends properly, with [DONE].
-        var rest = ""
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            rest += String(decoding: buffer[0..<n], as: UTF8.self)
-        }
-        close(fd)
+        let rest = readUntilClosed(fd)
         XCTAssertTrue(rest.contains("data: [DONE]"), rest)
         server.process.waitUntilExit()
         XCTAssertEqual(server.process.terminationStatus, 0, server.stderr)
@@ -152,14 +145,7 @@ final class BadRequestTests: XCTestCase {
         let http = RawHTTP(port: server.port)
         let fd = try openStream(http, maxTokens: 1900)
         kill(server.process.processIdentifier, SIGTERM)
-        var rest = ""
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            rest += String(decoding: buffer[0..<n], as: UTF8.self)
-        }
-        close(fd)
+        let rest = readUntilClosed(fd)
         XCTAssertTrue(rest.contains(#""code":"cancelled""#), String(rest.suffix(500)))
         XCTAssertTrue(rest.contains("data: [DONE]"))
         XCTAssertFalse(rest.contains(#""finish_reason":"length""#))
@@ -179,5 +165,18 @@ final class BadRequestTests: XCTestCase {
         for word in ["/v1/chat/completions", "/v1/completions", "--parallel", "--api-key", "--ctx", "SIGTERM", "curl", "Retry-After"] {
             XCTAssertTrue(text.contains(word), "serve --help lacks \(word)")
         }
+    }
+
+    /// Everything the server still sends on `fd` until it closes the connection; closes `fd`.
+    private func readUntilClosed(_ fd: Int32) -> String {
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            text += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        close(fd)
+        return text
     }
 }
