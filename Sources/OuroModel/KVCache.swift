@@ -98,6 +98,12 @@ final class KVCache: @unchecked Sendable {
     private let chunkBytes: Int
     /// `mean` sharing: f32 running sums of the steps' K and V of the call in progress, [layer][row][kvWidth].
     private var meanKeys: FloatBuffer?, meanValues: FloatBuffer?
+    /// Early exit under last/mean sharing: every step files the kept K/V its positions would keep if
+    /// they exited at it (last: this step's; mean: the mean over all steps with the deeper ones
+    /// counted as this one, as full sharing's `copyStep` makes them), so the slot holds the exit
+    /// step's value whichever step that turns out to be. Off: only the last step files (the reference).
+    var filesEveryStep = false
+    private var meanExitKeys: FloatBuffer?, meanExitValues: FloatBuffer?
 
     /// Throws a one-line error when the options cannot be used with this model.
     init(config: OuroConfiguration, options: KVCacheOptions = .exact) throws {
@@ -165,7 +171,7 @@ final class KVCache: @unchecked Sendable {
         case .full:
             write(slot: step * layers + layer, keys: keys, values: values, tokens: T, start: start)
         case .last:
-            if step == steps - 1 { write(slot: layer, keys: keys, values: values, tokens: T, start: start) }
+            if step == steps - 1 || filesEveryStep { write(slot: layer, keys: keys, values: values, tokens: T, start: start) }
         case .mean:
             let needed = layers * T * width
             if (meanKeys?.count ?? 0) < needed {
@@ -181,6 +187,20 @@ final class KVCache: @unchecked Sendable {
                     sumK[i] += keys[i]
                     sumV[i] += values[i]
                 }
+            }
+            if step < steps - 1 && filesEveryStep {
+                // (sum of steps 0...step + (deeper steps) x this step's) / steps, in scratch: the sums go on.
+                if (meanExitKeys?.count ?? 0) < T * width {
+                    meanExitKeys = FloatBuffer(T * width)
+                    meanExitValues = FloatBuffer(T * width)
+                }
+                let exitK = meanExitKeys!.pointer, exitV = meanExitValues!.pointer
+                let deeper = Float(steps - 1 - step), inverse = 1 / Float(steps)
+                for i in 0..<T * width {
+                    exitK[i] = (sumK[i] + deeper * keys[i]) * inverse
+                    exitV[i] = (sumV[i] + deeper * values[i]) * inverse
+                }
+                write(slot: layer, keys: exitK, values: exitV, tokens: T, start: start)
             }
             if step == steps - 1 {
                 let inverse = 1 / Float(steps)

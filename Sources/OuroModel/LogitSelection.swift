@@ -35,7 +35,8 @@ enum LoopDepth: Equatable {
     case full
     /// Threshold exit for real: once every new position has reached its exit step the remaining steps
     /// are skipped, and the exit step's K/V is copied into the deeper steps' cache slots (so later
-    /// tokens, which may run deeper, find a state there). Needs `.exit(.threshold)` logits and every
+    /// tokens, which may run deeper, find a state there; under last/mean sharing the kept K/V is
+    /// filed as the exit step's, see `KVCache.filesEveryStep`). Needs `.exit(.threshold)` logits and every
     /// new position recorded (decode, one token); otherwise it runs all steps.
     case earlyExit
     /// The first `n` steps only (a draft). The deeper slots of the new positions are left stale: the

@@ -6,7 +6,8 @@ public struct SpeculationTiming: Sendable {
     public let plainTokenSeconds: Double
     /// One drafted token (the first D loop steps, one head).
     public let draftTokenSeconds: Double
-    /// One verification pass of K+1 tokens (full depth, decode-identical kernels).
+    /// One verification pass of K+1 tokens (the last draft's D steps, then steps D... of all K+1
+    /// tokens with the decode-identical kernels).
     public let verifySeconds: Double
     public let draftTokens: Int, draftSteps: Int
 
@@ -35,6 +36,7 @@ extension OuroRunner {
         _ = run(prompt[...], cache: cache, activations: prefill, lastPositionOnly: true, logits: .exit(.lastStep))
         let single = try makeActivations(tokens: 1, context: capacity)
         let batch = try makeActivations(tokens: K + 1, context: capacity)
+        let rowAttention = RowAttentionScratch()
         let n = cache.length
         let tokens = (0...K).map { (7 + $0 * 31) % config.vocabSize }
         func seconds(_ body: () -> Void) -> Double {
@@ -46,16 +48,20 @@ extension OuroRunner {
         for _ in 0..<rounds {
             plain += seconds { _ = run(tokens[0...0], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(.lastStep)) }
             cache.truncate(to: n)
+            var states: [Float] = []
             draft += seconds {
                 for t in 0..<K {
-                    _ = run(tokens[t...t], cache: cache, activations: single, lastPositionOnly: true,
-                            logits: .exit(.step(D - 1)), depth: .firstSteps(D))
+                    states += run(tokens[t...t], cache: cache, activations: single, lastPositionOnly: true,
+                                  logits: .exit(.step(D - 1)), depth: .firstSteps(D)).stepHidden[D - 1]
                 }
             }
-            cache.truncate(to: n)
+            // As OuroSession.appendSpeculating: the last draft's D steps, then steps D... of all K+1.
             verify += seconds {
+                states += run(tokens[K...K], cache: cache, activations: single, lastPositionOnly: true,
+                              logits: .exit(.step(D - 1)), depth: .firstSteps(D)).stepHidden[D - 1]
+                cache.truncate(to: n)
                 _ = run(tokens[...], cache: cache, activations: batch, lastPositionOnly: false, logits: .exit(.lastStep),
-                        decodeIdentical: single)
+                        decodeIdentical: rowAttention, resume: (D, states))
             }
             cache.truncate(to: n)
         }

@@ -75,15 +75,26 @@ public final class OuroRunner: @unchecked Sendable {
     /// runs at every step; the output head only at the steps `selection` names, and `depth` may stop
     /// the loop early (see `LoopDepth`). Tokens must be valid, `activations` large enough and `cache`
     /// reserved for start + T positions (checked by the callers).
+    /// `resume`: the first `resume.step` steps of every position already ran (speculative drafts, in
+    /// one-token calls that filed their K/V); the loop starts at that step from `resume.hidden`
+    /// [T, H], their state after it. Only for a selection that reads one step at or after it.
     func run(_ tokens: ArraySlice<Int>, cache: KVCache, activations a: Activations, lastPositionOnly: Bool,
              logits selection: LogitSelection = .everyStep, depth: LoopDepth = .full,
-             decodeIdentical rowScratch: Activations? = nil) -> LoopOutputs {
+             decodeIdentical rowScratch: RowAttentionScratch? = nil,
+             resume: (step: Int, hidden: [Float])? = nil) -> LoopOutputs {
         let T = tokens.count, H = config.hiddenSize, V = config.vocabSize, S = config.loopCount
         let start = cache.length
         precondition(T <= a.tokens && start + T <= cache.capacity)
-        let embedding = weights.tokenEmbedding
-        for (t, token) in tokens.enumerated() {
-            dequantizeRow(embedding.type, embedding.row(token), count: H, into: a.h.pointer + t * H)
+        let firstStep = resume?.step ?? 0
+        if let resume {
+            precondition(resume.hidden.count == T * H && selection.threshold == nil
+                         && (selection.singleStep(loopCount: S) ?? -1) >= resume.step, "run: resume needs one step's logits after it")
+            resume.hidden.withUnsafeBufferPointer { a.h.pointer.update(from: $0.baseAddress!, count: T * H) }
+        } else {
+            let embedding = weights.tokenEmbedding
+            for (t, token) in tokens.enumerated() {
+                dequantizeRow(embedding.type, embedding.row(token), count: H, into: a.h.pointer + t * H)
+            }
         }
         rope.tables(start: start, count: T, cos: a.cos.pointer, sin: a.sin.pointer)
 
@@ -93,8 +104,11 @@ public final class OuroRunner: @unchecked Sendable {
         if case let .firstSteps(n) = depth { stepsToRun = min(max(n, 1), S) } else { stepsToRun = S }
         let onlyStep = selection.singleStep(loopCount: S).map { min($0, stepsToRun - 1) }
         let threshold = selection.threshold
-        // Under last/mean sharing a position's kept K/V is written at the last step, so it must run.
-        let stopAtExit = depth == .earlyExit && threshold != nil && recorded == T && cache.options.sharing == .full
+        // Full sharing: the exit step's K/V is copied into the deeper slots after the loop; last/mean:
+        // every step files the kept K/V as if it were the exit (`KVCache.filesEveryStep`).
+        let stopAtExit = depth == .earlyExit && threshold != nil && recorded == T
+        cache.filesEveryStep = stopAtExit && cache.options.sharing != .full
+        defer { cache.filesEveryStep = false }
         var exits = [ExitAccumulator](repeating: ExitAccumulator(), count: threshold == nil ? 0 : recorded)
         var exited = [Bool](repeating: false, count: exits.count)
         var picked = [Float](repeating: 0, count: threshold == nil ? 0 : recorded * V)
@@ -103,7 +117,13 @@ public final class OuroRunner: @unchecked Sendable {
         let rowScratch = T > 1 ? rowScratch : nil
         a.kernels.decodeIdentical = rowScratch != nil
         defer { a.kernels.decodeIdentical = false }
-        for step in 0..<stepsToRun {
+        for _ in 0..<min(firstStep, stepsToRun) {
+            // Steps that ran before this call: nothing recorded here.
+            stepLogits.append([])
+            stepHidden.append([])
+            gateLogits.append([])
+        }
+        for step in firstStep..<max(firstStep, stepsToRun) {
             for layer in 0..<config.layerCount {
                 block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a, rowScratch: rowScratch)
             }
@@ -168,7 +188,7 @@ public final class OuroRunner: @unchecked Sendable {
     /// One sandwich-norm decoder block on the residual stream `a.h`:
     /// h += post_attention_norm(attn(attn_norm(h))); h += post_ffw_norm(mlp(ffn_norm(h))).
     private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations,
-                       rowScratch: Activations?) {
+                       rowScratch: RowAttentionScratch?) {
         let w = weights.layers[layer], norms = layerNorms[layer]
         let H = config.hiddenSize, I = config.intermediateSize
         let kernels = a.kernels
@@ -177,7 +197,7 @@ public final class OuroRunner: @unchecked Sendable {
         activationObserver?.observe(.attentionInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
         kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
         if let rowScratch {
-            attentionRowByRow(slot: slot, tokens: T, start: start, cache: cache, a, single: rowScratch)
+            attentionRowByRow(slot: slot, tokens: T, start: start, cache: cache, a, scratch: rowScratch)
         } else {
             attention(slot: slot, tokens: T, start: start, cache: cache, a)
         }

@@ -31,6 +31,11 @@ extension OuroSession {
             throw ModelError.invalidRequest("draft steps \(draftSteps) must be in 1..<\(S) (the loop count)")
         }
         guard draftTokens >= 0 else { throw ModelError.invalidRequest("draft tokens \(draftTokens) must be 0 or more") }
+        // Under last/mean sharing a token's kept K/V comes from its last step, which the next token's
+        // first step reads: one pass over several new tokens cannot compute what decoding does.
+        guard cache.options.sharing == .full else {
+            throw ModelError.invalidRequest("self-speculative decoding needs full K/V sharing (this session's is \(cache.options.sharing.rawValue))")
+        }
         try runner.validate([token])
         let K = min(draftTokens, remainingPositions - 1)
         guard K > 0 else {
@@ -40,14 +45,19 @@ extension OuroSession {
         try cache.reserve(n + K + 1)
         let greedy = sampler.options.temperature <= 0
 
-        // Draft: D steps per token; the deeper slots of these positions are never read (the
-        // verification pass below rewrites every slot of them).
+        // Draft: D steps per token. Those D steps are exactly what decoding the token computes
+        // first (one-token calls, the same cache contents), so the verification pass starts at step
+        // D from the drafts' states and K/V when the exit mode reads one step at or after D; the last
+        // draft then runs its D steps too. The deeper slots are rewritten by the verification pass.
         let single = try singleActivations()
+        let resumes = LogitSelection.exit(exit).singleStep(loopCount: runner.config.loopCount).map { $0 >= draftSteps } ?? false
         var draft: [Int] = [], draftProbabilities: [[(token: Int, probability: Double)]] = []
+        var states: [Float] = []
         var input = token
         for _ in 0..<K {
             let outputs = runner.run([input][...], cache: cache, activations: single, lastPositionOnly: true,
                                      logits: .exit(.step(draftSteps - 1)), depth: .firstSteps(draftSteps))
+            states += outputs.stepHidden[draftSteps - 1]
             let logits = outputs.logits(.step(draftSteps - 1))
             let context = tokens + [token] + draft
             if greedy {
@@ -59,13 +69,20 @@ extension OuroSession {
             }
             draft.append(input)
         }
+        if resumes {
+            let outputs = runner.run([input][...], cache: cache, activations: single, lastPositionOnly: true,
+                                     logits: .exit(.step(draftSteps - 1)), depth: .firstSteps(draftSteps))
+            states += outputs.stepHidden[draftSteps - 1]
+        }
         cache.truncate(to: n)
 
         // Verify every position with the full model in one pass.
         let batch = [token] + draft
-        let verify = try runner.makeActivations(tokens: batch.count, context: cache.capacity)
-        let outputs = runner.run(batch[...], cache: cache, activations: verify, lastPositionOnly: false, logits: .exit(exit),
-                                 decodeIdentical: single)
+        if (verification?.tokens ?? 0) < batch.count {
+            verification = try runner.makeActivations(tokens: batch.count, context: cache.limit)
+        }
+        let outputs = runner.run(batch[...], cache: cache, activations: verification!, lastPositionOnly: false, logits: .exit(exit),
+                                 decodeIdentical: rowAttention, resume: resumes ? (draftSteps, states) : nil)
         let all = outputs.logits(exit)
         let V = runner.config.vocabSize
         func full(_ i: Int) -> [Float] { Array(all[i * V ..< (i + 1) * V]) }

@@ -11,6 +11,9 @@ public final class OuroSession {
     let cache: KVCache
     /// Scratch for one-token calls (decoding), reused for every token.
     var single: Activations?
+    /// Scratch for speculative verification passes (K+1 tokens), reused for every pass.
+    var verification: Activations?
+    let rowAttention = RowAttentionScratch()
     /// Longest run of tokens one forward call takes; longer appends go in chunks, so scratch memory
     /// (tokens x vocabulary logits among it) stays bounded whatever the prompt length.
     public let prefillChunk: Int
@@ -43,9 +46,10 @@ public final class OuroSession {
     public var cacheBytes: Int { cache.allocatedBytes }
 
     /// With a threshold exit mode, one-token appends stop looping at the exit step (`LoopDepth.earlyExit`:
-    /// deeper steps are not computed, their K/V slots get the exit step's). Prompt appends (more than one
-    /// token) always run every step, and so does every token under last/mean K/V sharing (the kept
-    /// K/V is written at the last step). Off: every step runs, the reference semantics.
+    /// deeper steps are not computed, their K/V slots get the exit step's; under last sharing the kept
+    /// K/V is the exit step's, under mean the mean with the deeper steps counted as the exit step).
+    /// Prompt appends (more than one token) always run every step. Off: every step runs, the
+    /// reference semantics.
     public var earlyExit = false
     /// One-token appends so far and the loop steps they ran (mean = decodeLoopSteps / decodedTokens).
     public private(set) var decodedTokens = 0

@@ -17,6 +17,14 @@ extension OuroCommand {
 
                 The conversation is rendered with the model's chat template (--chat-format chatml for \
                 models without one); --thinking sets the template's enable_thinking.
+
+                Adaptive depth (as in `ouro generate`; Docs/ADAPTIVE_DEPTH.md):
+                  --exit threshold:Q             each answer token stops looping at its exit step \
+                (faster, an approximation of the full model); --full-depth computes every step
+                  --speculate K --draft-steps D  draft K tokens with the first D loop steps and verify \
+                them in one pass: greedy answers are exactly plain greedy's, sampled ones keep their \
+                distribution. The stderr line after each answer gives the acceptance rate or the mean \
+                loop steps.
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder (with its tokenizer).")
@@ -25,8 +33,7 @@ extension OuroCommand {
         @Option(help: "How many tokens one answer may have at most.")
         var maxNew: Int = 512
 
-        @Option(help: "Exit mode: last, step:K, threshold:Q or weighted.")
-        var exit: ExitArgument?
+        @OptionGroup var depth: DepthArguments
 
         @Option(help: "Threads (default: number of online CPUs).")
         var threads: Int?
@@ -42,15 +49,18 @@ extension OuroCommand {
         func validate() throws {
             guard maxNew >= 1 else { throw ValidationError("'--max-new' must be 1 or more") }
             guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
+            try depth.check(kvShare: kv.kvShare)
         }
 
         func run() throws {
-            let (tokenizer, template, session) = try reportingBadInput { () -> (Tokenizer, ChatTemplate, OuroSession) in
+            let (tokenizer, template, session, speculation) = try reportingBadInput {
+                () -> (Tokenizer, ChatTemplate, OuroSession, Speculation?) in
                 let tokenizer = try loadTokenizer(model)
                 let template = try conversation.template(tokenizer, model: model)
                 let runner = OuroRunner(weights: try loadWeights(model), threads: threads)
-                return (tokenizer, template, try OuroSession(runner: runner, exit: exit?.mode,
-                                                                   kv: kv.options(contextLimit: context.contextLimit)))
+                let session = try OuroSession(runner: runner, exit: depth.exit?.mode, kv: kv.options(contextLimit: context.contextLimit))
+                session.earlyExit = depth.earlyExit
+                return (tokenizer, template, session, try depth.speculation(runner))
             }
             let opening = try reportingBadInput { try conversation.withSystem([]) }
             var messages = opening
@@ -85,13 +95,16 @@ extension OuroCommand {
                     }
                     let answer = try InterruptAnswer.during { interrupted in
                         try generateAnswer(session: session, prompt: ids, maxNew: min(maxNew, limit - ids.count), sampler: &sampler,
-                                           tokenizer: tokenizer, write: writeToStandardOutput, interrupted: interrupted)
+                                           tokenizer: tokenizer, speculation: speculation, write: writeToStandardOutput,
+                                           interrupted: interrupted)
                     }
                     writeToStandardOutput("\n")
                     messages.append(ChatMessage(role: "assistant", content: answer.text))
                     let reused = ids.count - answer.promptTokens
-                    printError(String(format: "[%d tokens, %.1f tokens/s; prompt: %d new tokens, %d reused from the cache%@]",
-                                      answer.ids.count, answer.decodeTokensPerSecond, answer.promptTokens, reused,
+                    let depthNote = answer.acceptanceRate.map { String(format: "; drafts accepted %.0f%%", $0 * 100) }
+                        ?? (depth.earlyExit ? answer.meanLoopSteps.map { String(format: "; %.2f loop steps per token", $0) } : nil) ?? ""
+                    printError(String(format: "[%d tokens, %.1f tokens/s%@; prompt: %d new tokens, %d reused from the cache%@]",
+                                      answer.ids.count, answer.decodeTokensPerSecond, depthNote, answer.promptTokens, reused,
                                       answer.stopReason == .stop ? "" : answer.stopReason == .interrupted ? "; interrupted" : "; stopped at --max-new"))
                 } catch {
                     // The turn is dropped; the conversation goes on.

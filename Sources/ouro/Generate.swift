@@ -75,8 +75,7 @@ extension OuroCommand {
 
         private var newTokens: Int { maxNew ?? (tokens == nil ? 256 : 12) }
 
-        @Option(help: "Exit mode: last, step:K, threshold:Q or weighted.")
-        var exit: ExitArgument?
+        @OptionGroup var depth: DepthArguments
 
         @OptionGroup var sampling: SamplingArguments
 
@@ -85,15 +84,6 @@ extension OuroCommand {
         @OptionGroup var kv: KVCacheArguments
 
         @OptionGroup var context: ContextLimitArgument
-
-        @Flag(help: "With --exit threshold:Q, compute every loop step for every token (no early exit).")
-        var fullDepth = false
-
-        @Option(help: "Self-speculative decoding: tokens drafted per verification pass (0: off).")
-        var speculate: Int = 0
-
-        @Option(help: "Loop steps that draft a token with --speculate (1 ..< the model's loop count).")
-        var draftSteps: Int = 1
 
         @Flag(help: "Recompute the whole sequence for every token instead of using the KV cache (--tokens, greedy).")
         var noCache = false
@@ -122,32 +112,10 @@ extension OuroCommand {
             if noCache && (kv.kvType != .f16 || kv.kvShare != .full || context.contextLimit != nil) {
                 throw ValidationError("'--kv-type', '--kv-share' and '--ctx' apply to the KV cache; drop '--no-cache'")
             }
-            guard speculate >= 0 else { throw ValidationError("'--speculate' must be 0 or more") }
-            guard draftSteps >= 1 else { throw ValidationError("'--draft-steps' must be 1 or more") }
-            if noCache && (speculate > 0 || earlyExit) {
+            if noCache && (depth.speculate > 0 || depth.earlyExit) {
                 throw ValidationError("early exit and '--speculate' need the KV cache; drop '--no-cache'")
             }
-            if earlyExit && kv.kvShare != .full {
-                throw ValidationError("early exit needs '--kv-share full' (last/mean write the kept K/V at the last step); add '--full-depth' or drop '--kv-share'")
-            }
-            if speculate > 0 && earlyExit {
-                throw ValidationError("'--speculate' verifies with the full model; with '--exit threshold:Q' add '--full-depth'")
-            }
-            if fullDepth && !isThreshold {
-                throw ValidationError("'--full-depth' applies to '--exit threshold:Q' only (other modes always run every step)")
-            }
-            if speculate == 0 && draftSteps != 1 {
-                throw ValidationError("'--draft-steps' applies to '--speculate K' only")
-            }
-        }
-
-        private var isThreshold: Bool {
-            if case .threshold = exit?.mode { return true }
-            return false
-        }
-
-        /// Early exit: an explicit `--exit threshold:Q` without `--full-depth`.
-        private var earlyExit: Bool { isThreshold && !fullDepth
+            try depth.check(kvShare: kv.kvShare)
         }
 
         func run() throws {
@@ -176,11 +144,11 @@ extension OuroCommand {
             }
             var sampler = Sampler(sampling.options)
             let answer = try reportingBadInput { () -> GeneratedAnswer in
-                let session = try OuroSession(runner: runner, exit: exit?.mode, kv: kv.options(contextLimit: context.contextLimit),
+                let session = try OuroSession(runner: runner, exit: depth.exit?.mode, kv: kv.options(contextLimit: context.contextLimit),
                                               initialCapacity: ids.count + newTokens)
-                session.earlyExit = earlyExit
+                session.earlyExit = depth.earlyExit
                 return try generateAnswer(session: session, prompt: ids, maxNew: newTokens, sampler: &sampler, tokenizer: tokenizer,
-                                          speculation: try speculation(runner), write: json ? { _ in } : writeToStandardOutput)
+                                          speculation: try depth.speculation(runner), write: json ? { _ in } : writeToStandardOutput)
             }
             if json {
                 struct Output: Encodable {
@@ -203,7 +171,7 @@ extension OuroCommand {
             let (generated, answer) = try reportingBadInput { () -> ([Int], GeneratedAnswer?) in
                 let weights = try loadWeights(model)
                 let runner = OuroRunner(weights: weights)
-                let mode = exit?.mode ?? runner.defaultExitMode
+                let mode = depth.exit?.mode ?? runner.defaultExitMode
                 if noCache {
                     return (try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: false, exit: mode), nil)
                 }
@@ -212,10 +180,10 @@ extension OuroCommand {
                 }
                 let session = try OuroSession(runner: runner, exit: mode, kv: kv.options(contextLimit: context.contextLimit),
                                               initialCapacity: prompt.count + newTokens)
-                session.earlyExit = earlyExit
+                session.earlyExit = depth.earlyExit
                 var sampler = Sampler(sampling.options)
                 let answer = try generateAnswer(session: session, prompt: prompt, maxNew: newTokens, sampler: &sampler, tokenizer: nil,
-                                                speculation: try speculation(runner), write: { _ in })
+                                                speculation: try depth.speculation(runner), write: { _ in })
                 return (answer.ids, answer)
             }
             let seconds = Date().timeIntervalSince(started)
@@ -232,15 +200,6 @@ extension OuroCommand {
             } else {
                 print(generated.map(String.init).joined(separator: ","))
             }
-        }
-
-        /// `--speculate K --draft-steps D` checked against the model's loop count; nil when off.
-        private func speculation(_ runner: OuroRunner) throws -> Speculation? {
-            guard speculate > 0 else { return nil }
-            guard draftSteps < runner.config.loopCount else {
-                throw CLIError("'--draft-steps' is \(draftSteps); the model loops \(runner.config.loopCount) times, so it must be below that")
-            }
-            return Speculation(draftTokens: speculate, draftSteps: draftSteps)
         }
     }
 }

@@ -46,19 +46,40 @@ final class SpeculativeDecodingTests: XCTestCase {
 
     func testSpeculativeGreedyIsPlainGreedyAndRollbackLeavesTheCacheAsIfNeverDrafted() throws {
         for (name, runner) in try runners() {
-            let plainSession = try OuroSession(runner: runner, exit: .lastStep)
-            let plain = try decode(plainSession, count: 12, speculate: nil)
-            for (k, d) in [(4, 1), (3, 2)] {
-                let session = try OuroSession(runner: runner, exit: .lastStep)
-                let speculative = try decode(session, count: 12, speculate: (k, d))
-                XCTAssertEqual(speculative.tokens, plain.tokens, "\(name) K=\(k) D=\(d)")
-                XCTAssertEqual(speculative.logits, plain.logits, "\(name) K=\(k) D=\(d): last logits bit for bit")
-                XCTAssertEqual(session.tokens, plainSession.tokens, "\(name) K=\(k) D=\(d)")
-                XCTAssertEqual(session.cache.length, plainSession.cache.length)
-                XCTAssertEqual(contents(session.cache), contents(plainSession.cache), "\(name) K=\(k) D=\(d): cache after rollback")
-                XCTAssertGreaterThan(session.draftedTokens, 0)
-                XCTAssertLessThanOrEqual(session.acceptedDrafts, session.draftedTokens)
+            // Every KV cache type (q8_0 needs head_dim % 32 == 0): a verified row reads the rows
+            // before it in the stored type, as decoding them one by one does.
+            for type in KVCacheType.allCases where type != .q8_0 || runner.config.headDim % 32 == 0 {
+                let kv = KVCacheOptions(type: type)
+                let plainSession = try OuroSession(runner: runner, exit: .lastStep, kv: kv)
+                let plain = try decode(plainSession, count: 12, speculate: nil)
+                for (k, d) in [(4, 1), (3, 2), (2, 1)] {
+                    let label = "\(name) kv \(type.rawValue) K=\(k) D=\(d)"
+                    let session = try OuroSession(runner: runner, exit: .lastStep, kv: kv)
+                    let speculative = try decode(session, count: 12, speculate: (k, d))
+                    XCTAssertEqual(speculative.tokens, plain.tokens, label)
+                    XCTAssertEqual(speculative.logits, plain.logits, "\(label): last logits bit for bit")
+                    XCTAssertEqual(session.tokens, plainSession.tokens, label)
+                    XCTAssertEqual(session.cache.length, plainSession.cache.length)
+                    XCTAssertEqual(contents(session.cache), contents(plainSession.cache), "\(label): cache after rollback")
+                    XCTAssertGreaterThan(session.draftedTokens, 0)
+                    XCTAssertLessThanOrEqual(session.acceptedDrafts, session.draftedTokens)
+                }
             }
+        }
+    }
+
+    func testSpeculationUnderSharedKVIsRefused() throws {
+        // Under last/mean sharing the next token's first step reads this token's last-step K/V, so
+        // one verification pass cannot reproduce decoding: refused, not approximated.
+        let runner = OuroRunner(weights: try OuroWeights.load(checkpoint: Fixtures.folder("ouro-tiny-a")))
+        for sharing in [KVSharing.last, .mean] {
+            let session = try OuroSession(runner: runner, exit: .lastStep, kv: KVCacheOptions(sharing: sharing))
+            _ = try session.append(prompt)
+            var sampler = Sampler(SamplingOptions())
+            XCTAssertThrowsError(try session.appendSpeculating(7, draftTokens: 2, draftSteps: 1, sampler: &sampler)) {
+                XCTAssertTrue("\($0)".contains("full K/V sharing"), "\($0)")
+            }
+            XCTAssertEqual(session.tokens, prompt, "nothing appended")
         }
     }
 
