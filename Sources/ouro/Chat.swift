@@ -103,8 +103,8 @@ extension OuroCommand {
                     let reused = ids.count - answer.promptTokens
                     let depthNote = answer.acceptanceRate.map { String(format: "; drafts accepted %.0f%%", $0 * 100) }
                         ?? (depth.earlyExit ? answer.meanLoopSteps.map { String(format: "; %.2f loop steps per token", $0) } : nil) ?? ""
-                    printError(String(format: "[%d tokens, %.1f tokens/s%@; prompt: %d new tokens, %d reused from the cache%@]",
-                                      answer.ids.count, answer.decodeTokensPerSecond, depthNote, answer.promptTokens, reused,
+                    printError(String(format: "[%d tokens, %.1f tokens/s; prompt: %d new tokens, %d reused from the cache%@%@]",
+                                      answer.ids.count, answer.decodeTokensPerSecond, answer.promptTokens, reused, depthNote,
                                       answer.stopReason == .stop ? "" : answer.stopReason == .interrupted ? "; interrupted" : "; stopped at --max-new"))
                 } catch {
                     // The turn is dropped; the conversation goes on.

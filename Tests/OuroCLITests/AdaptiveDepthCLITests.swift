@@ -38,6 +38,17 @@ final class AdaptiveDepthCLITests: XCTestCase {
         XCTAssertEqual((early["generated"] as? [Int])?.first, (full["generated"] as? [Int])?.first)
     }
 
+    func testEarlyExitRunsUnderSharedKV() throws {
+        // last/mean: the exited token's kept K/V is its exit step's; the loop stops early there too.
+        let prompt = "35,105,120,119,49,118,104,119"
+        for share in ["last", "mean"] {
+            let early = try json(["generate", Self.model, "--tokens", prompt, "--max-new", "16", "--exit", "threshold:0.5",
+                                  "--kv-share", share, "--json"])
+            let steps = try XCTUnwrap(early["mean_loop_steps"] as? Double)
+            XCTAssertTrue(steps >= 1 && steps < 4, "\(share): \(steps)")
+        }
+    }
+
     func testAdaptiveDepthOptionMisuseIsAUsageError() throws {
         let cases: [([String], String)] = [
             (["--draft-steps", "2"], "'--draft-steps' applies to '--speculate K' only"),
@@ -45,6 +56,7 @@ final class AdaptiveDepthCLITests: XCTestCase {
             (["--full-depth"], "'--full-depth' applies to '--exit threshold:Q' only"),
             (["--speculate=-1"], "'--speculate' must be 0 or more"),
             (["--speculate", "2", "--no-cache"], "need the KV cache"),
+            (["--speculate", "2", "--kv-share", "mean"], "'--speculate' needs '--kv-share full'"),
         ]
         for (extra, mention) in cases {
             let result = try CLI.run(["generate", Self.model, "--tokens", "1,2"] + extra)

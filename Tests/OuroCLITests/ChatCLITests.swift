@@ -144,3 +144,50 @@ final class ChatCLITests: XCTestCase {
         XCTAssertEqual(stats(stderr).first?.new, 22 + 27, stderr)
     }
 }
+
+/// `ouro chat` with the adaptive-depth options `generate` has.
+final class ChatDepthCLITests: XCTestCase {
+    private func chat(_ extra: [String], input: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["chat", ChatCLITests.model, "--max-new", "24"] + extra
+        let stdin = Pipe(), out = Pipe(), err = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    func testSpeculativeChatAnswersExactlyAsPlainGreedyChat() throws {
+        let turns = "def f():\nreturn 1\n"
+        let plain = try chat([], input: turns)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let speculative = try chat(["--speculate", "3", "--draft-steps", "1"], input: turns)
+        XCTAssertEqual(speculative.status, 0, speculative.stderr)
+        XCTAssertEqual(speculative.stdout, plain.stdout)
+        XCTAssertEqual(speculative.stderr.components(separatedBy: "drafts accepted").count, 3, speculative.stderr)
+        let early = try chat(["--exit", "threshold:0.5"], input: turns)
+        XCTAssertEqual(early.status, 0, early.stderr)
+        XCTAssertEqual(early.stderr.components(separatedBy: "loop steps per token").count, 3, early.stderr)
+    }
+
+    func testDepthOptionMisuseIsAUsageError() throws {
+        let cases: [([String], String)] = [
+            (["--draft-steps", "2"], "'--draft-steps' applies to '--speculate K' only"),
+            (["--speculate", "2", "--exit", "threshold:0.5"], "add '--full-depth'"),
+            (["--full-depth"], "'--full-depth' applies to '--exit threshold:Q' only"),
+            (["--speculate", "2", "--kv-share", "last"], "'--speculate' needs '--kv-share full'"),
+        ]
+        for (extra, mention) in cases {
+            let result = try chat(extra, input: "")
+            XCTAssertEqual(result.status, 2, "\(extra): \(result.stderr)")
+            XCTAssertTrue(result.stderr.split(separator: "\n").first?.contains(mention) ?? false, "\(extra): \(result.stderr)")
+        }
+    }
+}
