@@ -51,11 +51,12 @@ extension OuroCommand {
 
                 Adaptive depth (cached decoding; Docs/ADAPTIVE_DEPTH.md):
                   --exit threshold:Q    each generated token stops looping at its exit step: the deeper \
-                steps are not computed and their K/V slots get the exit step's K/V (an approximation of \
-                the full computation; --full-depth computes every step and picks the same logits)
+                steps are not computed and their K/V slots get the exit step's K/V (with --kv-share \
+                last the kept K/V is the exit step's; an approximation of the full computation; \
+                --full-depth computes every step and picks the same logits)
                   --speculate K         self-speculative decoding: draft K tokens with the first \
                 --draft-steps loop steps, verify them with the full model in one pass; greedy output is \
-                exactly plain greedy's, sampled output has the same distribution
+                exactly plain greedy's, sampled output has the same distribution (needs --kv-share full)
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
