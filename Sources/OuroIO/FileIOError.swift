@@ -12,6 +12,8 @@ public enum FileIOError: Error, Equatable, CustomStringConvertible {
     case notRegularFile(path: String)
     /// `mmap` failed.
     case cannotMap(path: String, errno: Int32)
+    /// `read` failed (or the file ended early) while copying it into memory.
+    case cannotRead(path: String, errno: Int32)
     /// The temporary output file beside the destination could not be created.
     case cannotCreate(path: String, errno: Int32)
     /// `write` failed (ENOSPC: disk full; EFBIG: file size limit).
@@ -26,6 +28,7 @@ public enum FileIOError: Error, Equatable, CustomStringConvertible {
         case let .cannotOpen(path, code): return "\(path): cannot open: \(Self.message(code))"
         case let .notRegularFile(path): return "\(path): not a regular file"
         case let .cannotMap(path, code): return "\(path): cannot memory-map: \(Self.message(code))"
+        case let .cannotRead(path, code): return "\(path): cannot read: \(Self.message(code))"
         case let .cannotCreate(path, code): return "\(path): cannot create output: \(Self.message(code))"
         case let .writeFailed(path, code):
             let hint = (code == ENOSPC || code == EDQUOT) ? " (disk full?)" : code == EFBIG ? " (file size limit reached)" : ""

@@ -1,3 +1,4 @@
+import OuroIO
 import GGUF
 import Quantization
 import SafeTensors
@@ -116,9 +117,12 @@ public final class OuroWeights: @unchecked Sendable {
         return OuroWeights(config: config, source: folder, tensors: tensors, storesSourceExactly: true)
     }
 
-    /// Loads a GGUF file written for architecture `ouro`; tensors are zero-copy views of the map.
-    public static func load(gguf path: String) throws -> OuroWeights {
-        try load(ggufFile: GGUFFile(path: path))
+    /// Loads a GGUF file written for architecture `ouro`; tensors are zero-copy views of the file's
+    /// bytes, held as `residency` says: by default a private copy in 2 MiB huge pages (Linux), since
+    /// a mapping of the page cache is as fast only when the kernel happened to cache the file in
+    /// large folios (see `MappedFile.Residency`).
+    public static func load(gguf path: String, residency: MappedFile.Residency = .hugePages) throws -> OuroWeights {
+        try load(ggufFile: GGUFFile(file: MappedFile(path: path, residency: residency)))
     }
 
     /// The same over a file already opened (tests and fuzzing open GGUF bytes in memory).

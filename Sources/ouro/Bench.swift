@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OuroIO
 import OuroModel
 import Quantization
 
@@ -65,6 +66,10 @@ extension OuroCommand {
         @Option(help: "With --speculate: the draft acceptance rate (e.g. measured on a trained model) for the modeled speed-up.")
         var acceptance: Double?
 
+        @Option(help: ArgumentHelp("Where the weights live: huge-pages (a private copy in 2 MiB pages, Linux only) or mapped (the file's page-cache pages). Default: OURO_WEIGHTS, else huge-pages.",
+                                   discussion: "A mapping is as fast only when the kernel cached the file in large folios; a file evicted and read back in 4 KiB pages decodes ~25% slower."))
+        var weights: String?
+
         @Flag(help: "Print JSON.")
         var json = false
 
@@ -82,6 +87,7 @@ extension OuroCommand {
                 }
             }
             guard ["last", "weighted"].contains(exit) else { throw ValidationError("'--exit' is last or weighted") }
+            guard ["huge-pages", "mapped"].contains(weights ?? "mapped") else { throw ValidationError("'--weights' is huge-pages or mapped") }
             guard (speculate ?? 1) >= 1 else { throw ValidationError("'--speculate' must be 1 or more") }
             if speculate == nil && (draftSteps != 1 || acceptance != nil) {
                 throw ValidationError("'--draft-steps' and '--acceptance' apply to '--speculate K' only")
@@ -91,9 +97,14 @@ extension OuroCommand {
 
         func run() throws {
             let level = kernel.map { MachineProbe.setKernelLevel($0) } ?? MachineProbe.kernelLevel
+            var residency = weights.map { $0 == "mapped" ? MappedFile.Residency.mapped : .hugePages } ?? residencyFromEnvironment()
+            #if !os(Linux)
+            residency = .mapped      // no transparent huge pages: MappedFile maps the file
+            #endif
+            let residencyName = residency == .mapped ? "mapped" : "huge-pages"
             let loadStarted = Date()
             let (weights, runner) = try reportingBadInput { () -> (OuroWeights, OuroRunner) in
-                let weights = try loadWeights(model)
+                let weights = try loadWeights(model, residency: residency)
                 return (weights, OuroRunner(weights: weights, threads: threads, integerPrefill: !floatPrefill))
             }
             let loadSeconds = Date().timeIntervalSince(loadStarted)
@@ -144,7 +155,7 @@ extension OuroCommand {
             let report = BenchReport(
                 model: model, type: weights.fileType?.name ?? "mixed", threads: n, kernel: level,
                 prefill_path: floatPrefill || LinearKernelsPath.isFloat(weights) ? "f32 tiles + sgemm" : "integer",
-                exit: exit, prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
+                exit: exit, weights: residencyName, prompt_tokens: prompt, generated_tokens: generate, load_ms: loadSeconds * 1000,
                 prefill_tokens_per_s: timing.prefillTokensPerSecond, decode_tokens_per_s: timing.decodeTokensPerSecond,
                 bytes_per_token: bytesPerToken, read_bandwidth_gb_per_s: bandwidth / 1e9,
                 decode_limit_tokens_per_s: limit, decode_fraction_of_limit: timing.decodeTokensPerSecond / limit,
@@ -166,7 +177,7 @@ extension OuroCommand {
             if json {
                 print(try jsonString(report))
             } else {
-                print(String(format: "%@ %@, %d thread(s), kernels %@, load %.1f ms", model, report.type, n, level, report.load_ms))
+                print(String(format: "%@ %@, %d thread(s), kernels %@, weights %@, load %.1f ms", model, report.type, n, level, report.weights, report.load_ms))
                 print(String(format: "prefill %d tokens: %.2f tok/s = %.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s), %@",
                              prompt, report.prefill_tokens_per_s, prefillGFLOPS, 100 * report.prefill_fraction_of_sgemm, sgemm,
                              report.prefill_path))
@@ -206,6 +217,8 @@ struct BenchReport: Encodable {
     let kernel: String
     let prefill_path: String
     let exit: String
+    /// Where the weights were held: huge-pages or mapped (always mapped off Linux).
+    let weights: String
     let prompt_tokens: Int
     let generated_tokens: Int
     let load_ms: Double
