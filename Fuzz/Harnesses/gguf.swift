@@ -31,6 +31,9 @@ func fuzzOne(_ bytes: [UInt8]) {
         guard weights.layers.count == weights.config.layerCount else { reject("layer count") }
     } catch let error as ModelError {
         checkRejection(error, naming: name)
+    } catch let error as GGUFError {
+        // Loading checks the header checksums (GGUFFile.checkHeaderIntegrity), which the parser does not.
+        checkRejection(error, naming: name)
     } catch {
         reject("unexpected error type \(type(of: error)): \(error)")
     }
