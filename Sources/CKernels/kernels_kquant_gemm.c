@@ -10,8 +10,8 @@
 // - Q6_K: a block is two groups of 16 (four zmm each) with their own int8 scales; quants are 0..63
 //   and the -32 offset seeds each group's accumulator with -32 * the group's activation sum, so
 //   the integer dot is exact; acc += xd_b * (cvt(dot_a) * d*sc_a + cvt(dot_b) * d*sc_b).
-// - Q5_K and IQ4_XS go as Q4_K (IQ4_XS: quants v + 128, min term 128 * d*ls), Q3_K as Q6_K with
-//   offset 4.
+// - Q5_K goes as Q4_K, Q3_K as Q6_K with offset 4; IQ4_XS as Q8_0 (grid value + 128, the
+//   accumulator seeded with -128 * the block's activation sum, one scale d*ls).
 // The repack reads 16 bytes of each of the 16 rows at a time and transposes them (lane = row), so
 // every bit field and scale is taken apart for 16 rows per instruction (pack_tile).
 // 8 tokens share each block's eight weight registers; the repack costs ~1/T of the multiply work
@@ -174,7 +174,7 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
             }
         } else {
             // IQ4_XS: block ib's 16 bytes at 8 + 16 ib, low nibbles elements 0..15, high 16..31, looked
-            // up in the grid + 128; scale d * (ls - 32), min term 128 times that.
+            // up in the grid + 128; scale d * (ls - 32) (the +128 is taken off by the tile's seed).
             const size_t o = (size_t)s * CK_IQ4_XS_BYTES;
             const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ck_nt_iq4_values)),
                                                    _mm512_set1_epi8((char)0x80));
@@ -187,7 +187,6 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
                                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(scales_h, (unsigned)(2 * ib)), _mm512_set1_epi32(3)), 4));
                 const __m512 scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(ls, bias)));
                 _mm512_store_ps(sb + ib * GEMM_BLOCK_SCALES, scale);
-                _mm512_store_ps(sb + ib * GEMM_BLOCK_SCALES + GEMM_ROWS, _mm512_mul_ps(_mm512_set1_ps(128.0f), scale));
                 tile_dwords(rows, o + 8 + 16 * (size_t)ib, q);
                 for (int g = 0; g < 4; g++) {
                     _mm512_store_si512(packed_group(pack, 8 * s + ib, g), _mm512_shuffle_epi8(table, _mm512_and_si512(q[g], nib)));
@@ -199,8 +198,17 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     }
 }
 
-// Per-token terms from the activations: offset 0, xdxs[t * nb + b] = xd_b * xsum_b (f32); else
-// seed[t * ng + g] = -offset * sum16_g (int32), the grouped tiles' accumulator start. They cost
+// The three tile forms:
+// - GEMM_MIN (Q4_K, Q5_K): blocks of 32 with a scale and a min term,
+//   acc += cvt(dot) * (d*sc * xd) - dmin*m * (xd * xsum);
+// - GEMM_GROUPS (Q6_K offset 32, Q3_K offset 4): two groups of 16 per block with their own scales,
+//   quants standing for q - offset; each group's accumulator starts at -offset * its activation sum;
+// - GEMM_BLOCK (IQ4_XS, quants v + 128): one scale per block, the accumulator starts at
+//   -128 * xsum, as the Q8_0 tile (one FP op fewer per block and token than GEMM_MIN).
+enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK };
+
+// Per-token terms from the activations: GEMM_MIN xd * xsum per block (f32); GEMM_GROUPS
+// -offset * sum per 16 (int32); GEMM_BLOCK -128 * xsum per block (int32). They cost
 // O(tokens x cols) while a tile of 16 rows costs ~10x that, so they are made once per call and,
 // inside a pool job (tasks of 16 rows), once per thread and job: redone per task they took about
 // as long as the tiles themselves (Q3_K did not speed up at all from one thread to two).
@@ -208,20 +216,20 @@ typedef struct {
     uint64_t job;           // ck_current_job() they were made in (0: not reusable)
     const int8_t *qs;
     const float *d;
-    int tokens, cols, offset;
+    int tokens, cols, form, offset;
     void *buffer;
     size_t capacity;
 } gemm_terms;
 
 static _Thread_local gemm_terms terms;
 
-static const void *gemm_terms_for(const ck_activations *a, int offset) {
+static const void *gemm_terms_for(const ck_activations *a, int form, int offset) {
     const uint64_t job = ck_current_job();
     if (job != 0 && terms.job == job && terms.qs == a->qs && terms.d == a->d && terms.tokens == a->tokens &&
-        terms.cols == a->cols && terms.offset == offset)
+        terms.cols == a->cols && terms.form == form && terms.offset == offset)
         return terms.buffer;
     terms.job = 0;
-    const size_t count = (size_t)a->tokens * (size_t)(a->cols / (offset ? 16 : CK_QK));
+    const size_t count = (size_t)a->tokens * (size_t)(a->cols / (form == GEMM_GROUPS ? 16 : CK_QK));
     if (count * 4 > terms.capacity) {
         void *p = malloc(count * 4);
         if (!p) return NULL;
@@ -229,9 +237,12 @@ static const void *gemm_terms_for(const ck_activations *a, int offset) {
         terms.buffer = p;
         terms.capacity = count * 4;
     }
-    if (offset == 0) {
+    if (form == GEMM_MIN) {
         float *xdxs = terms.buffer;
         for (size_t i = 0; i < count; i++) xdxs[i] = a->d[i] * (float)a->sums[i];
+    } else if (form == GEMM_BLOCK) {
+        int32_t *seed = terms.buffer;
+        for (size_t i = 0; i < count; i++) seed[i] = -offset * a->sums[i];
     } else {
         // Four groups of 16 per 64 bytes: byte sums of 4 (vpdpbusd with ones), then of 16 per lane.
         int32_t *seed = terms.buffer;
@@ -251,15 +262,13 @@ static const void *gemm_terms_for(const ck_activations *a, int offset) {
             seed[g] = -offset * sum;
         }
     }
-    terms = (gemm_terms){ job, a->qs, a->d, a->tokens, a->cols, offset, terms.buffer, terms.capacity };
+    terms = (gemm_terms){ job, a->qs, a->d, a->tokens, a->cols, form, offset, terms.buffer, terms.capacity };
     return terms.buffer;
 }
 
-// Tokens [t0, t0 + N) against one packed tile; N and offset are constants after inlining. offset 0:
-// blocks of 32 with a scale and a min term (Q4_K, Q5_K, IQ4_XS); else groups of 16 whose quants
-// stand for q - offset (Q6_K 32, Q3_K 4).
+// Tokens [t0, t0 + N) against one packed tile; form and N are constants after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
-    int offset, const uint8_t *pack, const float *scales, const ck_activations *a, const void *side,
+    int form, const uint8_t *pack, const float *scales, const ck_activations *a, const void *side,
     int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
     const int nb = a->cols / CK_QK;
     const size_t stride = (size_t)a->cols;
@@ -274,11 +283,11 @@ static inline __attribute__((always_inline)) void gemm_tile(
         const __m512i w4 = _mm512_load_si512(wp + 4), w5 = _mm512_load_si512(wp + 5);
         const __m512i w6 = _mm512_load_si512(wp + 6), w7 = _mm512_load_si512(wp + 7);
         const __m512 s0 = _mm512_load_ps(scales + (size_t)b * GEMM_BLOCK_SCALES);
-        const __m512 s1 = _mm512_load_ps(scales + (size_t)b * GEMM_BLOCK_SCALES + GEMM_ROWS);
+        const __m512 s1 = form == GEMM_BLOCK ? s0 : _mm512_load_ps(scales + (size_t)b * GEMM_BLOCK_SCALES + GEMM_ROWS);
         for (int n = 0; n < N; n++) {
             const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)b * CK_QK);
             const float xd = d0[(size_t)n * nb + b];
-            if (offset) {
+            if (form == GEMM_GROUPS) {
                 const int32_t *seed = (const int32_t *)side + (size_t)(t0 + n) * 2 * nb + 2 * (size_t)b;
                 __m512i sa = _mm512_set1_epi32(seed[0]), sb = _mm512_set1_epi32(seed[1]);
                 sa = _mm512_dpbusd_epi32(sa, w0, _mm512_set1_epi32(xq[0]));
@@ -293,7 +302,9 @@ static inline __attribute__((always_inline)) void gemm_tile(
                 acc[n] = _mm512_fmadd_ps(t, _mm512_set1_ps(xd), acc[n]);
             } else {
                 // One chain per token (the N tokens' chains overlap), as the Q4_0 tiles.
-                __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(xq[0]));
+                __m512i sa = form == GEMM_BLOCK ? _mm512_set1_epi32(((const int32_t *)side)[(size_t)(t0 + n) * nb + b])
+                                                : _mm512_setzero_si512();
+                sa = _mm512_dpbusd_epi32(sa, w0, _mm512_set1_epi32(xq[0]));
                 sa = _mm512_dpbusd_epi32(sa, w1, _mm512_set1_epi32(xq[1]));
                 sa = _mm512_dpbusd_epi32(sa, w2, _mm512_set1_epi32(xq[2]));
                 sa = _mm512_dpbusd_epi32(sa, w3, _mm512_set1_epi32(xq[3]));
@@ -301,36 +312,21 @@ static inline __attribute__((always_inline)) void gemm_tile(
                 sa = _mm512_dpbusd_epi32(sa, w5, _mm512_set1_epi32(xq[5]));
                 sa = _mm512_dpbusd_epi32(sa, w6, _mm512_set1_epi32(xq[6]));
                 sa = _mm512_dpbusd_epi32(sa, w7, _mm512_set1_epi32(xq[7]));
-                const __m512 dot = _mm512_cvtepi32_ps(sa);
-                acc[n] = _mm512_fmadd_ps(dot, _mm512_mul_ps(s0, _mm512_set1_ps(xd)), acc[n]);
-                acc[n] = _mm512_fnmadd_ps(s1, _mm512_set1_ps(((const float *)side)[(size_t)(t0 + n) * nb + b]), acc[n]);
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_mul_ps(s0, _mm512_set1_ps(xd)), acc[n]);
+                if (form == GEMM_MIN)
+                    acc[n] = _mm512_fnmadd_ps(s1, _mm512_set1_ps(((const float *)side)[(size_t)(t0 + n) * nb + b]), acc[n]);
             }
         }
     }
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
-#define KQ_TILES(offset)                                                                   \
-    do {                                                                               \
-        int t = 0;                                                                     \
-        for (; t + GEMM_TOKENS <= T; t += GEMM_TOKENS)                                 \
-            gemm_tile(offset, pack, scales, a, side, t, GEMM_TOKENS, y, ldy, r0, mask);   \
-        switch (T - t) {                                                               \
-        case 7: gemm_tile(offset, pack, scales, a, side, t, 7, y, ldy, r0, mask); break;  \
-        case 6: gemm_tile(offset, pack, scales, a, side, t, 6, y, ldy, r0, mask); break;  \
-        case 5: gemm_tile(offset, pack, scales, a, side, t, 5, y, ldy, r0, mask); break;  \
-        case 4: gemm_tile(offset, pack, scales, a, side, t, 4, y, ldy, r0, mask); break;  \
-        case 3: gemm_tile(offset, pack, scales, a, side, t, 3, y, ldy, r0, mask); break;  \
-        case 2: gemm_tile(offset, pack, scales, a, side, t, 2, y, ldy, r0, mask); break;  \
-        case 1: gemm_tile(offset, pack, scales, a, side, t, 1, y, ldy, r0, mask); break;  \
-        default: break;                                                                \
-        }                                                                              \
-    } while (0)
-
 int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                        const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
-    const void *side = gemm_terms_for(a, type == CK_TYPE_Q6_K ? 32 : type == CK_TYPE_Q3_K ? 4 : 0);
+    const int form = type == CK_TYPE_Q6_K || type == CK_TYPE_Q3_K ? GEMM_GROUPS : type == CK_TYPE_IQ4_XS ? GEMM_BLOCK : GEMM_MIN;
+    const int offset = type == CK_TYPE_Q6_K ? 32 : type == CK_TYPE_Q3_K ? 4 : type == CK_TYPE_IQ4_XS ? 128 : 0;
+    const void *side = gemm_terms_for(a, form, offset);
     if (!side) return 0;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES;
     uint8_t *pack = ck_gemm_pack_storage(weight_bytes + (size_t)nb * GEMM_BLOCK_SCALES * sizeof(float));
@@ -340,9 +336,15 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
         const int n = row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS;
         const __mmask16 mask = (__mmask16)((1u << n) - 1);
         pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
-        if (type == CK_TYPE_Q6_K) KQ_TILES(32);
-        else if (type == CK_TYPE_Q3_K) KQ_TILES(4);
-        else KQ_TILES(0);
+#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, a, side, t, N, y, ldy, r0, mask)
+#define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, a, side, t, N, y, ldy, r0, mask)
+#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, a, side, t, N, y, ldy, r0, mask)
+        if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);
+        else if (form == GEMM_BLOCK) GEMM_TOKEN_GROUPS(T, TILE_BLOCK);
+        else GEMM_TOKEN_GROUPS(T, TILE_MIN);
+#undef TILE_GROUPS
+#undef TILE_BLOCK
+#undef TILE_MIN
     }
     return 1;
 }
