@@ -211,22 +211,43 @@ enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK };
 // -offset * sum per 16 (int32); GEMM_BLOCK -128 * xsum per block (int32). They cost
 // O(tokens x cols) while a tile of 16 rows costs ~10x that, so they are made once per call and,
 // inside a pool job (tasks of 16 rows), once per thread and job: redone per task they took about
-// as long as the tiles themselves (Q3_K did not speed up at all from one thread to two).
+// as long as the tiles themselves (Q3_K did not speed up at all from one thread to two). Reuse
+// also needs the same buffers and a fingerprint of their block scales and sums (~1/16 of an
+// instruction per block), in case a task ever re-quantizes into one buffer within a job.
 typedef struct {
     uint64_t job;           // ck_current_job() they were made in (0: not reusable)
     const int8_t *qs;
     const float *d;
     int tokens, cols, form, offset;
+    uint32_t fingerprint;
     void *buffer;
     size_t capacity;
 } gemm_terms;
 
 static _Thread_local gemm_terms terms;
 
+static uint32_t activation_fingerprint(const ck_activations *a) {
+    const size_t count = (size_t)a->tokens * (size_t)(a->cols / CK_QK);
+    __m512i h = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m512i d = _mm512_loadu_si512(a->d + i), sums = _mm512_loadu_si512(a->sums + i);
+        h = _mm512_rol_epi32(_mm512_add_epi32(_mm512_xor_si512(h, d), _mm512_rol_epi32(sums, 13)), 7);
+    }
+    uint32_t f = (uint32_t)_mm512_reduce_add_epi32(_mm512_mullo_epi32(h, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)));
+    for (; i < count; i++) {
+        uint32_t d;
+        memcpy(&d, a->d + i, 4);
+        f = (f ^ d) * 0x9e3779b1u + (uint32_t)a->sums[i];
+    }
+    return f;
+}
+
 static const void *gemm_terms_for(const ck_activations *a, int form, int offset) {
     const uint64_t job = ck_current_job();
+    const uint32_t fingerprint = job != 0 ? activation_fingerprint(a) : 0;
     if (job != 0 && terms.job == job && terms.qs == a->qs && terms.d == a->d && terms.tokens == a->tokens &&
-        terms.cols == a->cols && terms.form == form && terms.offset == offset)
+        terms.cols == a->cols && terms.form == form && terms.offset == offset && terms.fingerprint == fingerprint)
         return terms.buffer;
     terms.job = 0;
     const size_t count = (size_t)a->tokens * (size_t)(a->cols / (form == GEMM_GROUPS ? 16 : CK_QK));
@@ -262,7 +283,7 @@ static const void *gemm_terms_for(const ck_activations *a, int form, int offset)
             seed[g] = -offset * sum;
         }
     }
-    terms = (gemm_terms){ job, a->qs, a->d, a->tokens, a->cols, form, offset, terms.buffer, terms.capacity };
+    terms = (gemm_terms){ job, a->qs, a->d, a->tokens, a->cols, form, offset, fingerprint, terms.buffer, terms.capacity };
     return terms.buffer;
 }
 
