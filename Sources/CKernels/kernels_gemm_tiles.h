@@ -19,6 +19,24 @@ static inline __m512i ck_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, siz
     return _mm512_inserti32x4(v, ck_tile_load128(rows[12 + k] + offset), 3);
 }
 
+// TILE(t, N) for tokens [0, T) in groups of GEMM_TOKENS, then the remainder, N a constant in each
+// call so the tile's token loop unrolls.
+#define GEMM_TOKEN_GROUPS(T, TILE)                                     \
+    do {                                                               \
+        int t_ = 0;                                                    \
+        for (; t_ + GEMM_TOKENS <= (T); t_ += GEMM_TOKENS) TILE(t_, GEMM_TOKENS); \
+        switch ((T) - t_) {                                            \
+        case 7: TILE(t_, 7); break;                                    \
+        case 6: TILE(t_, 6); break;                                    \
+        case 5: TILE(t_, 5); break;                                    \
+        case 4: TILE(t_, 4); break;                                    \
+        case 3: TILE(t_, 3); break;                                    \
+        case 2: TILE(t_, 2); break;                                    \
+        case 1: TILE(t_, 1); break;                                    \
+        default: break;                                                \
+        }                                                              \
+    } while (0)
+
 // In-lane 4x4 dword transpose: q[g] lane L = dword g of lanes L of p[0..3], i.e. dword g of rows
 // 4L, 4L + 1, 4L + 2, 4L + 3 in row order.
 static inline void ck_transpose4(const __m512i p[4], __m512i q[4]) {

@@ -16,6 +16,11 @@
 typedef void (*ck_rows_fn)(int type, const void *w, size_t row_bytes, int row0, int row1,
                            const ck_activations *a, float *y, size_t ldy);
 
+/// Serial of the ck_parallel_for job whose task the calling thread runs, 0 outside a task (pool.c).
+/// Inputs are read-only during a job, so terms derived from the activations (the K-quant GEMM's
+/// activation sums) can be made once per thread and job instead of once per task of 16 rows.
+uint64_t ck_current_job(void);
+
 void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
                     const ck_activations *a, float *y, size_t ldy);
 #if defined(__x86_64__)

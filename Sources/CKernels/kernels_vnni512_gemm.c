@@ -133,19 +133,9 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
         const int n = row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS;
         pack_tile(type, w, row_bytes, r0, n, nb, pack, scales);
         const __mmask16 mask = (__mmask16)((1u << n) - 1);
-        int t = 0;
-        for (; t + GEMM_TOKENS <= T; t += GEMM_TOKENS)
-            gemm_tile(pack, scales, a, t, GEMM_TOKENS, offset, y, ldy, r0, mask);
-        switch (T - t) {
-        case 7: gemm_tile(pack, scales, a, t, 7, offset, y, ldy, r0, mask); break;
-        case 6: gemm_tile(pack, scales, a, t, 6, offset, y, ldy, r0, mask); break;
-        case 5: gemm_tile(pack, scales, a, t, 5, offset, y, ldy, r0, mask); break;
-        case 4: gemm_tile(pack, scales, a, t, 4, offset, y, ldy, r0, mask); break;
-        case 3: gemm_tile(pack, scales, a, t, 3, offset, y, ldy, r0, mask); break;
-        case 2: gemm_tile(pack, scales, a, t, 2, offset, y, ldy, r0, mask); break;
-        case 1: gemm_tile(pack, scales, a, t, 1, offset, y, ldy, r0, mask); break;
-        default: break;
-        }
+#define Q8_TILE(t, N) gemm_tile(pack, scales, a, t, N, offset, y, ldy, r0, mask)
+        GEMM_TOKEN_GROUPS(T, Q8_TILE);
+#undef Q8_TILE
     }
     return 1;
 }

@@ -22,7 +22,7 @@
 #else
 #define CK_PAUSE() ((void)0)
 #endif
-#include "CKernels.h"
+#include "kernels_internal.h"
 
 #define CK_MAX_WORKERS 63
 #define CK_SPIN_ROUNDS 20000     // ~0.5 ms of pause loops before sleeping
@@ -55,6 +55,7 @@ static struct {
     _Atomic int participants;    // threads asked for (advisory: workers with a higher id sit out)
     ck_task_fn fn;
     void *ctx;
+    uint64_t serial;             // the job's ck_current_job()
     _Alignas(CK_LINE) _Atomic uint64_t tasks;      // CK_PACK(generation, count, next index)
     _Alignas(CK_LINE) _Atomic int completed;       // tasks finished in the current job
     // Stall guard, under call_lock.
@@ -70,6 +71,19 @@ static struct {
     .caller_share = CK_SHARE_ONE / 2,
     .parallel_since_stall = CK_STALL_WINDOW,
 };
+
+// Every ck_parallel_for call gets a serial (never 0); a thread running one of its tasks sees it.
+static _Atomic uint64_t job_serials;
+static _Thread_local uint64_t current_job;
+
+uint64_t ck_current_job(void) { return current_job; }
+
+// The tasks of a job run on the calling thread alone.
+static void run_inline(int count, ck_task_fn fn, void *ctx) {
+    current_job = atomic_fetch_add(&job_serials, 1) + 1;
+    for (int i = 0; i < count; i++) fn(ctx, i);
+    current_job = 0;
+}
 
 int ck_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -92,7 +106,9 @@ static int run_tasks(unsigned gen) {
             }
             if (atomic_compare_exchange_weak_explicit(&pool.tasks, &v, v + 1, memory_order_acq_rel, memory_order_acquire)) break;
         }
+        current_job = pool.serial;
         pool.fn(pool.ctx, (int)(v & CK_INDEX_MASK));
+        current_job = 0;
         ran++;
     }
 }
@@ -187,13 +203,13 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     if (count <= 0) return;
     if (threads > count) threads = count;
     if (threads <= 1 || (uint64_t)count > CK_INDEX_MASK) {
-        for (int i = 0; i < count; i++) fn(ctx, i);
+        run_inline(count, fn, ctx);
         return;
     }
     pthread_mutex_lock(&pool.call_lock);
     if (pool.solo_left > 0) {
         pool.solo_left--;
-        for (int i = 0; i < count; i++) fn(ctx, i);
+        run_inline(count, fn, ctx);
         pthread_mutex_unlock(&pool.call_lock);
         return;
     }
@@ -203,6 +219,7 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     unsigned gen = atomic_load(&pool.generation) + 1;
     pool.fn = fn;
     pool.ctx = ctx;
+    pool.serial = atomic_fetch_add(&job_serials, 1) + 1;
     atomic_store(&pool.completed, 0);
     atomic_store(&pool.participants, threads);
     atomic_store_explicit(&pool.tasks, CK_PACK(gen & 0xffffff, count, 0), memory_order_release);

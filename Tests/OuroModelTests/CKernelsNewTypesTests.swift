@@ -145,6 +145,12 @@ final class CKernelsNewTypesTests: XCTestCase {
         try kernelCheck.everyLevelAgreesWithPlainC(types)
     }
 
+    /// The prefill GEMM against plain C: tokens 4...17, row remainders, one to three threads, and
+    /// one activations buffer re-quantized between calls.
+    func testPrefillGemmAgreesWithPlainC() throws {
+        try kernelCheck.gemmAgreesWithPlainC(types)
+    }
+
     /// Plain C against dot(dequantizeRow(w), x) in f32: the only difference is the activations'
     /// int8 rounding, |x - d·q| <= d/2 with d = max|x| / 127 per block of 32, so
     /// |y - y_f32| <= Σ |w_e| d_b(e) / 2 (plus f32 rounding, 1e-5 of Σ |w x|).

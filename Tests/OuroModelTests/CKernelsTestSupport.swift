@@ -64,6 +64,65 @@ struct SuperBlockKernelCheck {
         }
     }
 
+    /// The prefill GEMM level (16-row x 8-token tiles) against plain C: tokens 4...17 (whole token
+    /// groups and every remainder), row counts around the tile and its remainders, one to three
+    /// threads (tasks of 16 rows share per-job activation terms). Then one activations buffer
+    /// re-quantized from different values between calls, as a forward pass reuses it: a result
+    /// built from the previous call's activation terms would fail here.
+    func gemmAgreesWithPlainC(_ types: [GGMLType], file: StaticString = #filePath, line: UInt = #line) throws {
+        guard ck_best_level() >= Int32(CK_LEVEL_AVX512VNNI_GEMM) else { throw XCTSkip("no 512-bit VNNI GEMM on this CPU") }
+        let shapes = [(1, 1), (16, 2), (17, 1), (31, 3), (40, 2), (65, 1)]
+        func check(_ y: [Float], _ reference: [Float], _ terms: [Float], _ x: [Float], rows: Int, cols: Int, tokens: Int, _ what: String) {
+            for t in 0..<tokens {
+                for r in 0..<rows {
+                    var magnitude: Float = 0
+                    for j in 0..<cols { magnitude += terms[r * cols + j] * abs(x[t * cols + j]) }
+                    XCTAssertEqual(y[t * rows + r], reference[t * rows + r], accuracy: 4e-6 * magnitude,
+                                   "\(what) \(rows)x\(cols)x\(tokens) t\(t) r\(r)", file: file, line: line)
+                }
+            }
+        }
+        for type in types {
+            let kernelType = LinearKernels.integerKernelType(type)!
+            for (shape, (rows, superBlocks)) in shapes.enumerated() {
+                let cols = superBlocks * 256
+                let w = rawBlocks(type, rows * superBlocks)
+                let terms = try termMagnitudes(type, w, rows, cols)
+                for tokens in 4...17 where (tokens + shape) % 2 == 0 || rows == 17 {
+                    let x = (0..<tokens * cols).map { _ in random() * 4 - 1 }
+                    ck_set_level(Int32(CK_LEVEL_SCALAR))
+                    let reference = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
+                    ck_set_level(Int32(CK_LEVEL_AVX512VNNI_GEMM))
+                    for threads in 1...3 {
+                        let y = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: threads)
+                        check(y, reference, terms, x, rows: rows, cols: cols, tokens: tokens, "\(type) threads \(threads)")
+                    }
+                }
+            }
+            // One buffer, two activations: 40 rows x 2 super-blocks x 9 tokens, three threads.
+            let rows = 40, cols = 512, tokens = 9
+            let w = rawBlocks(type, rows * cols / 256)
+            let terms = try termMagnitudes(type, w, rows, cols)
+            let activations = QuantizedActivations()
+            for round in 0..<3 {
+                let x = (0..<tokens * cols).map { _ in random() * 4 - Float(round) }
+                ck_set_level(Int32(CK_LEVEL_SCALAR))
+                let reference = ckMatmul(type, w, rows: rows, cols: cols, x, tokens: tokens, threads: 1)
+                ck_set_level(Int32(CK_LEVEL_AVX512VNNI_GEMM))
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                x.withUnsafeBufferPointer { xp in
+                    var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
+                    w.withUnsafeBytes { wp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            ck_matmul(kernelType, wp.baseAddress!, type.rowByteCount(cols)!, Int32(rows), &a, yp.baseAddress!, rows, 3)
+                        }
+                    }
+                }
+                check(y, reference, terms, x, rows: rows, cols: cols, tokens: tokens, "\(type) reused buffer round \(round)")
+            }
+        }
+    }
+
     /// Plain C against dot(dequantizeRow(w), x) in f32: the only difference is the activations'
     /// int8 rounding, |x - d·q| <= d/2 with d = max|x| / 127 per block of 32, so
     /// |y - y_f32| <= Σ |w_e| d_b(e) / 2 (plus f32 rounding, 1e-5 of Σ |w x|).
