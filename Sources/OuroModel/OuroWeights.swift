@@ -118,10 +118,11 @@ public final class OuroWeights: @unchecked Sendable {
     }
 
     /// Loads a GGUF file written for architecture `ouro`; tensors are zero-copy views of the file's
-    /// bytes, held as `residency` says: by default a private copy in 2 MiB huge pages (Linux), since
-    /// a mapping of the page cache is as fast only when the kernel happened to cache the file in
-    /// large folios (see `MappedFile.Residency`).
-    public static func load(gguf path: String, residency: MappedFile.Residency = .hugePages) throws -> OuroWeights {
+    /// bytes, held as `residency` says: by default the mapping (instant, shared, memory the kernel can
+    /// drop); `.hugePages` reads a private copy into 2 MiB pages (Linux), which decodes faster when
+    /// the page cache holds the file in small folios (see `MappedFile.Residency`). The CLI picks
+    /// huge pages when the file fits comfortably in available memory.
+    public static func load(gguf path: String, residency: MappedFile.Residency = .mapped) throws -> OuroWeights {
         try load(ggufFile: GGUFFile(file: MappedFile(path: path, residency: residency)))
     }
 

@@ -66,7 +66,7 @@ extension OuroCommand {
         @Option(help: "With --speculate: the draft acceptance rate (e.g. measured on a trained model) for the modeled speed-up.")
         var acceptance: Double?
 
-        @Option(help: ArgumentHelp("Where the weights live: huge-pages (a private copy in 2 MiB pages, Linux only) or mapped (the file's page-cache pages). Default: OURO_WEIGHTS, else huge-pages.",
+        @Option(help: ArgumentHelp("Where the weights live: huge-pages (a private copy in 2 MiB pages, Linux only) or mapped (the file's page-cache pages). Default: OURO_WEIGHTS, else huge-pages when the file takes at most half of the available memory.",
                                    discussion: "A mapping is as fast only when the kernel cached the file in large folios; a file evicted and read back in 4 KiB pages decodes ~25% slower."))
         var weights: String?
 
@@ -97,7 +97,7 @@ extension OuroCommand {
 
         func run() throws {
             let level = kernel.map { MachineProbe.setKernelLevel($0) } ?? MachineProbe.kernelLevel
-            var residency = weights.map { $0 == "mapped" ? MappedFile.Residency.mapped : .hugePages } ?? residencyFromEnvironment()
+            var residency = weights.map { $0 == "mapped" ? MappedFile.Residency.mapped : .hugePages } ?? residencyFromEnvironment() ?? defaultResidency(for: model)
             #if !os(Linux)
             residency = .mapped      // no transparent huge pages: MappedFile maps the file
             #endif

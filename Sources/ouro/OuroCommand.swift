@@ -18,11 +18,12 @@ struct OuroCommand: ParsableCommand {
             Environment: OURO_KERNELS=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod|i8mm (aarch64)
             forces the integer-kernel level; a level this CPU lacks is an error.
             OURO_WEIGHTS=huge-pages|mapped: where every command keeps a GGUF model's weights.
-            huge-pages (default, Linux): a private copy read at load into 2 MiB pages; decode
-            speed then does not depend on how the page cache holds the file (up to ~1.3x faster
-            than a file cached in 4 KiB pages), at the cost of reading the file at load and memory
-            not shared with other processes. mapped: the file's page-cache pages (instant load,
-            shared). Elsewhere than Linux the weights are always mapped.
+            huge-pages (Linux): a private copy read at load into 2 MiB pages; decode speed then
+            does not depend on how the page cache holds the file (up to ~1.3x faster than a file
+            cached in 4 KiB pages), at the cost of reading the file at load and memory not shared
+            with other processes. mapped: the file's page-cache pages (instant load, shared, and
+            memory the kernel can drop). Unset: huge-pages when the file takes at most half of the
+            available memory, else mapped. Elsewhere than Linux the weights are always mapped.
 
             Exit codes: 0 success, 1 a check failed (validate), 2 bad input or usage.
             """,
