@@ -6,6 +6,7 @@
 #include "kernels_kquant.h"
 #include "kernels_newtypes.h"
 #include "kernels_neon.h"
+#include "kernels_small_t.h"
 
 int ck_initial_level(void);   // levels.c: OURO_KERNELS if this CPU has it, else the best
 
@@ -57,6 +58,7 @@ static ck_rows_fn rows_at(int level, int type);
 #if defined(__x86_64__)
 static void rows_vnni_gemm(int type, const void *w, size_t row_bytes, int row0, int row1,
                            const ck_activations *a, float *y, size_t ldy) {
+    if (a->tokens > 1 && ck_small_t_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
     if (ck_is_kquant(type)) {
         if (a->tokens >= CK_GEMM_MIN_TOKENS && ck_kq_gemm_vnni512(type, w, row_bytes, row0, row1, a, y, ldy)) return;
         ck_kq_rows_vnni(type, w, row_bytes, row0, row1, a, y, ldy);

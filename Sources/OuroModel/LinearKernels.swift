@@ -23,9 +23,9 @@ final class LinearKernels: @unchecked Sendable {
     /// T > 1 on the integer-kernel types through the integer kernels (true) or dequantized tiles + sgemm (false).
     let integerPrefill: Bool
     /// T > 1 products that give each token bit for bit what a T == 1 product gives it (speculative
-    /// verification must reproduce plain decoding): integer types in runs of fewer than
-    /// CK_GEMM_MIN_TOKENS tokens (the row kernels, weights read once per run; the GEMM sums in
-    /// another order), float types one token at a time.
+    /// verification must reproduce plain decoding): integer types in runs of
+    /// `ck_decode_identical_tokens` tokens (the small-batch or row kernels, weights read once per
+    /// run; the GEMM sums in another order), float types one token at a time.
     var decodeIdentical = false
     private var tileStorage: FloatBuffer?
     private let quantized = QuantizedActivations()
@@ -58,7 +58,7 @@ final class LinearKernels: @unchecked Sendable {
             return
         }
         if decodeIdentical && tokens > 1 {
-            decodeIdenticalRuns(Self.integerKernelType(w.type) != nil, tokens: tokens) { t, n in
+            decodeIdenticalRuns([Self.integerKernelType(w.type)], tokens: tokens) { t, n in
                 linear(w, x + t * cols, tokens: n, into: y + t * rows)
             }
             return
@@ -98,7 +98,7 @@ final class LinearKernels: @unchecked Sendable {
         precondition(ws.count == ys.count && ws.allSatisfy { $0.columns == ws[0].columns })
         if decodeIdentical && tokens > 1 {
             let cols = ws[0].columns
-            decodeIdenticalRuns(ws.allSatisfy { Self.integerKernelType($0.type) != nil }, tokens: tokens) { t, n in
+            decodeIdenticalRuns(ws.map { Self.integerKernelType($0.type) }, tokens: tokens) { t, n in
                 linear(ws, x + t * cols, tokens: n, into: zip(ws, ys).map { $1 + t * $0.rows })
             }
             return
@@ -166,9 +166,12 @@ final class LinearKernels: @unchecked Sendable {
         }
     }
 
-    /// Calls `body(firstToken, count)` over runs of tokens that take the decode kernels.
-    private func decodeIdenticalRuns(_ integer: Bool, tokens: Int, _ body: (Int, Int) -> Void) {
-        let run = integer && integerPrefill ? Int(CK_GEMM_MIN_TOKENS) - 1 : 1
+    /// Calls `body(firstToken, count)` over runs of tokens whose products give each token its
+    /// one-token result (`ck_decode_identical_tokens`: 3, or up to CK_SMALL_T_MAX_TOKENS where the
+    /// level has small-batch kernels for every type in `types`; float types one token at a time).
+    private func decodeIdenticalRuns(_ types: [Int32?], tokens: Int, _ body: (Int, Int) -> Void) {
+        let integer = !types.isEmpty && !types.contains(nil)
+        let run = integer && integerPrefill ? types.map { Int(ck_decode_identical_tokens($0!)) }.min()! : 1
         decodeIdentical = false
         defer { decodeIdentical = true }
         var t = 0

@@ -30,6 +30,13 @@ enum {
 
 /// Fewest tokens for which the GEMM level repacks weight tiles; below, it runs the AVX512VNNI kernels.
 enum { CK_GEMM_MIN_TOKENS = 4 };
+/// Most tokens the small-batch kernels take (serve's batched decode, speculative verification):
+/// with them, products of up to this many tokens give every token bit for bit its one-token result
+/// on every level (see kernels_small_t.c); from CK_GEMM_MIN_TOKENS on, types without them take the GEMM.
+enum { CK_SMALL_T_MAX_TOKENS = 8 };
+/// Most tokens a product of weight `type` may have at the current level with every token's result
+/// bit for bit what a one-token product gives it (speculative verification's runs; at least 3).
+int ck_decode_identical_tokens(int type);
 
 /// ggml type ids of the weight formats these kernels read.
 enum {
