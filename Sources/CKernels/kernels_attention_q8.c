@@ -4,7 +4,9 @@
 #include <string.h>
 #include "kernels_attention_q8.h"
 
-void ck_q8_scores_scalar(const uint8_t *keys, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores) {
+void ck_q8_scores_scalar(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb,
+                         float *scores) {
+    (void)values;
     for (int j = 0; j < n; j++) {
         const uint8_t *block = keys + (size_t)j * stride;
         float sum = 0;
@@ -80,11 +82,19 @@ int ck_attend_q8_0_int(const ck_kv_span *span, ck_attn_rows *s) {
                 const int visible = visible_in_block(s, r, p0, n);
                 if (visible == 0) continue;
                 float *row = scores + (r - r0) * CK_ATTN_Q8_BLOCK;
-                scores_fn(keys, span->stride, visible, qs + (r - r0) * dim, qd + (r - r0) * nb, nb, row);
+                scores_fn(keys, values, span->stride, visible, qs + (r - r0) * dim, qd + (r - r0) * nb, nb, row);
                 ck_attn_softmax_step(s, r, row, visible);
                 values_fn(values, span->stride, visible, row, nb, s->out + (size_t)r * s->ldo);
             }
         }
     }
     return 1;
+}
+
+void ck_kv_prefetch(const ck_kv_span *span, int positions) {
+    const size_t bytes = (size_t)(positions < span->count ? positions : span->count) * span->stride;
+    for (size_t o = 0; o < bytes; o += 64) {
+        __builtin_prefetch((const char *)span->k + o, 0, 2);
+        __builtin_prefetch((const char *)span->v + o, 0, 2);
+    }
 }

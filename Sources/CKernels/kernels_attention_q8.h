@@ -18,22 +18,26 @@
 #define CK_ATTN_Q8_TILE 64
 /// Largest head dim the integer path takes (its quantized query tile lives on the stack).
 #define CK_ATTN_Q8_MAX_DIM 256
-/// Key/value rows prefetched ahead of the one in use: a chunk's rows are contiguous, but a decode
-/// step jumps between heads, layers and 256-position chunks, where the hardware prefetcher restarts.
-#define CK_ATTN_Q8_PREFETCH_ROWS 8
+/// Prefetching: while the scores of a key block are computed, key row j prefetches the same
+/// position's value row (read right after, by the weighted sum) and the key row one block ahead
+/// (into L2); a span's last block prefetches the next span's first (ck_kv_prefetch, called by the
+/// caller). A decode step jumps between heads, layers and 256-position chunks, where the hardware
+/// prefetcher would restart, and measured in a 4K decode the value rows' first touch was where the
+/// misses landed.
 
-/// scores[j] = sum_b qd[b] * d(k_j, b) * (q_b . k_jb) for n key rows at keys + j * stride.
-typedef void (*ck_q8_scores_fn)(const uint8_t *keys, size_t stride, int n, const int8_t *q, const float *qd, int nb,
-                                float *scores);
+/// scores[j] = sum_b qd[b] * d(k_j, b) * (q_b . k_jb) for n key rows at keys + j * stride
+/// (values: the same positions' value rows, only prefetched).
+typedef void (*ck_q8_scores_fn)(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q,
+                                const float *qd, int nb, float *scores);
 /// out[0, nb * 32) += sum_j p[j] * V_j over n value rows (weights quantized as above).
 typedef void (*ck_q8_values_fn)(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
 
-void ck_q8_scores_scalar(const uint8_t *keys, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
+void ck_q8_scores_scalar(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
 void ck_q8_values_scalar(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
 #if defined(__x86_64__)
-void ck_q8_scores_avx2(const uint8_t *keys, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
+void ck_q8_scores_avx2(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
 void ck_q8_values_avx2(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
-void ck_q8_scores_vnni(const uint8_t *keys, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
+void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
 void ck_q8_values_vnni(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
 #endif
 

@@ -8,10 +8,13 @@
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
 
-// Rows [CK_ATTN_Q8_PREFETCH_ROWS, + rows) ahead of `row` (prefetches never fault past the span).
-static inline void prefetch_rows(const uint8_t *row, size_t stride, int rows) {
-    const char *ahead = (const char *)row + CK_ATTN_Q8_PREFETCH_ROWS * stride;
-    for (size_t o = 0; o < rows * stride; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+// Key row j's value row (to L1) and the key row a block ahead (to L2); prefetches never fault,
+// past the span they only waste a fetch.
+static inline void prefetch_rows(const uint8_t *key, const uint8_t *value, size_t stride) {
+    for (size_t o = 0; o < stride; o += 64) {
+        _mm_prefetch((const char *)value + o, _MM_HINT_T0);
+        _mm_prefetch((const char *)key + CK_ATTN_Q8_BLOCK * stride + o, _MM_HINT_T1);
+    }
 }
 
 static inline float hsum(__m256 v) {
@@ -40,12 +43,12 @@ static inline __m128i four_dots(const uint8_t *row, const int8_t *q) {
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-void CK_SCORES_FN(const uint8_t *keys, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores) {
+void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores) {
     if (nb % 4 == 0) {
         // Four blocks at a time: their dots side by side times their four scales in one vector.
         for (int j = 0; j < n; j++) {
             const uint8_t *row = keys + (size_t)j * stride;
-            prefetch_rows(row, stride, 1);
+            prefetch_rows(row, values + (size_t)j * stride, stride);
             __m128 acc = _mm_setzero_ps();
             for (int b = 0; b < nb; b += 4) {
                 const uint8_t *block = row + (size_t)b * CK_Q8_0_BYTES;
@@ -61,7 +64,7 @@ void CK_SCORES_FN(const uint8_t *keys, size_t stride, int n, const int8_t *q, co
     }
     for (int j = 0; j < n; j++) {
         const uint8_t *row = keys + (size_t)j * stride;
-        prefetch_rows(row, stride, 1);
+        prefetch_rows(row, values + (size_t)j * stride, stride);
         __m256 acc = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
             const uint8_t *block = row + (size_t)b * CK_Q8_0_BYTES;
@@ -123,7 +126,6 @@ void CK_VALUES_FN(const uint8_t *values, size_t stride, int n, const float *p, i
         __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         const int8_t *v = (const int8_t *)(values + offset + 2);
         for (int j = 0; j < n; j += 2, v += 2 * stride) {
-            if (b == 0) prefetch_rows((const uint8_t *)v - 2, stride, 2);
             // A row past n reads zeros (its weight is 0 too; its memory may not exist).
             const int8_t *u = j + 1 < n ? v + stride : zeros;
             const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)v));
