@@ -11,6 +11,7 @@
 // ck_level()) is tested against it.
 #include <math.h>
 #include <string.h>
+#include "kernels_attention_q8.h"
 #include "kernels_internal.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -282,6 +283,36 @@ static inline int visible_in_block(const ck_attn_rows *s, int r, int p0, int n) 
     return limit < 0 ? 0 : limit > n ? n : limit;
 }
 
+// Online softmax over one block of a row's scores: exp(score - running max) in place, and what
+// the row has so far rescaled to the new running max.
+static inline __attribute__((always_inline)) void softmax_step(ck_attn_rows *s, int r, float *row, int visible, kv_exp_fn exp_fn) {
+    float block_max = row[0];
+    for (int j = 1; j < visible; j++) block_max = row[j] > block_max ? row[j] : block_max;
+    const float previous = s->max[r];
+    const float running = block_max > previous ? block_max : previous;
+    exp_fn(row, visible, running);
+    float block_sum = 0;
+    for (int j = 0; j < visible; j++) block_sum += row[j];
+    if (running != previous) {
+        const float correction = previous == -INFINITY ? 0.0f : expf(previous - running);
+        float *o = s->out + (size_t)r * s->ldo;
+        for (int i = 0; i < s->dim; i++) o[i] *= correction;
+        s->sum[r] *= correction;
+        s->max[r] = running;
+    }
+    s->sum[r] += block_sum;
+}
+
+void ck_attn_softmax_step(ck_attn_rows *s, int r, float *scores, int visible) {
+#if defined(__x86_64__)
+    if (ck_level() >= CK_LEVEL_AVX2) {
+        softmax_step(s, r, scores, visible, exp_avx2);
+        return;
+    }
+#endif
+    softmax_step(s, r, scores, visible, exp_plain);
+}
+
 // The loop, inlined into one function per (type, level) so the row kernels inline too.
 static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *span, ck_attn_rows *s, kv_dot_fn dot,
                                                               kv_axpy_fn axpy, kv_exp_fn exp_fn) {
@@ -307,23 +338,7 @@ static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *
             // Online softmax: rescale what each row has so far to the new running max.
             for (int r = r0; r < r1; r++) {
                 const int visible = visible_in_block(s, r, p0, n);
-                if (visible == 0) continue;
-                float *row = scores + (r - r0) * CK_ATTN_BLOCK;
-                float block_max = row[0];
-                for (int j = 1; j < visible; j++) block_max = row[j] > block_max ? row[j] : block_max;
-                const float previous = s->max[r];
-                const float running = block_max > previous ? block_max : previous;
-                exp_fn(row, visible, running);
-                float block_sum = 0;
-                for (int j = 0; j < visible; j++) block_sum += row[j];
-                if (running != previous) {
-                    const float correction = previous == -INFINITY ? 0.0f : expf(previous - running);
-                    float *o = s->out + (size_t)r * s->ldo;
-                    for (int i = 0; i < dim; i++) o[i] *= correction;
-                    s->sum[r] *= correction;
-                    s->max[r] = running;
-                }
-                s->sum[r] += block_sum;
+                if (visible > 0) softmax_step(s, r, scores + (r - r0) * CK_ATTN_BLOCK, visible, exp_fn);
             }
             for (int j = 0; j < n; j++) {
                 const void *value = values + (size_t)j * span->stride;
@@ -350,6 +365,8 @@ ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2)
 #endif
 
 void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
+    // Q8_0 rows go through the integer path (kernels_attention_q8.c) when its head dim fits.
+    if (span->type == CK_KV_Q8_0 && ck_attend_q8_0_int(span, s)) return;
 #if defined(__x86_64__)
     if (ck_level() >= CK_LEVEL_AVX2) {
         switch (span->type) {

@@ -68,7 +68,16 @@ private struct AttentionWork {
             rows_per_position: Int32(oneToken ? group : 1), scale: scale, max: running, sum: running + rows,
             out: out + column, ldo: ld, scratch: mine)
         ck_attn_begin(&state)
-        for var span in spans[kvHead] { ck_attend(&span, &state) }
+        let chunks = spans[kvHead]
+        for i in chunks.indices {
+            // The next chunk's first rows load while this one is read.
+            if i + 1 < chunks.count {
+                var next = chunks[i + 1]
+                ck_kv_prefetch(&next, 64)
+            }
+            var span = chunks[i]
+            ck_attend(&span, &state)
+        }
         ck_attn_finish(&state, out + column, ld)
     }
 }

@@ -7,10 +7,21 @@ public struct GenerationTiming: Sendable {
     public let decodedTokens: Int
     public let prefillSeconds: Double
     public let decodeSeconds: Double
+    /// The process's CPU seconds (user + system) during the decode steps: with one thread, the decode's
+    /// own compute, which time-slicing on a loaded machine does not stretch as it stretches wall time.
+    public let decodeCPUSeconds: Double
     public let generated: [Int]
 
     public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
     public var decodeTokensPerSecond: Double { Double(decodedTokens) / decodeSeconds }
+    public var decodeTokensPerCPUSecond: Double { Double(decodedTokens) / decodeCPUSeconds }
+}
+
+/// CPU seconds this process has used so far (all threads).
+private func processCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 extension OuroRunner {
@@ -48,14 +59,16 @@ extension OuroRunner {
             try cache.repeatPositions(upTo: context)
             prefillEnded = DispatchTime.now().uptimeNanoseconds
         }
+        let decodeCPUStarted = processCPUSeconds()
         while generated.count < newTokens {
             outputs = run([generated.last!][...], cache: cache, activations: single, lastPositionOnly: true, logits: .exit(exit))
             generated.append(Self.argmax(outputs.logits(exit)))
         }
         let ended = DispatchTime.now().uptimeNanoseconds
+        let decodeCPUSeconds = processCPUSeconds() - decodeCPUStarted
         return GenerationTiming(promptTokens: prompt.count, decodedTokens: newTokens - 1,
                                 prefillSeconds: prefillSeconds,
-                                decodeSeconds: Double(ended - prefillEnded) / 1e9, generated: generated)
+                                decodeSeconds: Double(ended - prefillEnded) / 1e9, decodeCPUSeconds: decodeCPUSeconds, generated: generated)
     }
 }
 

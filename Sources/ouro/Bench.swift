@@ -20,7 +20,9 @@ extension OuroCommand {
                 (kv_bytes_per_token) and the process's peak resident memory. --also-prompt N times a \
                 second generation after an N-token prompt in the same process (interleaved with the \
                 first, best of --repeats each) and reports the decode speed ratio, so a long context's \
-                decode cost can be stated against a short one's on a busy machine.
+                decode cost can be stated against a short one's on a busy machine. Decode speed is \
+                also given per CPU second of the process (decode_tokens_per_cpu_s): with --threads 1 \
+                that is the decode's own compute, which a loaded machine's time-slicing does not stretch.
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -169,6 +171,9 @@ extension OuroCommand {
                 peak_rss_bytes: MachineProbe.peakResidentBytes(),
                 also_prompt_tokens: alsoPrompt, also_decode_tokens_per_s: bestAlso?.decodeTokensPerSecond,
                 decode_ratio_to_also: bestAlso.map { timing.decodeTokensPerSecond / $0.decodeTokensPerSecond },
+                decode_tokens_per_cpu_s: timing.decodeTokensPerCPUSecond,
+                also_decode_tokens_per_cpu_s: bestAlso?.decodeTokensPerCPUSecond,
+                decode_cpu_ratio_to_also: bestAlso.map { timing.decodeTokensPerCPUSecond / $0.decodeTokensPerCPUSecond },
                 speculation: speculation.map { s in
                     SpeculationReport(draft_tokens: s.draftTokens, draft_steps: s.draftSteps, plain_token_ms: s.plainTokenSeconds * 1000,
                                       draft_token_ms: s.draftTokenSeconds * 1000, verify_pass_ms: s.verifySeconds * 1000,
@@ -187,8 +192,9 @@ extension OuroCommand {
                 print("KV cache \(report.kv_type), \(report.kv_share) sharing: \(formatBytes(report.kv_bytes_per_token)) per position, "
                       + "\(formatBytes(report.kv_bytes_at_context)) at \(report.decode_context_positions + generate) positions; peak RSS \(formatBytes(report.peak_rss_bytes))")
                 if let also = bestAlso, let ratio = report.decode_ratio_to_also {
-                    print(String(format: "decode at a %d-position context: %.2f tok/s; after a %d-token prompt: %.2f tok/s (ratio %.3f, same run)",
-                                 report.decode_context_positions, report.decode_tokens_per_s, alsoPrompt!, also.decodeTokensPerSecond, ratio))
+                    print(String(format: "decode at a %d-position context: %.2f tok/s; after a %d-token prompt: %.2f tok/s (ratio %.3f, same run; per CPU second %.3f)",
+                                 report.decode_context_positions, report.decode_tokens_per_s, alsoPrompt!, also.decodeTokensPerSecond, ratio,
+                                 report.decode_cpu_ratio_to_also!))
                 }
                 if let s = report.speculation {
                     print(String(format: "speculation K=%d D=%d: full-depth token %.1f ms, draft token %.1f ms, verification of %d tokens %.1f ms",
@@ -246,6 +252,12 @@ struct BenchReport: Encodable {
     let also_decode_tokens_per_s: Double?
     /// decode_tokens_per_s / also_decode_tokens_per_s.
     let decode_ratio_to_also: Double?
+    /// Decoded tokens per CPU second of the process (with one thread: per second of the decode's own
+    /// compute; a loaded machine's time-slicing stretches wall time, not this).
+    let decode_tokens_per_cpu_s: Double
+    let also_decode_tokens_per_cpu_s: Double?
+    /// decode_tokens_per_cpu_s / also_decode_tokens_per_cpu_s.
+    let decode_cpu_ratio_to_also: Double?
     let speculation: SpeculationReport?
 }
 

@@ -53,12 +53,17 @@ final class KVCacheAttentionTests: XCTestCase {
         let q = (0..<rows * dim).map { _ in g.next() }
         let scale = 1 / Float(dim).squareRoot()
 
+        // Over q8_0 rows the query is quantized (int8 blocks of 32, f32 scale, as the linear layers'
+        // activations) and the scores use the integer dot: the reference takes the same rounded query.
+        let roundedQ = type == .q8_0 ? Self.quantizedAsActivations(q) : q
         var expected = [Double](repeating: 0, count: rows * dim)
         for r in 0..<rows {
             let visible = cached + (T == 1 ? 1 : r + 1)
             func key(_ p: Int) -> ArraySlice<Float> { p < cached ? decodedK[p * dim..<(p + 1) * dim] : freshK[(p - cached) * dim..<(p - cached + 1) * dim] }
             func value(_ p: Int) -> ArraySlice<Float> { p < cached ? decodedV[p * dim..<(p + 1) * dim] : freshV[(p - cached) * dim..<(p - cached + 1) * dim] }
-            let scores = (0..<visible).map { p in Double(scale) * zip(key(p), q[r * dim..<(r + 1) * dim]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+            let scores = (0..<visible).map { p in
+                Double(scale) * zip(key(p), (p < cached ? roundedQ : q)[r * dim..<(r + 1) * dim]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            }
             let top = scores.max()!
             let weights = scores.map { exp($0 - top) }, total = weights.reduce(0, +)
             for p in 0..<visible {
@@ -96,15 +101,30 @@ final class KVCacheAttentionTests: XCTestCase {
                 }
             } } }
         } } } }
+        // q8_0: each weight p * d(v) is rounded to 15 bits of its 64-position block's largest, off by
+        // at most half a step times |v| <= the largest |v|: at most cached / 65534 of it in all.
+        let weightRounding = type == .q8_0 ? Double(decodedV.prefix(cached * dim).map(abs).max() ?? 0) * Double(cached) / 65534 : 0
         for i in out.indices {
-            XCTAssertEqual(Double(out[i]), expected[i], accuracy: 2e-6 + 2e-5 * abs(expected[i]),
+            XCTAssertEqual(Double(out[i]), expected[i], accuracy: 2e-6 + 2e-5 * abs(expected[i]) + weightRounding,
                            "\(type) dim \(dim) cached \(cached) T \(T) level \(level) [\(i)]")
         }
+    }
+
+    /// x rounded as ck_quantize_activations rounds it: blocks of 32, d = max|x| / 127, q = round(x / d).
+    private static func quantizedAsActivations(_ x: [Float]) -> [Float] {
+        var out = x
+        for start in stride(from: 0, to: x.count, by: 32) {
+            let block = x[start..<start + 32]
+            let d = block.map(abs).max()! / 127, inverse: Float = d != 0 ? 1 / d : 0
+            for i in block.indices { out[i] = max(-127, min(127, (x[i] * inverse).rounded())) * d }
+        }
+        return out
     }
 
     func testAttentionOverEveryStoredTypeMatchesAPlainSoftmaxAtEveryLevel() throws {
         var levels: [Int32] = [Int32(CK_LEVEL_SCALAR)]
         if ck_best_level() >= CK_LEVEL_AVX2 { levels.append(Int32(CK_LEVEL_AVX2)) }
+        if ck_best_level() >= CK_LEVEL_AVX512VNNI { levels.append(Int32(CK_LEVEL_AVX512VNNI)) }
         for level in levels {
             for type in KVCacheType.allCases {
                 // Decode (one token, grouped query heads), a short prefill, and a prefill longer than

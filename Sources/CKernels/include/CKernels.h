@@ -154,6 +154,9 @@ void ck_attn_begin(ck_attn_rows *s);
 void ck_attend(const ck_kv_span *span, ck_attn_rows *s);
 /// dst + r * ldd = out / sum: the attention output of each row.
 void ck_attn_finish(const ck_attn_rows *s, float *dst, size_t ldd);
+/// Prefetches the first `positions` K and V rows of a span into L2 (call before attending the span
+/// ahead of it: the cache's chunks are separate allocations, where the hardware prefetcher restarts).
+void ck_kv_prefetch(const ck_kv_span *span, int positions);
 
 #ifdef __cplusplus
 }
