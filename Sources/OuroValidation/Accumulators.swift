@@ -46,13 +46,17 @@ struct Accumulators {
             perplexity = PerplexityResult(reference: r, model: m, ratio: m / r, tokens: ceTokens)
         }
         let thresholdKeys = Set(bundle.prompts.flatMap { $0.thresholds.map(\.key) })
-        return ValidationReport(
+        var report = ValidationReport(
             pass: false, modelFile: modelFile, modelType: modelType, bundleFile: bundle.path,
             bundleDeclaresFormat: bundle.declaresFormat, promptCount: bundle.prompts.count,
             tokenCount: bundle.tokenCount, criteria: criteria,
             thresholds: thresholdKeys.sorted { (Float($0) ?? 0) < (Float($1) ?? 0) },
             final: final.summary, steps: stepErrors, exit: exit, greedy: greedy, perplexity: perplexity,
             prompts: prompts, reasons: [], firstDivergingStep: nil)
+        if let first = stepErrors.first?.logits.kldMean, let last = stepErrors.last?.logits.kldMean, first > 0 {
+            report.kldGrowth = last / first
+        }
+        return report
     }
 }
 

@@ -17,6 +17,9 @@ public enum ReportText {
                           s.hiddenMaxAbsError.map(sci) ?? "-", sci(s.exitPDFMaxAbsError)])
         }
         lines += aligned(table)
+        if let growth = r.kldGrowth {
+            lines.append(String(format: "KLD growth from loop step 1 to %d: %.2fx", r.steps.count, growth))
+        }
         lines.append("")
         var modes = [["exit mode", "max|Δlogit|", "rel RMS", "KLD mean", "KLD p99", "KLD max", "top-1"]]
         func row(_ name: String, _ e: LogitErrors) -> [String] {

@@ -36,6 +36,9 @@ public struct ValidationReport: Codable, Sendable {
     /// The decode path (`ouro validate --decode-path`): every position computed one token at a time
     /// through the KV cache, against the same reference.
     public var decodePath: DecodePathErrors? = nil
+    /// Mean KLD at the last loop step over mean KLD at the first: how much the error grows as the
+    /// shared weights are applied again (absent when the first step's KLD is 0).
+    public var kldGrowth: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case pass, criteria, thresholds, final, steps, exit, greedy, perplexity, prompts, reasons
@@ -44,7 +47,7 @@ public struct ValidationReport: Codable, Sendable {
         case tokenCount = "token_count", firstDivergingStep = "first_diverging_step"
         case modelBytes = "model_bytes", bitsPerWeight = "bits_per_weight", exitDistribution = "exit_distribution"
         case finalKLDHistogram = "final_kld_histogram", worstPositions = "worst_positions"
-        case decodePath = "decode_path"
+        case decodePath = "decode_path", kldGrowth = "kld_growth"
     }
 
     /// JSON text; non-finite numbers (a NaN-producing model) are written as the strings "inf"/"-inf"/"nan".

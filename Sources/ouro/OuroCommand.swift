@@ -20,7 +20,7 @@ struct OuroCommand: ParsableCommand {
 
             Exit codes: 0 success, 1 a check failed (validate), 2 bad input or usage.
             """,
-        subcommands: [Convert.self, Inspect.self, Validate.self, Reference.self, Compare.self, Generate.self, Chat.self, Verify.self, Bench.self, Tokenize.self, Serve.self])
+        subcommands: [Convert.self, Inspect.self, Validate.self, Reference.self, Generate.self, Chat.self, Verify.self, Bench.self, Tokenize.self, Serve.self])
 
     /// Usage errors exit with 2 (as bad input does) instead of ArgumentParser's 64, so scripts see one code.
     static func main() {

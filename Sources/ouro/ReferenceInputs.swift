@@ -109,3 +109,28 @@ func loadPrompts(_ path: String, vocab: Int, tokenizer: () throws -> Tokenizer) 
         return ReferenceInput(tokens: ids, labels: Array(ids.dropFirst()) + [-100])
     }
 }
+
+/// `--tokens FILE`: one sequence of token ids per non-empty line (separated by commas, spaces or tabs);
+/// each line is its own context, and each position's label is the line's next token.
+func loadTokenLines(_ path: String, vocab: Int) throws -> [ReferenceInput] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ReferenceInputError(path: path, problem: "cannot be read")
+    }
+    var inputs: [ReferenceInput] = []
+    for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let fields = line.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == "\r" })
+        guard !fields.isEmpty else { continue }
+        let ids = try fields.map { field -> Int in
+            guard let id = Int(field), id >= 0 else {
+                throw ReferenceInputError(path: path, problem: "line \(n + 1): '\(field.prefix(20))' is not a token id")
+            }
+            guard id < vocab else {
+                throw ReferenceInputError(path: path, problem: "line \(n + 1): token \(id) is not below the vocabulary size \(vocab)")
+            }
+            return id
+        }
+        inputs.append(ReferenceInput(tokens: ids, labels: Array(ids.dropFirst()) + [-100]))
+    }
+    guard !inputs.isEmpty else { throw ReferenceInputError(path: path, problem: "holds no token sequences") }
+    return inputs
+}

@@ -29,11 +29,15 @@ extension OuroCommand {
                 p99 / max over positions and top-1 agreement; then the exit distribution, the threshold \
                 exit steps, the exit-at-step and weighted logits, greedy tokens and perplexity. KLD is \
                 also given as llama-perplexity prints it: mean ± standard error, median, p90, p95, p99, \
-                p99.9, max, and top-1 ± standard error.
+                p99.9, max, and top-1 ± standard error; then the growth of the mean KLD from the first \
+                loop step to the last. Standard errors treat positions as independent (neighbouring \
+                positions are correlated, so they are a lower bound).
 
                 The reference is a bundle (--reference; `ouro reference` writes one from a lossless \
-                model without PyTorch) or a lossless model run on the fly (--baseline with --text-file \
-                or --prompts): one window at a time, so memory does not grow with the text. With \
+                model without PyTorch) or a lossless model run on the fly (--baseline with --text-file, \
+                --prompts or --tokens): one window at a time, so memory does not grow with the text. \
+                Our f32 forward pass is within 2.4e-5 of PyTorch's logits, so the f32 or bf16 checkpoint \
+                folder is a faithful baseline. With \
                 several models, each is validated in turn (a --baseline is re-run for each) and one \
                 comparison table is printed; --json then prints {"models": [one report per file]}. \
                 --html writes a self-contained page with the charts.
@@ -41,6 +45,7 @@ extension OuroCommand {
                 Examples:
                   ouro validate q4_0.gguf q8_0.gguf --reference ref.safetensors.zst --html report.html
                   ouro validate q4_0.gguf --baseline ./Ouro-1.4B --text-file wiki.txt --ctx 512 --chunks 64
+                  ouro validate loop.gguf q4_k.gguf --baseline ./ouro-trained-s --tokens heldout.txt --json
 
                 Pass criteria follow the file's type (see Formats/reference-bundle.md):
                   lossless  f32, and f16/bf16 holding the source exactly: every step
@@ -72,6 +77,9 @@ extension OuroCommand {
 
         @Option(help: "With --baseline: JSON array of prompts (strings or arrays of token ids).")
         var prompts: String?
+
+        @Option(help: "With --baseline: token sequences, one per line (ids separated by commas or spaces); each line is its own context.")
+        var tokens: String?
 
         @OptionGroup var text: TextWindowOptions
 
@@ -119,11 +127,13 @@ extension OuroCommand {
             case (nil, nil): throw ValidationError("give '--reference BUNDLE' or '--baseline MODEL' with '--text-file' or '--prompts'")
             case (_?, _?): throw ValidationError("give either '--reference' or '--baseline', not both")
             case (_?, nil):
-                if text.textFile != nil || prompts != nil { throw ValidationError("'--text-file' and '--prompts' need '--baseline' (a bundle holds its own prompts)") }
+                if text.textFile != nil || prompts != nil || tokens != nil {
+                    throw ValidationError("'--text-file', '--prompts' and '--tokens' need '--baseline' (a bundle holds its own prompts)")
+                }
                 if allowLossy { throw ValidationError("'--allow-lossy' needs '--baseline'") }
             case (nil, _?):
-                guard (text.textFile == nil) != (prompts == nil) else {
-                    throw ValidationError("'--baseline' needs exactly one of '--text-file' and '--prompts'")
+                guard [text.textFile, prompts, tokens].compactMap({ $0 }).count == 1 else {
+                    throw ValidationError("'--baseline' needs exactly one of '--text-file', '--prompts' and '--tokens'")
                 }
             }
             if text.tokenizer != nil && text.textFile == nil && prompts == nil && html == nil {
@@ -187,9 +197,14 @@ extension OuroCommand {
             if let reference { return try ReferenceBundle(path: reference) }
             let baseline = baseline!
             let weights = try loadReferenceWeights(baseline, allowLossy: allowLossy, flag: "--allow-lossy")
-            let inputs = try prompts.map {
-                try loadPrompts($0, vocab: weights.config.vocabSize) { try tokenizerFor(model: baseline, explicit: text.tokenizer) }
-            } ?? text.windows(model: baseline)
+            let inputs: [ReferenceInput]
+            if let prompts {
+                inputs = try loadPrompts(prompts, vocab: weights.config.vocabSize) { try tokenizerFor(model: baseline, explicit: text.tokenizer) }
+            } else if let tokens {
+                inputs = try loadTokenLines(tokens, vocab: weights.config.vocabSize)
+            } else {
+                inputs = try text.windows(model: baseline)
+            }
             // Greedy generation per text window would cost far more than the comparison itself.
             let contents = ReferenceContents(greedyTokens: prompts != nil ? 12 : 0)
             return LiveReference(producer: ReferenceProducer(weights: weights, contents: contents), inputs: inputs)

@@ -132,6 +132,45 @@ final class ReferenceCommandTests: XCTestCase {
         XCTAssertEqual(a["perplexity"] as? NSObject, b["perplexity"] as? NSObject)
     }
 
+    /// `--tokens` (one sequence of ids per line) scores exactly what `--prompts` does with the same ids.
+    func testBaselineOnTokenLinesMatchesTheSamePromptsAsJSON() throws {
+        let ids = pythonText.utf8.map { Int($0) + 3 }   // the trained fixture's byte-level vocabulary
+        let sequences = [Array(ids[0..<40]), Array(ids[40..<90])]
+        let lines = try write("\n" + sequences.map { $0.map(String.init).joined(separator: ", ") }.joined(separator: "\n\n") + "\n", "ids.txt")
+        let prompts = try write("[" + sequences.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]", "ids.json")
+        let q4 = try converted("q4_0")
+        let fromLines = try CLI.run(["validate", q4, "--baseline", trained, "--tokens", lines, "--json"])
+        XCTAssertEqual(fromLines.status, 0, fromLines.stderr)
+        let fromJSON = try CLI.run(["validate", q4, "--baseline", trained, "--prompts", prompts, "--json"])
+        XCTAssertEqual(fromJSON.status, 0, fromJSON.stderr)
+        let a = try json(fromLines.stdout), b = try json(fromJSON.stdout)
+        XCTAssertEqual(a["prompt_count"] as? Int, 2)
+        XCTAssertEqual((a["perplexity"] as! [String: Any])["tokens"] as? Int, 39 + 49)
+        for key in ["final", "steps", "perplexity", "kld_growth"] {
+            XCTAssertEqual(a[key] as? NSObject, b[key] as? NSObject, key)
+        }
+        let steps = a["steps"] as! [[String: Any]]
+        let first = steps.first!["kld_mean"] as! Double, last = steps.last!["kld_mean"] as! Double
+        XCTAssertGreaterThan(first, 0)
+        XCTAssertEqual(a["kld_growth"] as! Double, last / first, accuracy: 1e-12 * last / first)
+        let text = try CLI.run(["validate", q4, "--baseline", trained, "--tokens", lines])
+        XCTAssertTrue(text.stdout.contains(String(format: "KLD growth from loop step 1 to %d: %.2fx", steps.count, last / first)), text.stdout)
+
+        for (content, problem) in [("5, 6\n7, x9\n", "line 2: 'x9' is not a token id"),
+                                   ("5 6 99999\n", "line 1: token 99999 is not below the vocabulary size"),
+                                   ("\n \n", "holds no token sequences")] {
+            let bad = try write(content, "bad.txt")
+            let r = try CLI.run(["validate", q4, "--baseline", trained, "--tokens", bad])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(bad) && r.stderr.contains(problem), r.stderr)
+        }
+        for conflict in [["validate", q4, "--reference", prompts, "--tokens", lines],
+                         ["validate", q4, "--baseline", trained, "--tokens", lines, "--prompts", prompts]] {
+            XCTAssertEqual(try CLI.run(conflict).status, 2, "\(conflict)")
+        }
+    }
+
     func testHTMLReportIsSelfContainedAndRendersInChromium() throws {
         let bundle = try smallReference()
         let q4 = try converted("q4_0"), q8 = try converted("q8_0")
