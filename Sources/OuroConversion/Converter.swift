@@ -47,6 +47,11 @@ public struct Converter {
     public var hessians: Hessians?
     /// Relative damping of H for error-compensating rounding.
     public var damping = ErrorCompensatingRounding.defaultDamping
+    /// Input Hessians gathered a layer group at a time as the tensors are written (bounded memory);
+    /// used instead of `hessians` for the tensors it covers.
+    public var hessianGroups: HessianGroups?
+    /// Projections sharing an input (q/k/v, gate/up) share one H: factor it once.
+    private let factors = FactorCache()
 
     /// Opens and validates the checkpoint and decides each tensor's output type.
     public init(checkpoint folder: String, type: GGMLType, name: String? = nil) throws {
@@ -118,9 +123,9 @@ public struct Converter {
         let encoder = RowEncoder(type: entry.targetType, importance: importance?.values[entry.name],
                                  searchedQ4_0: plan.recipe.searchedQ4_0)
         var compensation: ChunkWork.Compensation?
-        if let h = hessians?.byTensor[entry.name], h.columns == columns, supportsElementRounding(entry.targetType) {
-            compensation = .init(factor: ErrorCompensatingRounding.factor(h, damping: damping),
-                                 importance: importance?.values[entry.name])
+        if supportsElementRounding(entry.targetType),
+           let h = try hessianGroups?.matrix(for: entry.name) ?? hessians?.byTensor[entry.name], h.columns == columns {
+            compensation = .init(factor: factors.factor(h, damping: damping), importance: importance?.values[entry.name])
         }
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * columns)
         defer { floats.deallocate() }
@@ -236,8 +241,10 @@ public struct Converter {
         if plan.entries.contains(where: { $0.targetType.isQuantized }) {
             keys.append((OuroWeights.recipeKey, .string(plan.recipe.name)))
             let weighted = plan.entries.filter { $0.targetType.isQuantized && $0.targetType != .q8_0 && importance?.values[$0.name] != nil }
-            let compensated = plan.entries.filter { supportsElementRounding($0.targetType) && hessians?.byTensor[$0.name] != nil }
-            if hessians != nil { keys.append(("ouro.quantization.gptq.tensors", .array(.string, compensated.map { .string($0.name) }))) }
+            let compensated = plan.entries.filter {
+                supportsElementRounding($0.targetType) && (hessians?.byTensor[$0.name] != nil || hessianGroups?.covers($0.name) == true)
+            }
+            if hessians != nil || hessianGroups != nil { keys.append(("ouro.quantization.gptq.tensors", .array(.string, compensated.map { .string($0.name) }))) }
             keys.append(("ouro.quantization.imatrix.tensors", .array(.string, weighted.map { .string($0.name) })))
             if let importance { keys.append(("ouro.quantization.imatrix.tokens", .uint32(UInt32(clamping: importance.tokens)))) }
         }
@@ -261,5 +268,18 @@ public struct Converter {
         if inputFiles.contains(out) && (out.hasSuffix(".safetensors") || out.hasSuffix(".json")) {
             throw ConversionError.outputIsInput(path: destination)
         }
+    }
+}
+
+/// The last factor computed, keyed by its H: consecutive tensors with one input reuse it.
+private final class FactorCache: @unchecked Sendable {
+    private var last: (matrix: ObjectIdentifier, damping: Double, factor: ErrorCompensatingRounding.Factor)?
+
+    func factor(_ h: Hessians.Matrix, damping: Double) -> ErrorCompensatingRounding.Factor {
+        if let last, last.matrix == ObjectIdentifier(h), last.damping == damping { return last.factor }
+        last = nil
+        let factor = ErrorCompensatingRounding.factor(h, damping: damping)
+        last = (ObjectIdentifier(h), damping, factor)
+        return factor
     }
 }

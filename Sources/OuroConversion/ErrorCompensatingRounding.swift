@@ -64,14 +64,17 @@ public enum ErrorCompensatingRounding {
                             r.baseAddress!, Int32(n), xb.baseAddress!, Int32(n))
             }
         }
-        // H⁻¹ = X Xᵀ (upper triangle), then symmetric.
-        var inverse = [Double](repeating: 0, count: n * n)
+        // H⁻¹ = X Xᵀ (upper triangle), then symmetric; into `a`'s storage (R is done with), so a
+        // 5632-column H needs two n² double buffers, not three.
+        var inverse = a
+        a = []
         x.withUnsafeBufferPointer { xb in
             inverse.withUnsafeMutableBufferPointer { c in
                 cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(n), 1, xb.baseAddress!, Int32(n),
                             0, c.baseAddress!, Int32(n))
             }
         }
+        x = []
         for i in 0..<n { for j in 0..<i { inverse[i * n + j] = inverse[j * n + i] } }
         try choleskyUpper(&inverse, n)
         return inverse.map(Float.init)

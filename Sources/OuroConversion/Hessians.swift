@@ -46,9 +46,12 @@ public struct Hessians: @unchecked Sendable {
 
     final class Collector: ActivationObserver {
         var matrices: [CalibrationInput: Matrix] = [:]
+        /// Inputs to gather; nil: all of them.
+        var accepts: ((CalibrationInput) -> Bool)?
 
         func observe(_ site: LinearInput, layer: Int?, rows pointer: UnsafePointer<Float>, count: Int, columns: Int) {
             let key = CalibrationInput(site: site, layer: layer)
+            if let accepts, !accepts(key) { return }
             let matrix = matrices[key] ?? Matrix(columns: columns)
             matrices[key] = matrix
             // Upper triangle only (row-major): H += Xᵀ X.

@@ -145,19 +145,21 @@ public struct UniformStartSearch {
         return (mean, (variance / Double(n)).squareRoot())
     }
 
-    /// Runs the search. `progress(done, total, detail)` after each measured move.
-    public func run(weights original: OuroWeights, tokens: [Int], budget: Double, name: String = "loop",
-                    progress: ((Int, Int, String) -> Void)? = nil) throws -> Result {
-        let config = original.config
-        let tensors = TensorNaming.expectedTensors(config).filter(\.isQuantizable).filter { original.tensor($0.ggufName) != nil }
+    /// How many single-tensor moves `run` will measure (one looped forward each) for `budget`; 0 when
+    /// the base is the budget and the search is `base` everywhere with no forward.
+    public func measuredMoves(for budget: Double, config: OuroConfiguration) -> Int {
+        plan(TensorNaming.expectedTensors(config).filter(\.isQuantizable), budget: budget, config: config).planned.count
+    }
+
+    /// The moves worth measuring: cheaper ones only when over budget, dearer ones only when bits are left.
+    private func plan(_ tensors: [ExpectedTensor], budget: Double, config: OuroConfiguration)
+        -> (planned: [(ExpectedTensor, GGMLType)], baseBits: [String: Int], limit: Int) {
         let elements = tensors.reduce(0) { $0 + $1.elementCount }
         let limit = Int((budget * Double(elements)).rounded(.down))
         let base = self.base(for: budget, config: config)
         var baseBits: [String: Int] = [:]
         for tensor in tensors { baseBits[tensor.ggufName] = Self.bits(base, tensor) }
         let baseTotal = baseBits.values.reduce(0, +)
-
-        // Moves worth measuring: cheaper ones only when over budget, dearer ones only when bits are left.
         var planned: [(ExpectedTensor, GGMLType)] = []
         for tensor in tensors {
             let columns = tensor.shape.last ?? 1
@@ -173,6 +175,18 @@ public struct UniformStartSearch {
                 }
             }
         }
+        return (planned, baseBits, limit)
+    }
+
+    /// Runs the search. `progress(done, total, detail)` after each measured move.
+    public func run(weights original: OuroWeights, tokens: [Int], budget: Double, name: String = "loop",
+                    progress: ((Int, Int, String) -> Void)? = nil) throws -> Result {
+        let config = original.config
+        let tensors = TensorNaming.expectedTensors(config).filter(\.isQuantizable).filter { original.tensor($0.ggufName) != nil }
+        let (planned, baseBits, limit) = plan(tensors, budget: budget, config: config)
+        let elements = tensors.reduce(0) { $0 + $1.elementCount }
+        let base = self.base(for: budget, config: config)
+        let baseTotal = baseBits.values.reduce(0, +)
         var recipe = QuantizationRecipe(name: name, fileType: QuantizationRecipe.loopFileType, defaultType: base, searchedQ4_0: true)
         guard !planned.isEmpty else {
             return Result(recipe: recipe, base: base, bitsPerWeight: Double(baseTotal) / Double(max(elements, 1)),
