@@ -34,7 +34,7 @@ Options:
 Environment: OURO_PEER_CACHE (default ~/.cache/ourokit-peers) holds the llama.cpp source and build,
 a Python venv with gguf-py, and the default work folder. LLAMA_CPP_PYTHON_VERSION picks the sdist
 [0.3.36]; if pip cannot get it, the newest is used. Results: WORK/peers-results.{jsonl,md}.
-`ouro convert --type loop` is not timed: its per-matrix sensitivity search takes far too long at 1.4B.
+`ouro convert --type loop` is not timed here (no llama.cpp counterpart; Docs/BENCHMARKS.md times it against --type q4_k).
 EOF
 }
 
@@ -169,7 +169,7 @@ add_fields '{"label":"machine"}' "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
   "ouro_commit=$commit" "llama_cpp_python=$llama_version" "loop_count=$loop_count" \
   "types=$(to_json_list "$types")" "threads=$(to_json_list "$thread_list")" "rounds=$rounds" \
   "prompt=$prompt" "generate=$generate" "slow_types=$(to_json_list "$slow_types")" "slow_generate=$slow_generate" >> "$results"
-note "\`ouro convert --type loop\` was not run: its per-matrix sensitivity search takes far too long at 1.4B today."
+note "\`ouro convert --type loop\` is not timed here: it has no llama.cpp counterpart (Docs/BENCHMARKS.md times it against --type q4_k)."
 
 f16=$cache/models/$(basename "$checkpoint")-llama-f16.gguf
 mkdir -p "$(dirname "$f16")"
