@@ -272,14 +272,18 @@ public struct Converter {
 }
 
 /// The last factor computed, keyed by its H: consecutive tensors with one input reuse it.
+/// The key is the H object itself, held weakly: an identifier or address could be reused by the
+/// next layer group's H once this one is freed, and hand a tensor another matrix's factor.
 private final class FactorCache: @unchecked Sendable {
-    private var last: (matrix: ObjectIdentifier, damping: Double, factor: ErrorCompensatingRounding.Factor)?
+    private weak var matrix: Hessians.Matrix?
+    private var damping = 0.0
+    private var last: ErrorCompensatingRounding.Factor?
 
     func factor(_ h: Hessians.Matrix, damping: Double) -> ErrorCompensatingRounding.Factor {
-        if let last, last.matrix == ObjectIdentifier(h), last.damping == damping { return last.factor }
+        if let last, let matrix, matrix === h, self.damping == damping { return last }
         last = nil
         let factor = ErrorCompensatingRounding.factor(h, damping: damping)
-        last = (ObjectIdentifier(h), damping, factor)
+        (matrix, self.damping, last) = (h, damping, factor)
         return factor
     }
 }
