@@ -25,24 +25,7 @@
 // Prepared activations: per step of four blocks and token, four vectors.
 enum { PREP_XLO, PREP_XHI, PREP_SEED, PREP_SCALE, PREP_VECTORS };
 
-static inline __m512i nibble_table(void) {
-    int8_t t[64];
-    for (int i = 0; i < 64; i++) t[i] = (int8_t)(ck_iq4nl_values[i & 15] + 128);
-    return _mm512_loadu_si512(t);
-}
-
-// One block's plain sum (the decode kernel's tail blocks, same arithmetic).
-static float nibble_block(const uint8_t *p, const int8_t *x, float xd, int lookup) {
-    int32_t sum = 0;
-    for (int j = 0; j < CK_QK / 2; j++) {
-        const int lo = p[2 + j] & 0x0f, hi = p[2 + j] >> 4;
-        sum += (lookup ? ck_iq4nl_values[lo] : lo - 8) * x[j];
-        sum += (lookup ? ck_iq4nl_values[hi] : hi - 8) * x[j + CK_QK / 2];
-    }
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return ck_half_to_float(h) * xd * (float)sum;
-}
+#include "kernels_nibbles_common.h"
 
 // prep[(s * T + t) * PREP_VECTORS + v] for the nb / 4 full steps of every token.
 static void prepare(const ck_activations *a, int lookup, __m512i *prep) {

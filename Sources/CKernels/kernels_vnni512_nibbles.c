@@ -47,24 +47,7 @@ int ck_has_vbmi(void) {
     return cached;
 }
 
-static inline __m512i nibble_table(void) {
-    int8_t t[64];
-    for (int i = 0; i < 64; i++) t[i] = (int8_t)(ck_iq4nl_values[i & 15] + 128);
-    return _mm512_loadu_si512(t);
-}
-
-// Plain sum of one block (tail blocks).
-static float nibble_block(const uint8_t *p, const int8_t *x, float xd, int lookup) {
-    int32_t sum = 0;
-    for (int j = 0; j < CK_QK / 2; j++) {
-        const int lo = p[2 + j] & 0x0f, hi = p[2 + j] >> 4;
-        sum += (lookup ? ck_iq4nl_values[lo] : lo - 8) * x[j];
-        sum += (lookup ? ck_iq4nl_values[hi] : hi - 8) * x[j + CK_QK / 2];
-    }
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return ck_half_to_float(h) * xd * (float)sum;
-}
+#include "kernels_nibbles_common.h"
 
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void nibble_rows(
