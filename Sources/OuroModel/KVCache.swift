@@ -1,7 +1,4 @@
 import CKernels
-#if os(Linux)
-import Glibc
-#endif
 
 /// How each cached key/value row is stored.
 public enum KVCacheType: String, CaseIterable, Sendable {
@@ -124,37 +121,7 @@ final class KVCache: @unchecked Sendable {
         chunkBytes = bytes
     }
 
-    deinit { for chunk in chunks { Self.free(chunk) } }
-
-    /// Chunks from 4 MiB up start on a 2 MiB boundary and are advised MADV_HUGEPAGE (Linux): a
-    /// 4K-context decode step reads ~1.7 GB of cache (Ouro-1.4B, q8_0, last sharing) in 35 KB runs
-    /// per head and chunk, and with 4 KiB pages the page walks held a one-thread stream of it to
-    /// ~20 GB/s per CPU second against ~28 with 2 MiB pages (the weights already live in huge pages).
-    private static let hugePageBytes = 2 << 20
-
-    private static func allocateChunk(_ bytes: Int) -> UnsafeMutableRawPointer {
-        #if os(Linux)
-        if bytes >= 2 * hugePageBytes {
-            var raw: UnsafeMutableRawPointer?
-            if posix_memalign(&raw, hugePageBytes, bytes) == 0, let raw {
-                _ = madvise(raw, bytes / hugePageBytes * hugePageBytes, MADV_HUGEPAGE)
-                return raw
-            }
-        }
-        guard let raw = Glibc.malloc(bytes) else { fatalError("KVCache: cannot allocate a chunk of \(bytes) bytes") }
-        return raw
-        #else
-        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        #endif
-    }
-
-    private static func free(_ chunk: UnsafeMutableRawPointer) {
-        #if os(Linux)
-        Glibc.free(chunk)
-        #else
-        chunk.deallocate()
-        #endif
-    }
+    deinit { for chunk in chunks { chunk.deallocate() } }
 
     /// Positions allocated so far.
     var capacity: Int { chunks.count * Self.chunkPositions }
@@ -169,7 +136,7 @@ final class KVCache: @unchecked Sendable {
                                             + (limit == options.contextLimit ? " (--ctx)" : " (the model's max_position_embeddings)"))
         }
         while capacity < positions {
-            chunks.append(Self.allocateChunk(chunkBytes))
+            chunks.append(UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 64))
         }
     }
 

@@ -2,29 +2,24 @@ import CKernels
 import XCTest
 @testable import OuroModel
 
-/// The cache's memory at the Ouro-1.4B attention shape, where chunks are large enough (26.7 MB with
-/// a q8_0 cache and last sharing) to be allocated on 2 MiB boundaries for huge pages: rows written
-/// anywhere in a chunk (its first row, the rows past its last whole 2 MiB, the next chunk's first)
-/// read back through the spans attention uses, byte for byte what ck_kv_store makes of them.
+/// The cache's memory at the Ouro-1.4B attention shape (chunks of 26.7 MB with a q8_0 cache and last
+/// sharing): rows written anywhere in a chunk (its first row, its last layer's rows at its end, the
+/// next chunk's first) read back through the spans attention uses, byte for byte what ck_kv_store
+/// makes of them.
 final class KVCacheChunkTests: XCTestCase {
     private let config = OuroConfiguration(hiddenSize: 2048, intermediateSize: 5632, layerCount: 24, headCount: 16,
                                            kvHeadCount: 16, headDim: 128, vocabSize: 49152, maxPositions: 4096)
 
-    func testLargeChunksHoldEveryRowWhereTheSpansPointAndStartOnHugePageBoundaries() throws {
+    func testLargeChunksHoldEveryRowWhereTheSpansPoint() throws {
         let cache = try KVCache(config: config, options: KVCacheOptions(type: .q8_0, sharing: .last))
         try cache.reserve(600)
         XCTAssertEqual(cache.capacity, 768)
         // 24 kept slots x (K, V) x 16 heads x 256 positions x 136 bytes per chunk.
         XCTAssertEqual(cache.allocatedBytes, 3 * 24 * 2 * 16 * 256 * 136)
-        #if os(Linux)
-        for position in [0, 256, 512] {
-            XCTAssertEqual(Int(bitPattern: cache.row(0, 0, 0, position)) % (2 << 20), 0, "chunk at \(position)")
-        }
-        #endif
         let width = config.kvHeadCount * config.headDim
         let positions = [0, 255, 256, 599]
         for (i, position) in positions.enumerated() {
-            // The last layer's rows are the chunk's last bytes (past its last whole 2 MiB).
+            // The last layer's rows are the chunk's last bytes.
             let keys = (0..<width).map { Float(($0 * 7 + i * 13) % 23) - 11 }
             let values = (0..<width).map { Float(($0 * 5 + i * 3) % 19) - 9 }
             cache.store(step: config.loopCount - 1, layer: 23, keys: keys, values: values, tokens: 1, start: position)
