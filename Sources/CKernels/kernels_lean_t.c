@@ -139,8 +139,8 @@ static void lean_task(void *ctx, int index) {
     const ck_product *p = &job->products[i];
     const int row0 = (index - job->first_chunk[i]) * job->chunk;
     const int row1 = row0 + job->chunk < p->rows ? row0 + job->chunk : p->rows;
-    const void *prep = p->type == CK_TYPE_Q4_0 ? job->prep[0] : p->type == CK_TYPE_Q8_0 ? job->prep[1] : NULL;
 #if defined(__x86_64__)
+    const void *prep = p->type == CK_TYPE_Q4_0 ? job->prep[0] : p->type == CK_TYPE_Q8_0 ? job->prep[1] : NULL;
     if (prep) {
         ck_lean_rows_vnni512(p->type, p->w, p->row_bytes, row0, row1, job->a, prep, p->y, p->ldy);
         return;
