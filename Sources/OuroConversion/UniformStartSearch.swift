@@ -158,6 +158,16 @@ public struct UniformStartSearch {
         return (current.mapValues(\.type), taken, used)
     }
 
+    /// The recipe's per-tensor overrides from the chosen type of each unit: a role's type goes to every
+    /// tensor of it (`members`; a unit not listed is a tensor's own name); units left at `base` add none.
+    static func overrides(_ types: [String: GGMLType], base: GGMLType, members: [String: [String]]) -> [String: GGMLType] {
+        var result: [String: GGMLType] = [:]
+        for (unit, type) in types where type != base {
+            for tensor in members[unit] ?? [unit] { result[tensor] = type }
+        }
+        return result
+    }
+
     /// Mean and standard error of a - b over positions.
     static func meanDifference(_ a: [Float], _ b: [Float]) -> (mean: Double, stderr: Double) {
         let n = min(a.count, b.count)
@@ -271,10 +281,8 @@ public struct UniformStartSearch {
         }
         let baseKLD = baseSteps.last ?? []
         let chosen = Self.choose(base: base, baseKLD: baseKLD, baseBits: baseBits, moves: measured, limit: limit, margin: margin)
-        let membersOf = Dictionary(planned.map { ($0.unit, $0.members.map(\.ggufName)) }, uniquingKeysWith: { a, _ in a })
-        for (unit, type) in chosen.types where type != base {
-            for tensor in membersOf[unit] ?? [unit] { recipe.overrides[tensor] = type }
-        }
+        recipe.overrides = Self.overrides(chosen.types, base: base,
+                                          members: Dictionary(planned.map { ($0.unit, $0.members.map(\.ggufName)) }, uniquingKeysWith: { a, _ in a }))
         let mean = baseKLD.reduce(0.0) { $0 + Double($1) } / Double(max(baseKLD.count, 1))
         return Result(recipe: recipe, base: base, bitsPerWeight: Double(chosen.bits) / Double(max(elements, 1)),
                       baseKLD: mean, taken: chosen.taken, forwards: planned.count + 1)

@@ -86,4 +86,21 @@ final class UniformStartSearchTests: XCTestCase {
         XCTAssertEqual(search.measuredMoves(for: 5.0, config: config), 82)
         XCTAssertEqual(search.unit("blk.3.ffn_up.weight"), "blk.3.ffn_up.weight")
     }
+
+    /// A whole-role upgrade is chosen as one unit and written to every layer's tensor of that role.
+    func testAChosenRoleIsWrittenToEveryLayer() {
+        typealias Move = UniformStartSearch.Move
+        let base = kld(1e-3)
+        let upRole = ["blk.0.ffn_up.weight", "blk.1.ffn_up.weight"]
+        let moves = [
+            Move(tensor: "blk.*.ffn_up.weight", type: .q5_K, bits: 220, kld: base.map { $0 - 2e-4 }, members: upRole),
+            Move(tensor: "output.weight", type: .q6_K, bits: 130, kld: base.map { $0 - 1e-5 }),
+        ]
+        // Room for the role (+20 bits) but not for both (+50).
+        let chosen = UniformStartSearch.choose(base: .q4_K, baseKLD: base, baseBits: ["blk.*.ffn_up.weight": 200, "output.weight": 100],
+                                               moves: moves, limit: 320, margin: 3)
+        XCTAssertEqual(chosen.bits, 320)
+        let overrides = UniformStartSearch.overrides(chosen.types, base: .q4_K, members: ["blk.*.ffn_up.weight": upRole])
+        XCTAssertEqual(overrides, ["blk.0.ffn_up.weight": .q5_K, "blk.1.ffn_up.weight": .q5_K])
+    }
 }
