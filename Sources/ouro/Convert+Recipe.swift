@@ -105,7 +105,7 @@ extension OuroCommand.Convert {
             if usesGPTQ { search.hessians = hessians }
             if let gptqDamping { search.damping = gptqDamping }
             let base = search.base(for: budget, config: weights.config)
-            let measure = stages.begin("search: \(base.name) everywhere, then single-tensor moves measured through the looped model", total: 1)
+            let measure = stages.begin("search: \(base.name) everywhere, then moves (token_embd, output, each layer matrix role in every layer at once) measured through the looped model", total: 1)
             let result = try search.run(weights: weights, tokens: tokens, budget: budget) { done, total, line in
                 measure.total = total
                 measure.advance(to: done, detail: line)

@@ -62,4 +62,45 @@ final class UniformStartSearchTests: XCTestCase {
         XCTAssertEqual(search.base(for: 5.0, config: config), .q4_K)
         XCTAssertEqual(search.base(for: 6.0, config: config), .q5_K)
     }
+
+    /// The moves measured at 5.0 bpw on the trained fixture (h 256, ffn 704, vocab 384, 4 layers), by
+    /// hand: 3,407,872 quantized elements, base Q4_K (ffn_down falls back to IQ4_NL, also 4.5 bpw), so
+    /// 1,703,936 bits are left; a move is measured only if it fits them. Upgrades add 1, 2.0625 and 4
+    /// bits per element (Q5_K, Q6_K, Q8_0; ffn_down's Q5_K and Q6_K fall back to Q8_0).
+    /// - token_embd, output (98,304 each): all 3 fit -> 6.
+    /// - Whole roles: attn_q/k/v/output (4 x 65,536 = 262,144): all 3 fit -> 12; ffn_gate/up
+    ///   (4 x 180,224 = 720,896): Q5_K (+720,896) and Q6_K (+1,486,848) fit, Q8_0 (+2,883,584) does not -> 4;
+    ///   ffn_down: only Q8_0 (+2,883,584), too dear -> 0. Total 22.
+    /// - Single tensors: 6 + 16 attention tensors x 3 + 8 gate/up x 3 + 4 ffn_down x 1 (+720,896) = 82.
+    func testWholeRoleUpgradesAreMeasuredOncePerRoleWithinTheBudget() throws {
+        let config = try OuroConfiguration.load(folder: Fixtures.folder("ouro-trained-s"))
+        var search = UniformStartSearch()
+        XCTAssertEqual(search.measuredMoves(for: 5.0, config: config), 22)
+        XCTAssertEqual(search.unit("blk.3.ffn_up.weight"), "blk.*.ffn_up.weight")
+        XCTAssertEqual(search.unit("output.weight"), "output.weight")
+        // Downgrades stay per tensor (a role's worth would overshoot the bits to save): at 4.25 from
+        // IQ4_XS, every tensor but ffn_down (IQ4_NL, which Q3_K also falls back to) has one cheaper
+        // move, Q3_K: 2 + 16 + 8 = 26.
+        XCTAssertEqual(search.measuredMoves(for: 4.25, config: config), 26)
+        search.movesWholeRoles = false
+        XCTAssertEqual(search.measuredMoves(for: 5.0, config: config), 82)
+        XCTAssertEqual(search.unit("blk.3.ffn_up.weight"), "blk.3.ffn_up.weight")
+    }
+
+    /// A whole-role upgrade is chosen as one unit and written to every layer's tensor of that role.
+    func testAChosenRoleIsWrittenToEveryLayer() {
+        typealias Move = UniformStartSearch.Move
+        let base = kld(1e-3)
+        let upRole = ["blk.0.ffn_up.weight", "blk.1.ffn_up.weight"]
+        let moves = [
+            Move(tensor: "blk.*.ffn_up.weight", type: .q5_K, bits: 220, kld: base.map { $0 - 2e-4 }, members: upRole),
+            Move(tensor: "output.weight", type: .q6_K, bits: 130, kld: base.map { $0 - 1e-5 }),
+        ]
+        // Room for the role (+20 bits) but not for both (+50).
+        let chosen = UniformStartSearch.choose(base: .q4_K, baseKLD: base, baseBits: ["blk.*.ffn_up.weight": 200, "output.weight": 100],
+                                               moves: moves, limit: 320, margin: 3)
+        XCTAssertEqual(chosen.bits, 320)
+        let overrides = UniformStartSearch.overrides(chosen.types, base: .q4_K, members: ["blk.*.ffn_up.weight": upRole])
+        XCTAssertEqual(overrides, ["blk.0.ffn_up.weight": .q5_K, "blk.1.ffn_up.weight": .q5_K])
+    }
 }
