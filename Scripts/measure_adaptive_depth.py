@@ -26,7 +26,7 @@ def main():
     ap.add_argument("ouro"); ap.add_argument("model"); ap.add_argument("ids")
     ap.add_argument("--prompts", type=int, default=4); ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--length", type=int, default=64); ap.add_argument("--new", type=int, default=192)
-    ap.add_argument("--speculate", default="2:1,3:1,4:1,6:1,3:2,4:2", help="K:D pairs")
+    ap.add_argument("--speculate", default="2:1,3:1,4:1,6:1,3:2,4:2", help="K:D or K:D:P (P: --draft-min-probability), comma-separated")
     ap.add_argument("--threshold", default="0.5")
     ap.add_argument("--windows", help="comma-separated window indices (window i: ids[i*length:(i+1)*length])")
     ap.add_argument("--no-threshold", action="store_true", help="skip the early-exit modes")
@@ -40,9 +40,11 @@ def main():
         stride = max(a.length, (len(ids) - a.length) // max(1, a.prompts))
         prompts = [ids[i * stride: i * stride + a.length] for i in range(a.prompts)]
     modes = {"plain": ["--exit", "last"]}
-    for pair in a.speculate.split(","):
-        k, d = pair.split(":")
-        modes[f"speculate K={k} D={d}"] = ["--exit", "last", "--speculate", k, "--draft-steps", d]
+    for spec in a.speculate.split(","):
+        # K:D, or K:D:P with --draft-min-probability P
+        k, d, *p = spec.split(":")
+        extra = ["--draft-min-probability", p[0]] if p else []
+        modes[f"speculate K={k} D={d}" + (f" P={p[0]}" if p else "")] = ["--exit", "last", "--speculate", k, "--draft-steps", d] + extra
     if not a.no_threshold:
         modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"]
         modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"]
