@@ -8,6 +8,9 @@ baseline mode run next to it, plus token identity, mean loop steps and acceptanc
 
   python3 Scripts/measure_adaptive_depth.py .build/release/ouro Tests/Fixtures/ouro-trained-s \
       Docs/calibration/trained-s-heldout.txt --prompts 4 --rounds 3
+
+--windows 0,8,16 picks the windows by index instead (window i is ids[i*length : (i+1)*length]), so
+settings chosen on one set of windows can be reported on others.
 """
 import argparse, json, re, statistics, subprocess, sys
 
@@ -23,25 +26,35 @@ def main():
     ap.add_argument("ouro"); ap.add_argument("model"); ap.add_argument("ids")
     ap.add_argument("--prompts", type=int, default=4); ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--length", type=int, default=64); ap.add_argument("--new", type=int, default=192)
-    ap.add_argument("--speculate", default="2:1,3:1,4:1,6:1,3:2,4:2", help="K:D pairs")
+    ap.add_argument("--speculate", default="2:1,3:1,4:1,6:1,3:2,4:2", help="K:D or K:D:P (P: --draft-min-probability), comma-separated")
     ap.add_argument("--threshold", default="0.5")
+    ap.add_argument("--windows", help="comma-separated window indices (window i: ids[i*length:(i+1)*length])")
+    ap.add_argument("--no-threshold", action="store_true", help="skip the early-exit modes")
     a = ap.parse_args()
     ids = [int(x) for x in re.split(r"[,\s]+", open(a.ids).read()) if x]
-    stride = max(a.length, (len(ids) - a.length) // max(1, a.prompts))
-    prompts = [ids[i * stride: i * stride + a.length] for i in range(a.prompts)]
+    if a.windows:
+        prompts = [ids[int(i) * a.length:(int(i) + 1) * a.length] for i in a.windows.split(",")]
+        if any(len(p) < a.length for p in prompts):
+            sys.exit(f"--windows: the id file holds {len(ids) // a.length} windows of {a.length} tokens")
+    else:
+        stride = max(a.length, (len(ids) - a.length) // max(1, a.prompts))
+        prompts = [ids[i * stride: i * stride + a.length] for i in range(a.prompts)]
     modes = {"plain": ["--exit", "last"]}
-    for pair in a.speculate.split(","):
-        k, d = pair.split(":")
-        modes[f"speculate K={k} D={d}"] = ["--exit", "last", "--speculate", k, "--draft-steps", d]
-    modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"]
-    modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"]
+    for spec in a.speculate.split(","):
+        # K:D, or K:D:P with --draft-min-probability P
+        k, d, *p = spec.split(":")
+        extra = ["--draft-min-probability", p[0]] if p else []
+        modes[f"speculate K={k} D={d}" + (f" P={p[0]}" if p else "")] = ["--exit", "last", "--speculate", k, "--draft-steps", d] + extra
+    if not a.no_threshold:
+        modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"]
+        modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"]
     results = {m: [] for m in modes}
     for r in range(a.rounds):
         for p, prompt in enumerate(prompts):
             for m, extra in modes.items():
                 results[m].append((p, r, run(a.ouro, a.model, prompt, a.new, extra)))
     base = {(p, r): o for p, r, o in results["plain"]}
-    full = {(p, r): o for p, r, o in results[f"threshold:{a.threshold} full depth"]}
+    full = {(p, r): o for p, r, o in results.get(f"threshold:{a.threshold} full depth", [])}
     print(f"{len(prompts)} prompts x {a.length} tokens, {a.new} new tokens, {a.rounds} rounds; ratios are medians of per-run pairs")
     for m, rows in results.items():
         yard = full if "early exit" in m else base

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What one speculative append did.
 public struct SpeculationResult: Sendable {
     /// Drafted tokens the full model kept, in order (the session holds them after the appended token).
@@ -24,7 +26,13 @@ extension OuroSession {
     /// (keep draft d with probability min(1, p(d)/q(d)), else draw from max(0, p − q) renormalized and
     /// stop), so each token's distribution is the full model's; the random draws differ from plain
     /// sampling's, so the tokens do too.
-    public func appendSpeculating(_ token: Int, draftTokens: Int, draftSteps: Int,
+    ///
+    /// `minDraftProbability`: drafting stops early at a draft whose probability under the draft
+    /// distribution (the first D steps' softmax, after the sampler's processors when sampling) is
+    /// below it; that token is not proposed. Rejected drafts cost a draft and a verified row each, and
+    /// a confident draft is the one the full model keeps. The decision reads the draft only, so output
+    /// is unchanged (greedy: the same tokens; sampled: the same distribution). 0: always K drafts.
+    public func appendSpeculating(_ token: Int, draftTokens: Int, draftSteps: Int, minDraftProbability: Double = 0,
                                   sampler: inout Sampler) throws -> SpeculationResult {
         let S = runner.config.loopCount
         guard (1..<S).contains(draftSteps) else {
@@ -54,22 +62,42 @@ extension OuroSession {
         var draft: [Int] = [], draftProbabilities: [[(token: Int, probability: Double)]] = []
         var states: [Float] = []
         var input = token
+        // States of [token, d1 ...] after step D-1, one per run below; the batch's last entry needs
+        // one too, so a full set of K drafts is followed by one more run (below).
+        var stoppedEarly = false
         for _ in 0..<K {
             let outputs = runner.run([input][...], cache: cache, activations: single, lastPositionOnly: true,
                                      logits: .exit(.step(draftSteps - 1)), depth: .firstSteps(draftSteps))
             states += outputs.stepHidden[draftSteps - 1]
             let logits = outputs.logits(.step(draftSteps - 1))
             let context = tokens + [token] + draft
+            let proposal: Int
+            var q: [(token: Int, probability: Double)] = []
             if greedy {
-                input = sampler.next(logits, context: context)
+                proposal = sampler.next(logits, context: context)
+                if minDraftProbability > 0 && Self.softmaxProbability(of: proposal, in: logits) < minDraftProbability {
+                    stoppedEarly = true
+                    break
+                }
             } else {
-                let q = sampler.probabilities(logits, context: context)
-                input = Self.draw(q, &sampler)
+                q = sampler.probabilities(logits, context: context)
+                proposal = Self.draw(q, &sampler)
+                let p = q.first { $0.token == proposal }?.probability ?? 0
+                if minDraftProbability > 0 && p < minDraftProbability {
+                    stoppedEarly = true
+                    break
+                }
                 draftProbabilities.append(q)
             }
+            input = proposal
             draft.append(input)
         }
-        if resumes {
+        if draft.isEmpty && !resumes {
+            // Nothing proposed: plain decoding of `token` (its first D steps are recomputed).
+            cache.truncate(to: n)
+            return SpeculationResult(accepted: [], drafted: 0, logits: try append([token]), next: nil)
+        }
+        if resumes && !stoppedEarly {
             let outputs = runner.run([input][...], cache: cache, activations: single, lastPositionOnly: true,
                                      logits: .exit(.step(draftSteps - 1)), depth: .firstSteps(draftSteps))
             states += outputs.stepHidden[draftSteps - 1]
@@ -89,7 +117,7 @@ extension OuroSession {
 
         var kept = 0
         var replacement: Int?
-        while kept < K {
+        while kept < draft.count {
             let context = tokens + [token] + draft.prefix(kept)
             let logits = full(kept)
             if greedy {
@@ -111,9 +139,17 @@ extension OuroSession {
         }
         cache.truncate(to: n + 1 + kept)
         recordAppended(Array(batch.prefix(1 + kept)))
-        draftedTokens += K
+        draftedTokens += draft.count
         acceptedDrafts += kept
-        return SpeculationResult(accepted: Array(draft.prefix(kept)), drafted: K, logits: full(kept), next: replacement)
+        return SpeculationResult(accepted: Array(draft.prefix(kept)), drafted: draft.count, logits: full(kept), next: replacement)
+    }
+
+    /// softmax(logits)[token], for the greedy draft's confidence.
+    static func softmaxProbability(of token: Int, in logits: [Float]) -> Double {
+        let top = logits.max() ?? 0
+        var sum = 0.0
+        for l in logits { sum += exp(Double(l - top)) }
+        return exp(Double(logits[token] - top)) / sum
     }
 
     /// One draw from a kept-token distribution with the sampler's generator.

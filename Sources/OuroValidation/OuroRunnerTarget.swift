@@ -29,6 +29,11 @@ public final class OuroRunnerTarget: ValidationTarget {
                         weightedLogits: nil, thresholdLogits: [], thresholdExitSteps: [], exitAtStepLogits: [])
     }
 
+    public func earlyExitDecodePath(tokens: [Int], prefill: Int, threshold: Float) throws -> (logits: [Float], loopSteps: [Int]) {
+        let path = try runner.earlyExitDecodePath(tokens: tokens, prefill: prefill, kv: kv, threshold: threshold)
+        return (path.logits, path.loopSteps)
+    }
+
     public func run(tokens: [Int], request: OutputRequest) throws -> ModelRun {
         let out = try runner.forward(tokens: tokens)
         // final_logits are upstream's forward without exit arguments: the threshold branch with the

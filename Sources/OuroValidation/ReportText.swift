@@ -63,6 +63,16 @@ public enum ReportText {
             table.append(["final", sci(f.maxAbsLogitError), sci(f.relativeRMSError), sci(f.kldMean), sci(f.kldP99),
                           sci(f.kldMax), percent(f.top1Agreement)])
             lines += aligned(table)
+            if let e = d.earlyExit {
+                lines.append(String(format: "early exit at threshold %g: %.3f loop steps per position (max %d of %d) over %d one-at-a-time positions",
+                                    e.threshold, e.meanLoopSteps, e.maxLoopSteps, e.loopCount, e.positions))
+                var exitTable = [["vs", "max|Δlogit|", "KLD mean", "KLD p99", "KLD max", "top-1"]]
+                for (name, x) in [("full depth", e.vsFullDepth), ("threshold at full depth", e.vsThresholdFullDepth)] {
+                    exitTable.append([name, sci(x.maxAbsLogitError), sci(x.kldMean), sci(x.kldP99), sci(x.kldMax),
+                                      percent(x.top1Agreement)])
+                }
+                lines += aligned(exitTable)
+            }
         }
         for reason in r.reasons { lines.append("FAIL: \(reason)") }
         lines.append(verdictLine(r))

@@ -246,14 +246,18 @@ public struct DecodePathErrors: Codable, Sendable, Equatable {
     public var prefillTokens: Int
     public var final: LogitErrors
     public var steps: [StepLogits]
+    /// The same positions with real early exit (`validate --early-exit threshold:Q`), else nil.
+    public var earlyExit: EarlyExitErrors?
 
-    public init(kvCache: String, prefillTokens: Int, final: LogitErrors, steps: [StepLogits]) {
+    public init(kvCache: String, prefillTokens: Int, final: LogitErrors, steps: [StepLogits],
+                earlyExit: EarlyExitErrors? = nil) {
         self.kvCache = kvCache; self.prefillTokens = prefillTokens; self.final = final; self.steps = steps
+        self.earlyExit = earlyExit
     }
 
     enum CodingKeys: String, CodingKey {
         case steps
-        case kvCache = "kv_cache", prefillTokens = "prefill_tokens"
+        case kvCache = "kv_cache", prefillTokens = "prefill_tokens", earlyExit = "early_exit"
     }
 
     private struct FlatStep: Codable {
@@ -278,6 +282,7 @@ public struct DecodePathErrors: Codable, Sendable, Equatable {
         prefillTokens = try c.decode(Int.self, forKey: .prefillTokens)
         final = try LogitErrors(from: decoder)
         steps = try c.decode([FlatStep].self, forKey: .steps).map { StepLogits(step: $0.step, logits: $0.logits) }
+        earlyExit = try c.decodeIfPresent(EarlyExitErrors.self, forKey: .earlyExit)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -286,5 +291,37 @@ public struct DecodePathErrors: Codable, Sendable, Equatable {
         try c.encode(kvCache, forKey: .kvCache)
         try c.encode(prefillTokens, forKey: .prefillTokens)
         try c.encode(steps.map(FlatStep.init), forKey: .steps)
+        try c.encodeIfPresent(earlyExit, forKey: .earlyExit)
+    }
+}
+
+/// The decode path with real early exit at a threshold, over the one-at-a-time positions (the prefill
+/// runs every step): the loop steps they ran and how their logits differ from full depth.
+public struct EarlyExitErrors: Codable, Sendable, Equatable {
+    public var threshold: Double
+    /// The model's loop steps (every position runs at most this many).
+    public var loopCount: Int
+    /// One-at-a-time positions compared, over all prompts.
+    public var positions: Int
+    public var meanLoopSteps: Double
+    public var maxLoopSteps: Int
+    /// Early-exit logits vs the full-depth decode path's final logits (the model's default exit mode):
+    /// KL(full ‖ early), top-1 agreement. What early exit changes in the output.
+    public var vsFullDepth: LogitErrors
+    /// Early-exit logits vs the same threshold mode with every step computed (each position's exit
+    /// step): the cost of the deeper steps' K/V being the exit step's copy.
+    public var vsThresholdFullDepth: LogitErrors
+
+    public init(threshold: Double, loopCount: Int, positions: Int, meanLoopSteps: Double, maxLoopSteps: Int,
+                vsFullDepth: LogitErrors, vsThresholdFullDepth: LogitErrors) {
+        self.threshold = threshold; self.loopCount = loopCount; self.positions = positions
+        self.meanLoopSteps = meanLoopSteps; self.maxLoopSteps = maxLoopSteps
+        self.vsFullDepth = vsFullDepth; self.vsThresholdFullDepth = vsThresholdFullDepth
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case threshold, positions
+        case loopCount = "loop_count", meanLoopSteps = "mean_loop_steps", maxLoopSteps = "max_loop_steps"
+        case vsFullDepth = "vs_full_depth", vsThresholdFullDepth = "vs_threshold_full_depth"
     }
 }

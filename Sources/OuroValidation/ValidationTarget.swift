@@ -8,6 +8,9 @@ public protocol ValidationTarget {
     /// Every position's step logits, gate logits, exit pdf and final logits computed as generation
     /// does: `prefill` tokens at once, then one token at a time through the KV cache.
     func decodePath(tokens: [Int], prefill: Int) throws -> ModelRun
+    /// The decode path with real early exit at `threshold`: each position's exit-step logits [T*V]
+    /// and the loop steps it ran [T].
+    func earlyExitDecodePath(tokens: [Int], prefill: Int, threshold: Float) throws -> (logits: [Float], loopSteps: [Int])
     /// The KV cache the decode path and greedy generation use, as "f16, full sharing".
     var kvCacheDescription: String { get }
 }
@@ -15,6 +18,9 @@ public protocol ValidationTarget {
 extension ValidationTarget {
     public func decodePath(tokens: [Int], prefill: Int) throws -> ModelRun {
         throw ValidationFailure.modelOutputMismatch(path: "target", what: "this target has no decode path")
+    }
+    public func earlyExitDecodePath(tokens: [Int], prefill: Int, threshold: Float) throws -> (logits: [Float], loopSteps: [Int]) {
+        throw ValidationFailure.modelOutputMismatch(path: "target", what: "this target has no early-exit decode path")
     }
     public var kvCacheDescription: String { "-" }
 }

@@ -16,6 +16,9 @@ public struct Validator {
     /// Also run every prompt through the decode path (`ValidationTarget.decodePath`) after this many
     /// prefill tokens and compare each position and loop step; nil: not run.
     public var decodePrefill: Int?
+    /// With `decodePrefill`: also run the decode path with real early exit at this threshold and compare
+    /// its one-at-a-time positions with the full-depth decode path (`EarlyExitErrors`); nil: not run.
+    public var earlyExitThreshold: Float?
     /// Turns token ids into text for the report's worst positions (the model's tokenizer), when known.
     public var decode: (([Int]) -> String)?
 
@@ -52,6 +55,7 @@ public struct Validator {
         var worst = WorstPositions(capacity: worstPositionCount)
         var modelExit = [Double](repeating: 0, count: s), referenceExit = [Double](repeating: 0, count: s)
         var decodeSteps = [LogitComparison](repeating: LogitComparison(), count: s), decodeFinal = LogitComparison()
+        var earlyVsFull = LogitComparison(), earlyVsThreshold = LogitComparison(), earlyLoopSteps: [Int] = []
 
         for layout in bundle.prompts {
             let ref = try bundle.load(layout)
@@ -135,6 +139,21 @@ public struct Validator {
                                           reference: Array(ref.stepLogits[step * t * v..<(step + 1) * t * v]), tokens: t, vocab: v)
                 }
                 decodeFinal.add(model: decoded.finalLogits, reference: ref.finalLogits, tokens: t, vocab: v)
+                if let threshold = earlyExitThreshold {
+                    let early = try target.earlyExitDecodePath(tokens: ref.inputIDs, prefill: decodePrefill, threshold: threshold)
+                    guard early.logits.count == t * v, early.loopSteps.count == t else {
+                        throw ValidationFailure.modelOutputMismatch(path: modelFile, what: "early-exit decode path is not [T=\(t) x V=\(v)]")
+                    }
+                    // Only the one-at-a-time positions can exit early; the prefill ran every step.
+                    let first = min(decodePrefill, t), n = t - first
+                    if n > 0 {
+                        let picked = Array(early.logits[(first * v)...])
+                        earlyVsFull.add(model: picked, reference: Array(decoded.finalLogits[(first * v)...]), tokens: n, vocab: v)
+                        let atExit = Self.thresholdLogits(decoded, threshold: threshold, tokens: t, vocab: v)
+                        earlyVsThreshold.add(model: picked, reference: Array(atExit[(first * v)...]), tokens: n, vocab: v)
+                        earlyLoopSteps += early.loopSteps[first...]
+                    }
+                }
             }
             promptResults.append(PromptResult(prompt: layout.index, tokens: t, final: final.summary,
                                               stepMaxAbsLogitError: stepMax, exitPDFMaxAbsError: promptPDF,
@@ -162,12 +181,36 @@ public struct Validator {
             report.decodePath = DecodePathErrors(
                 kvCache: target.kvCacheDescription, prefillTokens: decodePrefill, final: decodeFinal.summary,
                 steps: decodeSteps.indices.map { StepLogits(step: $0 + 1, logits: decodeSteps[$0].summary) })
+            if let threshold = earlyExitThreshold {
+                report.decodePath?.earlyExit = EarlyExitErrors(
+                    threshold: Double(threshold), loopCount: s, positions: earlyLoopSteps.count,
+                    meanLoopSteps: earlyLoopSteps.isEmpty ? 0 : Double(earlyLoopSteps.reduce(0, +)) / Double(earlyLoopSteps.count),
+                    maxLoopSteps: earlyLoopSteps.max() ?? 0,
+                    vsFullDepth: earlyVsFull.summary, vsThresholdFullDepth: earlyVsThreshold.summary)
+            }
         }
         let verdict = Verdict(report: report, criteria: criteria)
         report.pass = verdict.reasons.isEmpty
         report.reasons = verdict.reasons
         report.firstDivergingStep = verdict.firstDivergingStep
         return report
+    }
+
+    /// [T*V]: each position's logits at its threshold exit step, picked from a full-depth run by
+    /// `LoopOutputs.exitSteps`' rule (cumulative exit probability summed in double, compared as float).
+    static func thresholdLogits(_ run: ModelRun, threshold: Float, tokens t: Int, vocab v: Int) -> [Float] {
+        let steps = run.stepLogits.count
+        var picked: [Float] = []
+        picked.reserveCapacity(t * v)
+        for position in 0..<t {
+            var sum: Double = 0, exit = steps - 1
+            for step in 0..<steps {
+                sum += Double(run.exitPDF[position][step])
+                if Float(sum) >= threshold { exit = step; break }
+            }
+            picked += run.stepLogits[exit][(position * v)..<((position + 1) * v)]
+        }
+        return picked
     }
 
     private func checkShapes(_ run: ModelRun, request: OutputRequest, tokens t: Int, steps s: Int,

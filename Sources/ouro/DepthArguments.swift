@@ -20,6 +20,15 @@ struct DepthArguments: ParsableArguments {
     @Option(help: "Loop steps that draft a token with --speculate (1 ..< the model's loop count).")
     var draftSteps: Int = 1
 
+    @Option(help: ArgumentHelp(
+        "With --speculate: stop drafting at a draft whose probability under the draft model is below P (0 ... 1; 0: always K drafts).",
+        discussion: "An unlikely draft is usually rejected, and costs a draft and a verified position. The stop reads only the draft, so the output is unchanged.",
+        valueName: "P"))
+    var draftMinProbability: Double?
+
+    /// `--draft-min-probability` when not given (Docs/ADAPTIVE_DEPTH.md: chosen on selection windows).
+    static let defaultDraftMinProbability = 0.0
+
     /// An explicit `--exit threshold:Q`.
     var isThreshold: Bool {
         if case .threshold = exit?.mode { return true }
@@ -45,6 +54,10 @@ struct DepthArguments: ParsableArguments {
         if speculate == 0 && draftSteps != 1 {
             throw ValidationError("'--draft-steps' applies to '--speculate K' only")
         }
+        if let p = draftMinProbability {
+            guard speculate > 0 else { throw ValidationError("'--draft-min-probability' applies to '--speculate K' only") }
+            guard (0...1).contains(p) else { throw ValidationError("'--draft-min-probability' takes a probability between 0 and 1, e.g. 0.5") }
+        }
     }
 
     /// `--speculate K --draft-steps D` checked against the model's loop count; nil when off.
@@ -53,6 +66,7 @@ struct DepthArguments: ParsableArguments {
         guard draftSteps < runner.config.loopCount else {
             throw CLIError("'--draft-steps' is \(draftSteps); the model loops \(runner.config.loopCount) times, so it must be below that")
         }
-        return Speculation(draftTokens: speculate, draftSteps: draftSteps)
+        return Speculation(draftTokens: speculate, draftSteps: draftSteps,
+                           minDraftProbability: draftMinProbability ?? Self.defaultDraftMinProbability)
     }
 }

@@ -44,6 +44,8 @@ struct GeneratedAnswer {
 struct Speculation {
     let draftTokens: Int
     let draftSteps: Int
+    /// Drafting stops at a draft less probable than this under the draft distribution.
+    var minDraftProbability: Double = 0
 }
 
 /// Runs `prompt` through `session` (reusing the longest prefix it already holds), then draws up to
@@ -95,7 +97,8 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
             continue
         }
         let result = try session.appendSpeculating(next, draftTokens: min(speculation.draftTokens, maxNew - answer.ids.count - 1),
-                                                   draftSteps: speculation.draftSteps, sampler: &sampler)
+                                                   draftSteps: speculation.draftSteps,
+                                                   minDraftProbability: speculation.minDraftProbability, sampler: &sampler)
         for token in result.accepted where emit(token) { break decoding }
         logits = result.logits
         drawn = result.next

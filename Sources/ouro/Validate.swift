@@ -63,6 +63,14 @@ extension OuroCommand {
                 (--kv-type, --kv-share; also used by the greedy check). With an f32 cache and full sharing \
                 it is held to every criterion; with f16/q8_0 or shared K/V to the KLD and top-1 limits only.
 
+                --early-exit threshold:Q (with --decode-path) runs the decode path a second time with real \
+                early exit, as `generate --exit threshold:Q` decodes: each one-at-a-time position stops \
+                looping at the first step whose cumulative exit probability reaches Q, and the deeper \
+                steps' K/V are that step's. It reports the mean loop steps per position and the KLD and \
+                top-1 agreement of the early-exit logits against full depth (the final logits above) and \
+                against the same threshold with every step computed (which isolates the copied K/V). \
+                Informational: it does not change the verdict. Q = 0 stops after the first step.
+
                 Exit codes: 0 the model passes, 1 it fails, 2 the input cannot be used.
                 """)
 
@@ -119,6 +127,10 @@ extension OuroCommand {
         @Option(help: "With --decode-path: tokens of each prompt run at once before the one-at-a-time positions.")
         var decodePrefill: Int = 8
 
+        @Option(help: ArgumentHelp("With --decode-path: also decode with real early exit at this threshold (threshold:Q, 0 <= Q <= 1) and compare with full depth (JSON: decode_path.early_exit).",
+                                   valueName: "threshold:Q"))
+        var earlyExit: EarlyExitArgument?
+
         @OptionGroup var kv: KVCacheArguments
 
         func validate() throws {
@@ -141,6 +153,7 @@ extension OuroCommand {
             }
             if decodePrefill < 1 { throw ValidationError("'--decode-prefill' must be 1 or more") }
             if !decodePath && decodePrefill != 8 { throw ValidationError("'--decode-prefill' needs '--decode-path'") }
+            if !decodePath && earlyExit != nil { throw ValidationError("'--early-exit' needs '--decode-path'") }
             if let minTop1, !(0...1).contains(minTop1) { throw ValidationError("'--min-top1' takes a share between 0 and 1, e.g. 0.97") }
             for (flag, value) in [("--max-logit-error", maxLogitError), ("--max-pdf-error", maxPdfError),
                                   ("--max-kld-mean", maxKldMean), ("--max-kld-p99", maxKldP99)] {
@@ -159,6 +172,7 @@ extension OuroCommand {
                     _ = try kvOptions.context(for: weights.config)
                     var validator = Validator(weights: weights, uncachedGreedy: uncachedGreedy, kv: kvOptions)
                     if decodePath { validator.decodePrefill = decodePrefill }
+                    validator.earlyExitThreshold = earlyExit?.threshold
                     validator.criteria = chosenCriteria(default: validator.criteria)
                     if let tokenizer { validator.decode = { tokenizer.decode($0) } }
                     if showProgress && models.count > 1 { printError("\(model):") }

@@ -69,3 +69,38 @@ final class AdaptiveDepthCLITests: XCTestCase {
         XCTAssertTrue(tooDeep.stderr.contains("'--draft-steps' is 4"), tooDeep.stderr)
     }
 }
+
+/// `validate --decode-path --early-exit threshold:Q`: the JSON keys and the usage errors.
+final class ValidateEarlyExitCLITests: XCTestCase {
+    static let model = Fixtures.folder("ouro-tiny-a")
+
+    func testEarlyExitOnTheDecodePathReportsLoopStepsAndAgreement() throws {
+        let result = try CLI.run(["validate", Self.model, "--reference", Self.model + "/reference.safetensors",
+                                  "--decode-path", "--decode-prefill", "4", "--early-exit", "threshold:0", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let early = try XCTUnwrap((report["decode_path"] as? [String: Any])?["early_exit"] as? [String: Any])
+        XCTAssertEqual(early["mean_loop_steps"] as? Double, 1)
+        XCTAssertEqual(early["max_loop_steps"] as? Int, 1)
+        XCTAssertEqual(early["threshold"] as? Double, 0)
+        let vsFull = try XCTUnwrap(early["vs_full_depth"] as? [String: Any])
+        XCTAssertNotNil(vsFull["kld_mean"] as? Double)
+        XCTAssertNotNil(vsFull["top1_agreement"] as? Double)
+    }
+
+    func testBadEarlyExitValuesAreOneLineUsageErrors() throws {
+        let reference = Self.model + "/reference.safetensors"
+        let cases: [[String]] = [
+            ["--decode-path", "--early-exit", "threshold:1.5"],
+            ["--decode-path", "--early-exit", "threshold:-0.1"],
+            ["--decode-path", "--early-exit", "0.5"],
+            ["--decode-path", "--early-exit", "last"],
+            ["--early-exit", "threshold:0.5"],
+        ]
+        for extra in cases {
+            let result = try CLI.run(["validate", Self.model, "--reference", reference] + extra)
+            XCTAssertEqual(result.status, 2, "\(extra): \(result.stderr)")
+            XCTAssertTrue(result.stderr.split(separator: "\n").first?.contains("--early-exit") ?? false, "\(extra): \(result.stderr)")
+        }
+    }
+}

@@ -22,7 +22,7 @@ final class SpeculativeDecodingTests: XCTestCase {
     }
 
     /// Greedy decoding of `count` tokens, one append per token or speculating.
-    private func decode(_ session: OuroSession, count: Int, speculate: (k: Int, d: Int)?) throws -> (tokens: [Int], logits: [Float]) {
+    private func decode(_ session: OuroSession, count: Int, speculate: (k: Int, d: Int, minP: Double)?) throws -> (tokens: [Int], logits: [Float]) {
         var sampler = Sampler(SamplingOptions())
         var logits = try session.append(prompt)
         var out: [Int] = []
@@ -32,7 +32,7 @@ final class SpeculativeDecodingTests: XCTestCase {
             if out.count == count { return (out, logits) }
             if let speculate {
                 let r = try session.appendSpeculating(next, draftTokens: min(speculate.k, count - out.count - 1),
-                                                      draftSteps: speculate.d, sampler: &sampler)
+                                                      draftSteps: speculate.d, minDraftProbability: speculate.minP, sampler: &sampler)
                 XCTAssertNil(r.next)
                 out += r.accepted
                 logits = r.logits
@@ -52,16 +52,19 @@ final class SpeculativeDecodingTests: XCTestCase {
                 let kv = KVCacheOptions(type: type)
                 let plainSession = try OuroSession(runner: runner, exit: .lastStep, kv: kv)
                 let plain = try decode(plainSession, count: 12, speculate: nil)
-                for (k, d) in [(4, 1), (3, 2), (2, 1)] {
-                    let label = "\(name) kv \(type.rawValue) K=\(k) D=\(d)"
+                // minP: drafting stops at an unlikely draft (1: before the first one, so every round
+                // verifies the appended token alone).
+                for (k, d, minP) in [(4, 1, 0.0), (3, 2, 0.0), (2, 1, 0.0), (4, 1, 0.2), (3, 2, 1.0)] {
+                    let label = "\(name) kv \(type.rawValue) K=\(k) D=\(d) minP=\(minP)"
                     let session = try OuroSession(runner: runner, exit: .lastStep, kv: kv)
-                    let speculative = try decode(session, count: 12, speculate: (k, d))
+                    let speculative = try decode(session, count: 12, speculate: (k, d, minP))
                     XCTAssertEqual(speculative.tokens, plain.tokens, label)
                     XCTAssertEqual(speculative.logits, plain.logits, "\(label): last logits bit for bit")
                     XCTAssertEqual(session.tokens, plainSession.tokens, label)
                     XCTAssertEqual(session.cache.length, plainSession.cache.length)
                     XCTAssertEqual(contents(session.cache), contents(plainSession.cache), "\(label): cache after rollback")
-                    XCTAssertGreaterThan(session.draftedTokens, 0)
+                    if minP == 0 { XCTAssertGreaterThan(session.draftedTokens, 0, label) }
+                    if minP == 1 { XCTAssertEqual(session.draftedTokens, 0, label) }
                     XCTAssertLessThanOrEqual(session.acceptedDrafts, session.draftedTokens)
                 }
             }
