@@ -28,7 +28,7 @@ final class LinearKernels: @unchecked Sendable {
     /// run; the GEMM sums in another order), float types one token at a time.
     var decodeIdentical = false
     private var tileStorage: FloatBuffer?
-    private let quantized = QuantizedActivations()
+    let quantized = QuantizedActivations()
 
     init(maxColumns: Int, threads: Int = LinearKernels.defaultThreads, integerPrefill: Bool = true) {
         self.maxColumns = maxColumns
