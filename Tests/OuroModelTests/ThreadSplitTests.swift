@@ -17,9 +17,8 @@ final class ThreadSplitTests: XCTestCase {
     func testParallelForGivesEachThreadAContiguousRange() {
         final class Record: @unchecked Sendable {
             let caller = pthread_self()
-            var lock = pthread_mutex_t()
+            let lock = NSLock()
             var order: [(index: Int, onCaller: Bool)] = []
-            init() { pthread_mutex_init(&lock, nil) }
         }
         while ck_parallel_solo_jobs_left() > 0 { ck_parallel_for(2, 2, { _, _ in }, nil) }
         for count in [2, 7, 64, 1000] {
@@ -28,9 +27,9 @@ final class ThreadSplitTests: XCTestCase {
                 ck_parallel_for(Int32(count), 2, { context, index in
                     let record = Unmanaged<Record>.fromOpaque(context!).takeUnretainedValue()
                     usleep(20)      // long enough that a spinning worker joins in
-                    pthread_mutex_lock(&record.lock)
+                    record.lock.lock()
                     record.order.append((Int(index), pthread_equal(pthread_self(), record.caller) != 0))
-                    pthread_mutex_unlock(&record.lock)
+                    record.lock.unlock()
                 }, Unmanaged.passUnretained(record).toOpaque())
             }
             XCTAssertEqual(record.order.map(\.index).sorted(), Array(0..<count), "count \(count)")
