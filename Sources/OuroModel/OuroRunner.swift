@@ -208,12 +208,7 @@ public final class OuroRunner: @unchecked Sendable {
 
         rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
         activationObserver?.observe(.ffnInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
-        kernels.linear([w.gate, w.up], a.normed.pointer, tokens: T, into: [a.gate.pointer, a.up.pointer])
-        let g = a.gate.pointer, u = a.up.pointer
-        for i in 0..<T * I {
-            let x = g[i]
-            g[i] = (x / (1 + expf(-x))) * u[i]      // silu(gate) * up, as torch: x / (1 + e^-x)
-        }
+        kernels.gatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: T, into: a.gate.pointer, up: a.up.pointer)
         activationObserver?.observe(.ffnDownInput, layer: layer, rows: a.gate.pointer, count: T, columns: I)
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
         rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)

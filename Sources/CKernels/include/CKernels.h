@@ -112,7 +112,9 @@ void ck_lean_rows_reference(int type, const void *w, size_t row_bytes, int row0,
                             float *y, size_t ldy);
 
 /// Runs fn(ctx, i) for i in [0, count) over `threads` pool threads (the caller included); returns
-/// when all are done. Indices are handed out dynamically.
+/// when all are done. Each thread owns a contiguous range of indices, run in increasing order; a
+/// thread that has run out takes the others' remaining indices from their ends (neighbouring
+/// indices should be neighbouring memory).
 typedef void (*ck_task_fn)(void *ctx, int index);
 void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
 
