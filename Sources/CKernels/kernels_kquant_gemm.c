@@ -3,19 +3,20 @@
 //
 // A tile of 16 rows is repacked once into a per-thread buffer, per 32 elements (one activation
 // block) eight zmm holding, for group g of 4 elements, the 4 unsigned quant bytes of every row
-// (lane = row), plus per-row f32 scales:
-// - Q4_K: sub-block j is exactly one block; quants are the nibbles 0..15; scales d*sc_j and
-//   dmin*m_j. Per block and token: eight vpdpbusd from zero, then
-//   acc += cvt(dot) * (d*sc_j * xd_b) - dmin*m_j * (xd_b * xsum_b).
-// - Q6_K: a block is two groups of 16 (four zmm each) with their own int8 scales; quants are 0..63
-//   and the -32 offset seeds each group's accumulator with -32 * the group's activation sum, so
-//   the integer dot is exact; acc += xd_b * (cvt(dot_a) * d*sc_a + cvt(dot_b) * d*sc_b).
-// - Q5_K goes as Q4_K, Q3_K as Q6_K with offset 4; IQ4_XS as Q8_0 (grid value + 128, the
-//   accumulator seeded with -128 * the block's activation sum, one scale d*ls).
+// (lane = row), plus per super-block the rows' f32 d (and dmin) and their sub-block scales:
+// - Q4_K/Q5_K (quants 0..15 / 0..31) and IQ4_XS (grid value + 128) run against activations
+//   requantized per 256 (gemm_terms_for): per block of 32 and token eight vpdpbusd (IQ4_XS's seeded
+//   with -128 · the block's activation sum, so the dot is exact), one vpmulld by the integer
+//   sub-block scale and one add into an int32 super-block sum; once per super-block and token one
+//   convert and one FMA with d · D (Q4_K/Q5_K also Σ m_j · xsum_j by four vpdpwssd times dmin · D).
+//   Against per-32 activations each block needed a convert, a scale product and an FMA per token.
+// - Q6_K/Q3_K (groups of 16, quants q + 32 / q + 4, the dot seeded with -offset · the group's sum)
+//   keep the per-32 activations and f32 group scales d · sc: their per-256 form measured no faster
+//   (two scales per block) and moved Q6_K's fixture KLD by +40-60 %, where Q6_K is near-lossless.
 // The repack reads 16 bytes of each of the 16 rows at a time and transposes them (lane = row), so
 // every bit field and scale is taken apart for 16 rows per instruction (pack_tile).
 // 8 tokens share each block's eight weight registers; the repack costs ~1/T of the multiply work
-// (at T = 64: ~5 % for Q4_K, ~10 % for Q6_K), so the dispatcher uses this only for T >= 4.
+// (at T = 64: ~15 % of the GEMM's time), so the dispatcher uses this only for T >= 4.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
