@@ -3,26 +3,34 @@
 //
 // A tile of 16 rows is repacked once into a per-thread buffer, per 32 elements (one activation
 // block) eight zmm holding, for group g of 4 elements, the 4 unsigned quant bytes of every row
-// (lane = row), plus per-row f32 scales:
-// - Q4_K: sub-block j is exactly one block; quants are the nibbles 0..15; scales d*sc_j and
-//   dmin*m_j. Per block and token: eight vpdpbusd from zero, then
-//   acc += cvt(dot) * (d*sc_j * xd_b) - dmin*m_j * (xd_b * xsum_b).
-// - Q6_K: a block is two groups of 16 (four zmm each) with their own int8 scales; quants are 0..63
-//   and the -32 offset seeds each group's accumulator with -32 * the group's activation sum, so
-//   the integer dot is exact; acc += xd_b * (cvt(dot_a) * d*sc_a + cvt(dot_b) * d*sc_b).
-// - Q5_K goes as Q4_K, Q3_K as Q6_K with offset 4; IQ4_XS as Q8_0 (grid value + 128, the
-//   accumulator seeded with -128 * the block's activation sum, one scale d*ls).
+// (lane = row), plus per super-block the rows' f32 d (and dmin) and their sub-block scales:
+// - Q4_K/Q5_K (quants 0..15 / 0..31) and IQ4_XS (grid value + 128) run against activations
+//   requantized per 256 (gemm_terms_for): per block of 32 and token eight vpdpbusd (IQ4_XS's seeded
+//   with -128 · the block's activation sum, so the dot is exact), one vpmulld by the integer
+//   sub-block scale and one add into an int32 super-block sum; once per super-block and token one
+//   convert and one FMA with d · D (Q4_K/Q5_K also Σ m_j · xsum_j by four vpdpwssd times dmin · D).
+//   Against per-32 activations each block needed a convert, a scale product and an FMA per token.
+// - Q6_K/Q3_K (groups of 16, quants q + 32 / q + 4, the dot seeded with -offset · the group's sum)
+//   keep the per-32 activations and f32 group scales d · sc: their per-256 form measured no faster
+//   (two scales per block) and moved Q6_K's fixture KLD by +40-60 %, where Q6_K is near-lossless.
 // The repack reads 16 bytes of each of the 16 rows at a time and transposes them (lane = row), so
 // every bit field and scale is taken apart for 16 rows per instruction (pack_tile).
 // 8 tokens share each block's eight weight registers; the repack costs ~1/T of the multiply work
-// (at T = 64: ~5 % for Q4_K, ~10 % for Q6_K), so the dispatcher uses this only for T >= 4.
+// (at T = 64: ~15 % of the GEMM's time), so the dispatcher uses this only for T >= 4.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels_newtypes.h"
 
-#define GEMM_BLOCK_SCALES (2 * GEMM_ROWS)       // floats per packed block
+// Per super-block and tile: f32 d x16, f32 dmin x16, then int32 x16 for each of the 16 sub-scales
+// (Q6_K/Q3_K: groups of 16; Q4_K/Q5_K/IQ4_XS: blocks of 32 in the first 8), then Q4_K/Q5_K's 8 mins
+// as 4 dwords of int16 pairs (m 2i | m 2i+1 << 16) x16.
+#define SB_D 0
+#define SB_DMIN 1
+#define SB_SCALE(j) (2 + (j))
+#define SB_MINS(i) (18 + (i))
+#define SB_VECTORS 22
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 #include "kernels_gemm_tiles.h"
@@ -39,12 +47,15 @@ static inline void tile_dwords(const uint8_t *const rows[GEMM_ROWS], size_t offs
 static inline __m512 half_low(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
 static inline __m512 half_high(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
 
-// Byte k of every lane as f32, unsigned or signed.
-static inline __m512 byte_u(__m512i v, int k) {
-    return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 8 * k), _mm512_set1_epi32(0xff)));
+// Byte k of every lane as int32, unsigned (sign 0) or signed.
+static inline __m512i byte_i(__m512i v, int k, int sign) {
+    return sign ? _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8 * k), _mm512_set1_epi32(0xff));
 }
-static inline __m512 byte_s(__m512i v, int k) {
-    return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24));
+
+// Q6_K/Q3_K keep per-32 activations (see gemm_terms_for), so their group scales are stored as
+// f32 d · scale.
+static inline void store_group_scale(__m512i *slot, __m512 d, __m512i scale) {
+    _mm512_store_ps((float *)slot, _mm512_mul_ps(d, _mm512_cvtepi32_ps(scale)));
 }
 
 // Bit `bit` of every byte moved to bit `to` (both < 8), other bits cleared; 32-bit shifts by less
@@ -60,7 +71,7 @@ static inline __m512i *packed_group(uint8_t *pack, int block, int group) {
 
 // Q4_K/Q5_K super-block header (f16 d, f16 dmin, 12 bytes of 6-bit scales and mins) of all 16 rows
 // to the per-block scales: the word-wise unpacking of ck_q4k_scales with lane = row.
-static void q4k_header_scales(const uint8_t *const rows[GEMM_ROWS], size_t o, float *sb) {
+static void q4k_header_scales(const uint8_t *const rows[GEMM_ROWS], size_t o, __m512i *sb) {
     __m512i h[4];
     tile_dwords(rows, o, h);
     const __m512 d = half_low(h[0]), dmin = half_high(h[0]);
@@ -70,22 +81,26 @@ static void q4k_header_scales(const uint8_t *const rows[GEMM_ROWS], size_t o, fl
     const __m512i m[2] = { _mm512_and_si512(h[2], k1),
                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h[3], 4), k2),
                                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h[2], 6), k3), 4)) };
-    for (int j = 0; j < 8; j++) {
-        _mm512_store_ps(sb + j * GEMM_BLOCK_SCALES, _mm512_mul_ps(d, byte_u(sc[j / 4], j % 4)));
-        _mm512_store_ps(sb + j * GEMM_BLOCK_SCALES + GEMM_ROWS, _mm512_mul_ps(dmin, byte_u(m[j / 4], j % 4)));
+    _mm512_store_ps((float *)(sb + SB_D), d);
+    _mm512_store_ps((float *)(sb + SB_DMIN), dmin);
+    const __m512i lo8 = _mm512_set1_epi32(0xff), hi8 = _mm512_set1_epi32(0xff0000);
+    for (int j = 0; j < 8; j++) _mm512_store_si512(sb + SB_SCALE(j), byte_i(sc[j / 4], j % 4, 0));
+    for (int i = 0; i < 4; i++) {
+        const __m512i v = _mm512_srli_epi32(m[i / 2], 16 * (unsigned)(i % 2));   // bytes 2i, 2i + 1 of the 8 mins
+        _mm512_store_si512(sb + SB_MINS(i), _mm512_or_si512(_mm512_and_si512(v, lo8), _mm512_and_si512(_mm512_slli_epi32(v, 8), hi8)));
     }
 }
 
 // Rows [r0, r0 + n) of `type` into pack (nb blocks of 8 zmm: group g, lane = row) and scales
-// (nb x [scale x16, min or odd-group scale x16]). Every bit field is taken apart after the
+// (nsb x SB_VECTORS zmm, lane = row: the super-block's f32 d and dmin, integer sub-block scales, mins). Every bit field is taken apart after the
 // transposition, 16 rows per instruction (unpacking row by row first cost ~2x as long).
 // A short tile repeats its first row; those lanes are never stored.
-static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nsb, uint8_t *pack, float *scales) {
+static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nsb, uint8_t *pack, __m512i *scales) {
     const uint8_t *rows[GEMM_ROWS];
     for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
     const __m512i nib = _mm512_set1_epi8(0x0f);
     for (int s = 0; s < nsb; s++) {
-        float *sb = scales + (size_t)8 * s * GEMM_BLOCK_SCALES;
+        __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i q[4];
         if (type == CK_TYPE_Q4_K || type == CK_TYPE_Q5_K) {
             // Block j: nibble j & 1 of qs[32 (j / 2) + l]; Q5_K adds bit j of qh[l] as bit 4.
@@ -115,8 +130,7 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
             tile_dwords(rows, o + 192, sc);
             tile_dwords(rows, o + 194, dw);   // d is bytes 14-15: the last two bytes of the block
             const __m512 d = half_high(dw[3]);
-            for (int g = 0; g < 16; g++)
-                _mm512_store_ps(sb + (g / 2) * GEMM_BLOCK_SCALES + (g & 1) * GEMM_ROWS, _mm512_mul_ps(d, byte_s(sc[g / 4], g % 4)));
+            for (int g = 0; g < 16; g++) store_group_scale(sb + SB_SCALE(g), d, byte_i(sc[g / 4], g % 4, 1));
             const __m512i high = _mm512_set1_epi8(0x30);
             for (int h = 0; h < 2; h++) {
                 for (int lh = 0; lh < 2; lh++) {
@@ -155,10 +169,8 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
                 _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(aux0, 4), k2), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(tmp, 4), k1), 4)),
                 _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(aux1, 4), k2), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(tmp, 6), k1), 4)),
             };
-            const __m512 bias = _mm512_set1_ps(32.0f);
-            for (int g = 0; g < 16; g++)
-                _mm512_store_ps(sb + (g / 2) * GEMM_BLOCK_SCALES + (g & 1) * GEMM_ROWS,
-                                _mm512_mul_ps(d, _mm512_sub_ps(byte_u(sc[g / 4], g % 4), bias)));
+            const __m512i bias = _mm512_set1_epi32(32);
+            for (int g = 0; g < 16; g++) store_group_scale(sb + SB_SCALE(g), d, _mm512_sub_epi32(byte_i(sc[g / 4], g % 4, 0), bias));
             const __m512i two = _mm512_set1_epi8(3);
             for (int lh = 0; lh < 2; lh++) {
                 __m512i hm[4];
@@ -180,13 +192,12 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
                                                    _mm512_set1_epi8((char)0x80));
             __m512i h[4];
             tile_dwords(rows, o, h);
-            const __m512 d = half_low(h[0]);
+            _mm512_store_ps((float *)(sb + SB_D), half_low(h[0]));
             const __m512i scales_h = _mm512_srli_epi32(h[0], 16), bias = _mm512_set1_epi32(32);
             for (int ib = 0; ib < 8; ib++) {
                 const __m512i ls = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h[1], (unsigned)(4 * ib)), _mm512_set1_epi32(0x0f)),
                                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(scales_h, (unsigned)(2 * ib)), _mm512_set1_epi32(3)), 4));
-                const __m512 scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(ls, bias)));
-                _mm512_store_ps(sb + ib * GEMM_BLOCK_SCALES, scale);
+                _mm512_store_si512(sb + SB_SCALE(ib), _mm512_sub_epi32(ls, bias));
                 tile_dwords(rows, o + 8 + 16 * (size_t)ib, q);
                 for (int g = 0; g < 4; g++) {
                     _mm512_store_si512(packed_group(pack, 8 * s + ib, g), _mm512_shuffle_epi8(table, _mm512_and_si512(q[g], nib)));
@@ -198,22 +209,34 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     }
 }
 
-// The three tile forms:
-// - GEMM_MIN (Q4_K, Q5_K): blocks of 32 with a scale and a min term,
-//   acc += cvt(dot) * (d*sc * xd) - dmin*m * (xd * xsum);
-// - GEMM_GROUPS (Q6_K offset 32, Q3_K offset 4): two groups of 16 per block with their own scales,
-//   quants standing for q - offset; each group's accumulator starts at -offset * its activation sum;
-// - GEMM_BLOCK (IQ4_XS, quants v + 128): one scale per block, the accumulator starts at
-//   -128 * xsum, as the Q8_0 tile (one FP op fewer per block and token than GEMM_MIN).
+// The three tile forms, each summing a super-block in int32 and converting once per super-block:
+// - GEMM_MIN (Q4_K, Q5_K): per block of 32 an integer dot times the block's 6-bit scale; the mins
+//   as Σ m_j · xsum_j (vpdpwssd on int16 pairs); y += D·(d·Σ - dmin·Σm);
+// - GEMM_GROUPS (Q6_K offset 32, Q3_K offset 4): per group of 16 (quants q + offset), the dot
+//   seeded with -offset · the group's activation sum, times the group's signed scale;
+// - GEMM_BLOCK (IQ4_XS, quants grid value + 128): per block the dot seeded with -128 · xsum, times
+//   the block's scale ls - 32.
 enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK };
 
-// Per-token terms from the activations: GEMM_MIN xd * xsum per block (f32); GEMM_GROUPS
-// -offset * sum per 16 (int32); GEMM_BLOCK -128 * xsum per block (int32). They cost
-// O(tokens x cols) while a tile of 16 rows costs ~10x that, so they are made once per call and,
-// inside a pool job (tasks of 16 rows), once per thread and job: redone per task they took about
-// as long as the tiles themselves (Q3_K did not speed up at all from one thread to two). Reuse
-// also needs the same buffers and a fingerprint of their block scales and sums (~1/16 of an
-// instruction per block), in case a task ever re-quantizes into one buffer within a job.
+// The activations again, per 256: the GEMM sums a whole super-block in int32 and applies the
+// integer sub-block scales with one vpmulld per sub-block, then converts once per super-block
+// (against per-32 activations every block needed a convert, a scale product and an FMA per token:
+// ~20 % of the tile's time). Made from the per-32 form (x = q·d is exact in f32, requantized with
+// D = max|x| / 127 per 256, round to nearest even: within D/2 of q·d, and the block holding the
+// maximum keeps its quants), with per-token side terms: GEMM_MIN int16 pairs of the block sums
+// (4 per super-block), GEMM_GROUPS -offset · sum per 16, GEMM_BLOCK -128 · sum per 32.
+// They cost O(tokens x cols) while a tile of 16 rows costs ~10x that, so they are made once per
+// call and, inside a pool job (tasks of 16 rows), once per thread and job: redone per task they
+// took about as long as the tiles themselves. Reuse also needs the same buffers and a fingerprint
+// of their block scales and sums (~1/16 of an instruction per block), in case a task ever
+// re-quantizes into one buffer within a job.
+typedef struct {
+    const int8_t *qs;       // tokens x cols
+    const float *d;         // tokens x cols / 256
+    const int32_t *side;    // per token: GEMM_MIN 4 per super-block, GEMM_GROUPS cols / 16, GEMM_BLOCK cols / 32
+    int side_stride;        // int32 per token in side
+} act256;
+
 typedef struct {
     uint64_t job;           // ck_current_job() they were made in (0: not reusable)
     const int8_t *qs;
@@ -222,6 +245,7 @@ typedef struct {
     uint32_t fingerprint;
     void *buffer;
     size_t capacity;
+    act256 view;
 } gemm_terms;
 
 static _Thread_local gemm_terms terms;
@@ -243,102 +267,162 @@ static uint32_t activation_fingerprint(const ck_activations *a) {
     return f;
 }
 
-static const void *gemm_terms_for(const ck_activations *a, int form, int offset) {
+// One token's super-block: 256 quants at q with 8 scales d to qs (requantized), *D, sums per 16.
+static void requantize256(const int8_t *q, const float *d, int8_t *qs, float *D, int32_t sum16[16]) {
+    __m512 x[16];
+    __m512 amax = _mm512_setzero_ps();
+    for (int k = 0; k < 16; k++) {
+        x[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16 * k)))),
+                             _mm512_set1_ps(d[k / 2]));
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(x[k]));
+    }
+    const float m = _mm512_reduce_max_ps(amax);
+    *D = m / 127.0f;
+    const __m512 id = _mm512_set1_ps(m > 0 ? 127.0f / m : 0.0f);
+    for (int k = 0; k < 16; k++) {
+        const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(x[k], id));   // MXCSR default: nearest even
+        _mm_storeu_si128((__m128i *)(qs + 16 * k), _mm512_cvtsepi32_epi8(v));
+        sum16[k] = _mm512_reduce_add_epi32(_mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127)));
+    }
+}
+
+static const act256 *gemm_terms_for(const ck_activations *a, int form, int offset) {
     const uint64_t job = ck_current_job();
     const uint32_t fingerprint = job != 0 ? activation_fingerprint(a) : 0;
     if (job != 0 && terms.job == job && terms.qs == a->qs && terms.d == a->d && terms.tokens == a->tokens &&
         terms.cols == a->cols && terms.form == form && terms.offset == offset && terms.fingerprint == fingerprint)
-        return terms.buffer;
+        return &terms.view;
     terms.job = 0;
-    const size_t count = (size_t)a->tokens * (size_t)(a->cols / (form == GEMM_GROUPS ? 16 : CK_QK));
-    if (count * 4 > terms.capacity) {
-        void *p = malloc(count * 4);
+    const int T = a->tokens, cols = a->cols, nsb = cols / CK_QK_K;
+    const int side_stride = form == GEMM_MIN ? 4 * nsb : form == GEMM_GROUPS ? cols / 16 : cols / CK_QK;
+    const size_t qs_bytes = ((size_t)T * (size_t)cols + 63) & ~(size_t)63;
+    const size_t bytes = qs_bytes + (size_t)T * (size_t)nsb * 4 + (size_t)T * (size_t)side_stride * 4;
+    if (bytes > terms.capacity) {
+        void *p = malloc(bytes);
         if (!p) return NULL;
         free(terms.buffer);
         terms.buffer = p;
-        terms.capacity = count * 4;
+        terms.capacity = bytes;
     }
-    if (form == GEMM_MIN) {
-        float *xdxs = terms.buffer;
-        for (size_t i = 0; i < count; i++) xdxs[i] = a->d[i] * (float)a->sums[i];
-    } else if (form == GEMM_BLOCK) {
-        int32_t *seed = terms.buffer;
-        for (size_t i = 0; i < count; i++) seed[i] = -offset * a->sums[i];
-    } else {
-        // Four groups of 16 per 64 bytes: byte sums of 4 (vpdpbusd with ones), then of 16 per lane.
-        int32_t *seed = terms.buffer;
+    int8_t *qs = terms.buffer;
+    float *D = (float *)((uint8_t *)terms.buffer + qs_bytes);
+    int32_t *side = (int32_t *)(D + (size_t)T * (size_t)nsb);
+    const int nb = cols / CK_QK;
+    if (form == GEMM_GROUPS) {
+        // Per-32 activations as they are, with -offset · sum per 16 (vpdpbusd with ones, then per lane).
+        int32_t *seed = (int32_t *)terms.buffer;
+        const size_t count = (size_t)T * (size_t)(cols / 16);
         const __m512i ones = _mm512_set1_epi8(1), first = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
         const __m128i factor = _mm_set1_epi32(-offset);
-        size_t g = 0;
-        for (; g + 4 <= count; g += 4) {
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(a->qs + 16 * g));
-            s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
-            s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));
-            const __m128i sums = _mm512_castsi512_si128(_mm512_permutexvar_epi32(first, s));
-            _mm_storeu_si128((__m128i *)(seed + g), _mm_mullo_epi32(sums, factor));
+        for (size_t g = 0; g < count; g += 4) {   // cols is a multiple of 256: whole groups of 4
+            __m512i v = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(a->qs + 16 * g));
+            v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+            v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
+            _mm_storeu_si128((__m128i *)(seed + g), _mm_mullo_epi32(_mm512_castsi512_si128(_mm512_permutexvar_epi32(first, v)), factor));
         }
-        for (; g < count; g++) {
-            int32_t sum = 0;
-            for (int e = 0; e < 16; e++) sum += a->qs[16 * g + e];
-            seed[g] = -offset * sum;
+        terms = (gemm_terms){ job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
+                              { a->qs, a->d, seed, cols / 16 } };
+        return &terms.view;
+    }
+    for (int t = 0; t < T; t++) {
+        for (int s = 0; s < nsb; s++) {
+            int32_t sum16[16];
+            const size_t e = (size_t)t * (size_t)cols + (size_t)s * CK_QK_K;
+            requantize256(a->qs + e, a->d + (size_t)t * (size_t)nb + 8 * (size_t)s, qs + e, D + (size_t)t * (size_t)nsb + s, sum16);
+            int32_t *out = side + (size_t)t * (size_t)side_stride;
+            if (form == GEMM_MIN) {
+                for (int i = 0; i < 4; i++) {
+                    const int32_t lo = sum16[4 * i] + sum16[4 * i + 1], hi = sum16[4 * i + 2] + sum16[4 * i + 3];
+                    out[4 * s + i] = (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));   // |sum of 32| <= 4064
+                }
+            } else if (form == GEMM_GROUPS) {
+                for (int g = 0; g < 16; g++) out[16 * s + g] = -offset * sum16[g];
+            } else {
+                for (int j = 0; j < 8; j++) out[8 * s + j] = -offset * (sum16[2 * j] + sum16[2 * j + 1]);
+            }
         }
     }
-    terms = (gemm_terms){ job, a->qs, a->d, a->tokens, a->cols, form, offset, fingerprint, terms.buffer, terms.capacity };
-    return terms.buffer;
+    terms = (gemm_terms){ job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
+                          { qs, D, side, side_stride } };
+    return &terms.view;
 }
 
 // Tokens [t0, t0 + N) against one packed tile; form and N are constants after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
-    int form, const uint8_t *pack, const float *scales, const ck_activations *a, const void *side,
+    int form, const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
     int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
-    const int nb = a->cols / CK_QK;
-    const size_t stride = (size_t)a->cols;
+    const int nsb = cols / CK_QK_K;
+    const size_t stride = (size_t)cols;
     __m512 acc[GEMM_TOKENS];
+#pragma clang loop unroll(full)
     for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
     const int8_t *x0 = a->qs + (size_t)t0 * stride;
-    const float *d0 = a->d + (size_t)t0 * nb;
-    for (int b = 0; b < nb; b++) {
-        const __m512i *wp = (const __m512i *)(pack + (size_t)b * GEMM_BLOCK_BYTES);
-        const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
-        const __m512i w2 = _mm512_load_si512(wp + 2), w3 = _mm512_load_si512(wp + 3);
-        const __m512i w4 = _mm512_load_si512(wp + 4), w5 = _mm512_load_si512(wp + 5);
-        const __m512i w6 = _mm512_load_si512(wp + 6), w7 = _mm512_load_si512(wp + 7);
-        const __m512 s0 = _mm512_load_ps(scales + (size_t)b * GEMM_BLOCK_SCALES);
-        const __m512 s1 = form == GEMM_BLOCK ? s0 : _mm512_load_ps(scales + (size_t)b * GEMM_BLOCK_SCALES + GEMM_ROWS);
-        for (int n = 0; n < N; n++) {
-            const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)b * CK_QK);
-            const float xd = d0[(size_t)n * nb + b];
+    const int32_t *side0 = a->side + (size_t)t0 * (size_t)a->side_stride;
+    for (int s = 0; s < nsb; s++) {
+        const __m512i *sb = scales + (size_t)s * SB_VECTORS;
+        __m512i isum[GEMM_TOKENS];
+#pragma clang loop unroll(full)
+        for (int n = 0; n < N; n++) isum[n] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
+            const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
+            const __m512i w2 = _mm512_load_si512(wp + 2), w3 = _mm512_load_si512(wp + 3);
+            const __m512i w4 = _mm512_load_si512(wp + 4), w5 = _mm512_load_si512(wp + 5);
+            const __m512i w6 = _mm512_load_si512(wp + 6), w7 = _mm512_load_si512(wp + 7);
             if (form == GEMM_GROUPS) {
-                const int32_t *seed = (const int32_t *)side + (size_t)(t0 + n) * 2 * nb + 2 * (size_t)b;
-                __m512i sa = _mm512_set1_epi32(seed[0]), sb = _mm512_set1_epi32(seed[1]);
-                sa = _mm512_dpbusd_epi32(sa, w0, _mm512_set1_epi32(xq[0]));
-                sb = _mm512_dpbusd_epi32(sb, w4, _mm512_set1_epi32(xq[4]));
-                sa = _mm512_dpbusd_epi32(sa, w1, _mm512_set1_epi32(xq[1]));
-                sb = _mm512_dpbusd_epi32(sb, w5, _mm512_set1_epi32(xq[5]));
-                sa = _mm512_dpbusd_epi32(sa, w2, _mm512_set1_epi32(xq[2]));
-                sb = _mm512_dpbusd_epi32(sb, w6, _mm512_set1_epi32(xq[6]));
-                sa = _mm512_dpbusd_epi32(sa, w3, _mm512_set1_epi32(xq[3]));
-                sb = _mm512_dpbusd_epi32(sb, w7, _mm512_set1_epi32(xq[7]));
-                const __m512 t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), s1, _mm512_mul_ps(_mm512_cvtepi32_ps(sa), s0));
-                acc[n] = _mm512_fmadd_ps(t, _mm512_set1_ps(xd), acc[n]);
+                const __m512 sca = _mm512_load_ps((const float *)(sb + SB_SCALE(2 * j))), scb = _mm512_load_ps((const float *)(sb + SB_SCALE(2 * j + 1)));
+#pragma clang loop unroll(full)
+                for (int n = 0; n < N; n++) {
+                    const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
+                    const int32_t *seed = side0 + (size_t)n * (size_t)a->side_stride + 16 * (size_t)s + 2 * (size_t)j;
+                    __m512i da = _mm512_set1_epi32(seed[0]), db = _mm512_set1_epi32(seed[1]);
+                    da = _mm512_dpbusd_epi32(da, w0, _mm512_set1_epi32(xq[0]));
+                    db = _mm512_dpbusd_epi32(db, w4, _mm512_set1_epi32(xq[4]));
+                    da = _mm512_dpbusd_epi32(da, w1, _mm512_set1_epi32(xq[1]));
+                    db = _mm512_dpbusd_epi32(db, w5, _mm512_set1_epi32(xq[5]));
+                    da = _mm512_dpbusd_epi32(da, w2, _mm512_set1_epi32(xq[2]));
+                    db = _mm512_dpbusd_epi32(db, w6, _mm512_set1_epi32(xq[6]));
+                    da = _mm512_dpbusd_epi32(da, w3, _mm512_set1_epi32(xq[3]));
+                    db = _mm512_dpbusd_epi32(db, w7, _mm512_set1_epi32(xq[7]));
+                    const __m512 block = _mm512_fmadd_ps(_mm512_cvtepi32_ps(db), scb, _mm512_mul_ps(_mm512_cvtepi32_ps(da), sca));
+                    acc[n] = _mm512_fmadd_ps(block, _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)(cols / CK_QK) + 8 * (size_t)s + (size_t)j]), acc[n]);
+                }
             } else {
-                // One chain per token (the N tokens' chains overlap), as the Q4_0 tiles.
-                __m512i sa = form == GEMM_BLOCK ? _mm512_set1_epi32(((const int32_t *)side)[(size_t)(t0 + n) * nb + b])
-                                                : _mm512_setzero_si512();
-                sa = _mm512_dpbusd_epi32(sa, w0, _mm512_set1_epi32(xq[0]));
-                sa = _mm512_dpbusd_epi32(sa, w1, _mm512_set1_epi32(xq[1]));
-                sa = _mm512_dpbusd_epi32(sa, w2, _mm512_set1_epi32(xq[2]));
-                sa = _mm512_dpbusd_epi32(sa, w3, _mm512_set1_epi32(xq[3]));
-                sa = _mm512_dpbusd_epi32(sa, w4, _mm512_set1_epi32(xq[4]));
-                sa = _mm512_dpbusd_epi32(sa, w5, _mm512_set1_epi32(xq[5]));
-                sa = _mm512_dpbusd_epi32(sa, w6, _mm512_set1_epi32(xq[6]));
-                sa = _mm512_dpbusd_epi32(sa, w7, _mm512_set1_epi32(xq[7]));
-                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_mul_ps(s0, _mm512_set1_ps(xd)), acc[n]);
-                if (form == GEMM_MIN)
-                    acc[n] = _mm512_fnmadd_ps(s1, _mm512_set1_ps(((const float *)side)[(size_t)(t0 + n) * nb + b]), acc[n]);
+                const __m512i sc = _mm512_load_si512(sb + SB_SCALE(j));
+#pragma clang loop unroll(full)
+                for (int n = 0; n < N; n++) {
+                    const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
+                    __m512i dot = form == GEMM_BLOCK ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j])
+                                                     : _mm512_setzero_si512();
+                    dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(xq[0]));
+                    dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(xq[1]));
+                    dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(xq[2]));
+                    dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(xq[3]));
+                    dot = _mm512_dpbusd_epi32(dot, w4, _mm512_set1_epi32(xq[4]));
+                    dot = _mm512_dpbusd_epi32(dot, w5, _mm512_set1_epi32(xq[5]));
+                    dot = _mm512_dpbusd_epi32(dot, w6, _mm512_set1_epi32(xq[6]));
+                    dot = _mm512_dpbusd_epi32(dot, w7, _mm512_set1_epi32(xq[7]));
+                    isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, sc));
+                }
+            }
+        }
+        if (form == GEMM_GROUPS) continue;
+        const __m512 d = _mm512_load_ps((const float *)(sb + SB_D));
+#pragma clang loop unroll(full)
+        for (int n = 0; n < N; n++) {
+            const __m512 xd = _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)nsb + (size_t)s]);
+            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, xd), acc[n]);
+            if (form == GEMM_MIN) {
+                const int32_t *pairs = side0 + (size_t)n * (size_t)a->side_stride + 4 * (size_t)s;
+                __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(0)), _mm512_set1_epi32(pairs[0]));
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(1)), _mm512_set1_epi32(pairs[1]));
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(2)), _mm512_set1_epi32(pairs[2]));
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(3)), _mm512_set1_epi32(pairs[3]));
+                acc[n] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(_mm512_load_ps((const float *)(sb + SB_DMIN)), xd), acc[n]);
             }
         }
     }
+#pragma clang loop unroll(full)
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
@@ -347,19 +431,20 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
     const int form = type == CK_TYPE_Q6_K || type == CK_TYPE_Q3_K ? GEMM_GROUPS : type == CK_TYPE_IQ4_XS ? GEMM_BLOCK : GEMM_MIN;
     const int offset = type == CK_TYPE_Q6_K ? 32 : type == CK_TYPE_Q3_K ? 4 : type == CK_TYPE_IQ4_XS ? 128 : 0;
-    const void *side = gemm_terms_for(a, form, offset);
-    if (!side) return 0;
+    const act256 *x = gemm_terms_for(a, form, offset);
+    if (!x) return 0;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES;
-    uint8_t *pack = ck_gemm_pack_storage(weight_bytes + (size_t)nb * GEMM_BLOCK_SCALES * sizeof(float));
+    uint8_t *pack = ck_gemm_pack_storage(weight_bytes + (size_t)nsb * SB_VECTORS * sizeof(__m512i));
     if (!pack) return 0;
-    float *scales = (float *)(pack + weight_bytes);
+    __m512i *scales = (__m512i *)(pack + weight_bytes);
+    const int cols = a->cols;
     for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
         const int n = row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS;
         const __mmask16 mask = (__mmask16)((1u << n) - 1);
         pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
-#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, a, side, t, N, y, ldy, r0, mask)
-#define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, a, side, t, N, y, ldy, r0, mask)
-#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, a, side, t, N, y, ldy, r0, mask)
+#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask)
         if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);
         else if (form == GEMM_BLOCK) GEMM_TOKEN_GROUPS(T, TILE_BLOCK);
         else GEMM_TOKEN_GROUPS(T, TILE_MIN);

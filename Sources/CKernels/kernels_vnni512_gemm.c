@@ -92,6 +92,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
     const int nb = a->cols / CK_QK;
     const size_t stride = (size_t)a->cols;
     __m512 acc[GEMM_TOKENS];
+#pragma clang loop unroll(full)
     for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
     const int8_t *x0 = a->qs + (size_t)t0 * stride;
     const float *d0 = a->d + (size_t)t0 * nb;
@@ -103,6 +104,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
         const __m512i w4 = _mm512_load_si512(wp + 4), w5 = _mm512_load_si512(wp + 5);
         const __m512i w6 = _mm512_load_si512(wp + 6), w7 = _mm512_load_si512(wp + 7);
         const __m512 dw = _mm512_load_ps(scales + (size_t)b * GEMM_ROWS);
+#pragma clang loop unroll(full)
         for (int n = 0; n < N; n++) {
             const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)b * CK_QK);
             __m512i s = _mm512_set1_epi32(-offset * s0[(size_t)n * nb + b]);
@@ -118,6 +120,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
             acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, acc[n]);
         }
     }
+#pragma clang loop unroll(full)
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
