@@ -27,8 +27,13 @@ final class LinearKernels: @unchecked Sendable {
     /// `ck_decode_identical_tokens` tokens (the small-batch or row kernels, weights read once per
     /// run; the GEMM sums in another order), float types one token at a time.
     var decodeIdentical = false
+    /// T = 2...CK_SMALL_T_MAX_TOKENS integer products through the compute-lean kernels
+    /// (`ck_matmul_lean`: the same integer block dots, summed in another order, so results agree with
+    /// T == 1 products to float rounding, not bit for bit): `ouro serve`'s batched decode steps.
+    /// `decodeIdentical` wins when both are set.
+    var throughput = false
     private var tileStorage: FloatBuffer?
-    private let quantized = QuantizedActivations()
+    let quantized = QuantizedActivations()
 
     init(maxColumns: Int, threads: Int = LinearKernels.defaultThreads, integerPrefill: Bool = true) {
         self.maxColumns = maxColumns
@@ -63,6 +68,7 @@ final class LinearKernels: @unchecked Sendable {
             }
             return
         }
+        if throughput && throughputLinear([w], x, tokens: tokens, into: [y]) { return }
         if let kernelType = Self.integerKernelType(w.type), tokens == 1 || integerPrefill {
             var a = quantized.quantize(x, tokens: tokens, cols: cols)
             ck_matmul(kernelType, w.bytes.baseAddress!, w.rowByteCount, Int32(rows), &a, y, rows, Int32(threads))
@@ -103,6 +109,7 @@ final class LinearKernels: @unchecked Sendable {
             }
             return
         }
+        if throughput && throughputLinear(ws, x, tokens: tokens, into: ys) { return }
         let types = ws.map { Self.integerKernelType($0.type) }
         guard tokens > 0, tokens == 1 || integerPrefill, !types.contains(nil), ws.allSatisfy({ $0.rows > 0 }) else {
             for (w, y) in zip(ws, ys) { linear(w, x, tokens: tokens, into: y) }

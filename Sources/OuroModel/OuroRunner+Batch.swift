@@ -37,8 +37,14 @@ public final class BatchedForward: @unchecked Sendable {
     /// One sequence's attention scratch (q/k/v/cos/sin/scores/attention), reused sequence by sequence.
     private var single: Activations?
 
-    public init(runner: OuroRunner) {
+    /// Batched decode steps (2...8 rows) through the compute-lean kernels (`LinearKernels.throughput`):
+    /// the same results as one sequence at a time to float rounding, not bit for bit. `ouro serve`
+    /// sets it; sampling for calibration keeps the default path.
+    public let throughputKernels: Bool
+
+    public init(runner: OuroRunner, throughputKernels: Bool = false) {
         self.runner = runner
+        self.throughputKernels = throughputKernels
     }
 
     /// A new empty sequence; `maxPositions` nil: the model's maximum.
@@ -53,10 +59,14 @@ public final class BatchedForward: @unchecked Sendable {
     }
 
     /// Runs each item's tokens after its sequence's context and returns, per item in order, every
-    /// loop step's logits, normed state and gate logit for its last token (`LoopOutputs` of one
-    /// token; `logits(sequence.exit)` predicts the next token). Sequences must be distinct.
-    public func run(_ items: [(sequence: BatchSequence, tokens: [Int])]) throws -> [LoopOutputs] {
+    /// loop step's normed state and gate logit for its last token and the logits its sequence's exit
+    /// mode reads (`LoopOutputs` of one token; `logits(sequence.exit)` predicts the next token): the
+    /// output head runs only at those steps (every step for `.weighted`, the exit step for
+    /// threshold), and not at all for items whose `needsLogits` entry is false (a prompt chunk with
+    /// more to come). Sequences must be distinct.
+    public func run(_ items: [(sequence: BatchSequence, tokens: [Int])], needsLogits: [Bool]? = nil) throws -> [LoopOutputs] {
         guard !items.isEmpty else { return [] }
+        precondition(needsLogits == nil || needsLogits!.count == items.count, "needsLogits: one entry per item")
         let config = runner.config
         guard Set(items.map { ObjectIdentifier($0.sequence) }).count == items.count else {
             throw ModelError.invalidRequest("a sequence appears twice in one batch")
@@ -95,10 +105,17 @@ public final class BatchedForward: @unchecked Sendable {
         }
         let ranges = items.indices.map { (row: firstRow[$0], count: items[$0].tokens.count, sequence: items[$0].sequence) }
 
+        a.kernels.throughput = throughputKernels
+        defer { a.kernels.throughput = false }
+        let wants = needsLogits ?? Array(repeating: true, count: B)
+        let S = config.loopCount
         var stepLogits = [[[Float]]](repeating: [], count: B)
         var stepHidden = [[[Float]]](repeating: [], count: B)
         var gateLogits = [[[Float]]](repeating: [], count: B)
-        for step in 0..<config.loopCount {
+        var exits = [ExitAccumulator](repeating: ExitAccumulator(), count: B)
+        var exited = [Bool](repeating: false, count: B)
+        var picked = [[Float]?](repeating: nil, count: B)
+        for step in 0..<S {
             for layer in 0..<config.layerCount {
                 batchedBlock(layer, slot: step * config.layerCount + layer, rows: T, ranges: ranges, a, s)
             }
@@ -108,17 +125,52 @@ public final class BatchedForward: @unchecked Sendable {
             for (i, range) in ranges.enumerated() {
                 (states + i * H).update(from: a.h.pointer + (range.row + range.count - 1) * H, count: H)
             }
-            a.kernels.linear(runner.weights.output, states, tokens: B, into: a.logits.pointer)
+            var heads: [Int] = []
             for i in 0..<B {
+                let gate = runner.exitGateBias + cblas_sdot(Int32(H), states + i * H, 1, runner.exitGateWeight, 1)
                 stepHidden[i].append(Array(UnsafeBufferPointer(start: states + i * H, count: H)))
-                stepLogits[i].append(a.logits.array(from: i * V, count: V))
-                gateLogits[i].append([runner.exitGateBias + cblas_sdot(Int32(H), states + i * H, 1, runner.exitGateWeight, 1)])
+                gateLogits[i].append([gate])
+                guard wants[i] else { continue }
+                switch items[i].sequence.exit {
+                case .lastStep: if step == S - 1 { heads.append(i) }
+                case let .step(k): if step == ((0..<S).contains(k) ? k : S - 1) { heads.append(i) }
+                case .weighted: heads.append(i)
+                case let .threshold(q):
+                    // The exit step is decided as the steps run (the arithmetic of LoopOutputs.exitSteps).
+                    if !exited[i] && exits[i].reaches(q, gateLogit: gate, step: step, steps: S) {
+                        exited[i] = true
+                        heads.append(i)
+                    }
+                }
+            }
+            // Compact the rows that need the head to the front (ascending, so no row is overwritten
+            // before it is moved) and run it once for them.
+            for (j, i) in heads.enumerated() where j != i {
+                (states + j * H).update(from: states + i * H, count: H)
+            }
+            if !heads.isEmpty {
+                a.kernels.linear(runner.weights.output, states, tokens: heads.count, into: a.logits.pointer)
+            }
+            var computed = [Int: Int]()
+            for (j, i) in heads.enumerated() { computed[i] = j }
+            for i in 0..<B {
+                let row = computed[i].map { a.logits.array(from: $0 * V, count: V) }
+                if case .threshold = items[i].sequence.exit {
+                    if let row { picked[i] = row }
+                    stepLogits[i].append([])
+                } else {
+                    stepLogits[i].append(row ?? [])
+                }
             }
         }
         for range in ranges { range.sequence.cache.advance(by: range.count) }
         return (0..<B).map {
-            LoopOutputs(steps: config.loopCount, tokens: 1, vocab: V, hidden: H,
-                        stepLogits: stepLogits[$0], stepHidden: stepHidden[$0], gateLogits: gateLogits[$0])
+            var outputs = LoopOutputs(steps: S, tokens: 1, vocab: V, hidden: H,
+                                      stepLogits: stepLogits[$0], stepHidden: stepHidden[$0], gateLogits: gateLogits[$0])
+            if case .threshold = items[$0].sequence.exit, let logits = picked[$0] {
+                outputs.precomputed = (items[$0].sequence.exit, logits)
+            }
+            return outputs
         }
     }
 

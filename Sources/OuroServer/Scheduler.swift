@@ -260,16 +260,19 @@ public final class Scheduler: @unchecked Sendable {
             slot.fail(APIError(status: 503, message: "the generation was cancelled", type: "server_error", code: "cancelled"))
         }
         var items: [(sequence: BatchSequence, tokens: [Int])] = []
+        var needsLogits: [Bool] = []
         var runSlots: [Slot] = []
         var budget = prefillChunk
         for slot in slots where !slot.done {
             if let token = slot.pendingToken {
                 items.append((slot.sequence, [token]))
+                needsLogits.append(true)
                 runSlots.append(slot)
             } else if budget > 0 {
                 let remaining = slot.job.prompt.count - slot.prefilled
                 let n = min(budget, remaining)
                 items.append((slot.sequence, Array(slot.job.prompt[slot.prefilled ..< slot.prefilled + n])))
+                needsLogits.append(n == remaining)   // a chunk with more prompt to come draws nothing
                 runSlots.append(slot)
                 budget -= n
             }
@@ -277,7 +280,7 @@ public final class Scheduler: @unchecked Sendable {
         guard !items.isEmpty else { return }
         let outputs: [LoopOutputs]
         do {
-            outputs = try forward.run(items)
+            outputs = try forward.run(items, needsLogits: needsLogits)
         } catch {
             for slot in runSlots { slot.fail(APIError(status: 500, message: "\(error)", type: "server_error", code: "model_error")) }
             return

@@ -133,7 +133,7 @@ extension OuroCommand {
                 options.port = port
                 options.apiKey = apiKey
                 options.maxBodyBytes = maxBody
-                let scheduler = Scheduler(forward: BatchedForward(runner: runner), tokenizer: loaded, parallel: parallel,
+                let scheduler = Scheduler(forward: BatchedForward(runner: runner, throughputKernels: true), tokenizer: loaded, parallel: parallel,
                                           queueLimit: queue, prefillChunk: prefillChunk, kv: kv.options())
                 let note = loaded == nil ? "no tokenizer: /v1/completions takes token-id prompts, answers carry ids only"
                     : template == nil ? "no chat template: /v1/chat/completions is off (--chat-format chatml enables ChatML)" : "chat template: \(chatFormat == .chatml ? "ChatML" : "the model's")"

@@ -89,6 +89,28 @@ void ck_matmul(int type, const void *w, size_t row_bytes, int rows, const ck_act
 void ck_matmul_rows(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                     float *y, size_t ldy);
 
+/// One matrix of a grouped product: y[t * ldy + r] = dot(W[r], x[t]) for r in [0, rows).
+typedef struct {
+    int type;
+    const void *w;
+    size_t row_bytes;
+    int rows;
+    float *y;
+    size_t ldy;
+} ck_product;
+
+/// Throughput products for batched decoding (`ouro serve`): every product of `a` (2..CK_SMALL_T_MAX_TOKENS
+/// tokens) through the compute-lean kernels where the type and level have one (ck_lean_tokens), else
+/// as ck_matmul_rows; one pool job for all. Results agree with one-token products to float rounding,
+/// NOT bit for bit (kernels_lean_t.c): speculative verification must not use this.
+void ck_matmul_lean(const ck_product *products, int count, const ck_activations *a, int threads);
+/// Most tokens the compute-lean kernel takes for `type` at the current level; 0 when it has none.
+int ck_lean_tokens(int type);
+/// Plain C reference of the lean products (Q4_0, Q8_0): integer block dots times (weight scale x
+/// activation scale), summed in block order; rows [row0, row1), y[t * ldy + r].
+void ck_lean_rows_reference(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                            float *y, size_t ldy);
+
 /// Runs fn(ctx, i) for i in [0, count) over `threads` pool threads (the caller included); returns
 /// when all are done. Indices are handed out dynamically.
 typedef void (*ck_task_fn)(void *ctx, int index);

@@ -1,0 +1,189 @@
+// Compute-lean products of 2..CK_SMALL_T_MAX_TOKENS tokens for `ouro serve`'s batched decode steps.
+//
+// The small-batch kernels (kernels_small_t.c) keep every token's result bit for bit the one-token
+// kernel's, so each block's dot stays spread over 4 (Q4_0) or 8 (Q8_0) int32 lanes per token and
+// each token pays a convert, a scale product and an FMA per 4 (2) blocks: at 4 tokens ~0.6-0.7 of a
+// decode token's compute per token. Here the weights are transposed once per row and group of
+// blocks (shared by every token) so that each lane holds one block (Q4_0) or half a block (Q8_0):
+// a token's side is then only the vpdpbusd it needs plus one convert, scale product and FMA per 16
+// lanes. The sums are the same integer block dots times the same scale products, added in another
+// order: results agree with the one-token kernels to float rounding, not bit for bit, so speculative
+// verification keeps the small-batch kernels (LinearKernels.decodeIdentical).
+//
+// The activations are rearranged into the kernels' lane order once per product on the calling
+// thread (kernels_lean_t.h), then rows are split over the pool in chunks. Types and levels without
+// a lean kernel take ck_matmul_rows in the same pool job.
+#include <stdlib.h>
+#include <string.h>
+#include "kernels_lean_t.h"
+
+int ck_lean_tokens(int type) {
+#if defined(__x86_64__)
+    if (ck_level() < CK_LEVEL_AVX512VNNI_GEMM) return 0;
+    switch (type) {
+    case CK_TYPE_Q4_0: return ck_has_vbmi() ? CK_SMALL_T_MAX_TOKENS : 0;
+    case CK_TYPE_Q8_0: return CK_SMALL_T_MAX_TOKENS;
+    default: return 0;
+    }
+#else
+    (void)type;
+    return 0;
+#endif
+}
+
+// Plain C: the same integer block dots and scale products as every kernel, summed block by block.
+void ck_lean_rows_reference(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                            float *y, size_t ldy) {
+    const int nb = a->cols / CK_QK;
+    for (int r = row0; r < row1; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
+        for (int t = 0; t < a->tokens; t++) {
+            const int8_t *x = a->qs + (size_t)t * a->cols;
+            float total = 0;
+            for (int b = 0; b < nb; b++) {
+                int32_t dot = 0;
+                if (type == CK_TYPE_Q4_0) {
+                    const uint8_t *p = row + (size_t)b * CK_Q4_0_BYTES;
+                    for (int j = 0; j < CK_QK / 2; j++) {
+                        dot += ((p[2 + j] & 0x0f) - 8) * x[b * CK_QK + j];
+                        dot += ((p[2 + j] >> 4) - 8) * x[b * CK_QK + j + CK_QK / 2];
+                    }
+                    total += (float)dot * (ck_half_at(p) * a->d[(size_t)t * nb + b]);
+                } else {
+                    const uint8_t *p = row + (size_t)b * CK_Q8_0_BYTES;
+                    for (int j = 0; j < CK_QK; j++) dot += (int8_t)p[2 + j] * x[b * CK_QK + j];
+                    total += (float)dot * (ck_half_at(p) * a->d[(size_t)t * nb + b]);
+                }
+            }
+            y[(size_t)t * ldy + (size_t)r] = total;
+        }
+    }
+}
+
+static int32_t lane_bytes(const int8_t *x, int *sum) {
+    int32_t v;
+    memcpy(&v, x, 4);
+    *sum += x[0] + x[1] + x[2] + x[3];
+    return v;
+}
+
+// The lane order of kernels_lean_t.h, group by group, token by token (int32 lanes; scales as floats).
+static void prepare_q4(const ck_activations *a, int32_t *prep) {
+    const int nb = a->cols / CK_QK, T = a->tokens, groups = nb / CK_LEAN_Q4_BLOCKS;
+    for (int g = 0; g < groups; g++)
+        for (int t = 0; t < T; t++) {
+            int32_t *out = prep + ((size_t)g * T + t) * CK_LEAN_Q4_VECTORS * 16;
+            const int first = g * CK_LEAN_Q4_BLOCKS;
+            for (int lane = 0; lane < 16; lane++) {
+                int block = 0, offset = 0, unused = 0;
+                for (int j = 0; j < 8; j++) {
+                    ck_lean_q4_lane(lane, j, &block, &offset);
+                    out[j * 16 + lane] = lane_bytes(a->qs + (size_t)t * a->cols + (size_t)(first + block) * CK_QK + offset, &unused);
+                }
+                out[CK_LEAN_Q4_SEED * 16 + lane] = -8 * a->sums[(size_t)t * nb + first + block];
+                const float d = a->d[(size_t)t * nb + first + block];
+                memcpy(&out[CK_LEAN_Q4_SCALE * 16 + lane], &d, 4);
+            }
+        }
+}
+
+static void prepare_q8(const ck_activations *a, int32_t *prep) {
+    const int nb = a->cols / CK_QK, T = a->tokens, groups = nb / CK_LEAN_Q8_BLOCKS;
+    for (int g = 0; g < groups; g++)
+        for (int t = 0; t < T; t++) {
+            int32_t *out = prep + ((size_t)g * T + t) * CK_LEAN_Q8_VECTORS * 16;
+            const int first = g * CK_LEAN_Q8_BLOCKS;
+            for (int lane = 0; lane < 16; lane++) {
+                int block = 0, offset = 0, sum = 0;
+                for (int j = 0; j < 4; j++) {
+                    ck_lean_q8_lane(lane, j, &block, &offset);
+                    out[j * 16 + lane] = lane_bytes(a->qs + (size_t)t * a->cols + (size_t)(first + block) * CK_QK + offset, &sum);
+                }
+                out[CK_LEAN_Q8_SEED * 16 + lane] = -128 * sum;
+                const float d = a->d[(size_t)t * nb + first + block];
+                memcpy(&out[CK_LEAN_Q8_SCALE * 16 + lane], &d, 4);
+            }
+        }
+}
+
+// The calling thread's prepared activations for one type (kept for the thread's life).
+static _Thread_local struct { void *bytes; size_t capacity; } prep_storage[2];
+
+static void *prepared(int slot, size_t bytes) {
+    if (prep_storage[slot].capacity < bytes) {
+        free(prep_storage[slot].bytes);
+        prep_storage[slot].bytes = NULL;
+        prep_storage[slot].capacity = 0;
+        if (posix_memalign(&prep_storage[slot].bytes, 64, bytes) != 0) {
+            prep_storage[slot].bytes = NULL;
+            return NULL;
+        }
+        prep_storage[slot].capacity = bytes;
+    }
+    return prep_storage[slot].bytes;
+}
+
+typedef struct {
+    const ck_product *products;
+    int count;
+    const ck_activations *a;
+    const void *prep[2];   // Q4_0, Q8_0; NULL: that type takes ck_matmul_rows
+    int chunk;
+    int first_chunk[65];
+} lean_job;
+
+static void lean_task(void *ctx, int index) {
+    const lean_job *job = ctx;
+    int i = 0;
+    while (index >= job->first_chunk[i + 1]) i++;
+    const ck_product *p = &job->products[i];
+    const int row0 = (index - job->first_chunk[i]) * job->chunk;
+    const int row1 = row0 + job->chunk < p->rows ? row0 + job->chunk : p->rows;
+#if defined(__x86_64__)
+    const void *prep = p->type == CK_TYPE_Q4_0 ? job->prep[0] : p->type == CK_TYPE_Q8_0 ? job->prep[1] : NULL;
+    if (prep) {
+        ck_lean_rows_vnni512(p->type, p->w, p->row_bytes, row0, row1, job->a, prep, p->y, p->ldy);
+        return;
+    }
+#endif
+    ck_matmul_rows(p->type, p->w, p->row_bytes, row0, row1, job->a, p->y, p->ldy);
+}
+
+void ck_matmul_lean(const ck_product *products, int count, const ck_activations *a, int threads) {
+    if (count <= 0) return;
+    if (count > 64) {   // more products than the job's table: 64 at a time
+        for (int i = 0; i < count; i += 64) ck_matmul_lean(products + i, count - i < 64 ? count - i : 64, a, threads);
+        return;
+    }
+    const int T = a->tokens, nb = a->cols / CK_QK;
+    lean_job job = { .products = products, .count = count, .a = a, .chunk = 16 };
+    if (T >= 2 && T <= CK_SMALL_T_MAX_TOKENS) {
+        int wants[2] = { 0, 0 };
+        for (int i = 0; i < count; i++) {
+            if (products[i].type == CK_TYPE_Q4_0 && ck_lean_tokens(CK_TYPE_Q4_0) >= T) wants[0] = 1;
+            if (products[i].type == CK_TYPE_Q8_0 && ck_lean_tokens(CK_TYPE_Q8_0) >= T) wants[1] = 1;
+        }
+        if (wants[0]) {
+            void *prep = prepared(0, (size_t)(nb / CK_LEAN_Q4_BLOCKS) * T * CK_LEAN_Q4_VECTORS * 64 + 64);
+            if (prep) prepare_q4(a, prep);
+            job.prep[0] = prep;
+        }
+        if (wants[1]) {
+            void *prep = prepared(1, (size_t)(nb / CK_LEAN_Q8_BLOCKS) * T * CK_LEAN_Q8_VECTORS * 64 + 64);
+            if (prep) prepare_q8(a, prep);
+            job.prep[1] = prep;
+        }
+    }
+    size_t work = 0;
+    job.first_chunk[0] = 0;
+    for (int i = 0; i < count; i++) {
+        job.first_chunk[i + 1] = job.first_chunk[i] + (products[i].rows + job.chunk - 1) / job.chunk;
+        work += (size_t)products[i].rows * (size_t)a->cols * (size_t)T;
+    }
+    const int chunks = job.first_chunk[count];
+    if (threads <= 1 || work < (1u << 16)) {
+        for (int c = 0; c < chunks; c++) lean_task(&job, c);
+        return;
+    }
+    ck_parallel_for(chunks, threads, lean_task, &job);
+}

@@ -1,0 +1,139 @@
+import CKernels
+import OuroTestSupport
+import Quantization
+import XCTest
+@testable import OuroModel
+
+/// The compute-lean small-batch kernels (`ck_matmul_lean`, serve's batched decode steps): on raw
+/// Q4_0 / Q8_0 blocks against the plain C reference for 1...9 tokens, row counts around the thread
+/// chunks, block counts around the kernels' groups (16 blocks for Q4_0, 8 for Q8_0), one and three
+/// threads; and through LinearKernels.throughput on grouped products with types that have no lean
+/// kernel in the same group.
+final class LeanKernelTests: XCTestCase {
+    private var generator = SplitMix(seed: 77)
+
+    /// Random blocks: every byte of the quants random (all nibbles, -128...127), scales random
+    /// normal halves in [2^-7, 2^-6).
+    private func rawBlocks(_ type: GGMLType, rows: Int, cols: Int) -> [UInt8] {
+        let blockBytes = type == .q4_0 ? 18 : 34
+        var bytes: [UInt8] = []
+        for _ in 0..<rows * cols / 32 {
+            let scale = UInt16(0x2000) + UInt16(generator.next() % 0x400)
+            bytes += [UInt8(scale & 0xff), UInt8(scale >> 8)]
+            bytes += (2..<blockBytes).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        }
+        return bytes
+    }
+
+    private func lean(_ type: GGMLType, _ w: [UInt8], rows: Int, cols: Int, _ a: inout ck_activations, threads: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: Int(a.tokens) * rows)
+        w.withUnsafeBytes { wp in
+            y.withUnsafeMutableBufferPointer { yp in
+                var product = ck_product(type: LinearKernels.integerKernelType(type)!, w: wp.baseAddress!,
+                                         row_bytes: type.rowByteCount(cols)!, rows: Int32(rows), y: yp.baseAddress!, ldy: rows)
+                ck_matmul_lean(&product, 1, &a, Int32(threads))
+            }
+        }
+        return y
+    }
+
+    func testLeanProductsAgreeWithPlainC() throws {
+        if ck_best_level() == Int32(CK_LEVEL_AVX512VNNI_GEMM) && ck_decode_identical_tokens(Int32(CK_TYPE_Q4_0)) > 3 {
+            // This CPU has the 512-bit level with VBMI/GFNI: the lean kernels must be the ones tested.
+            XCTAssertEqual(ck_lean_tokens(Int32(CK_TYPE_Q4_0)), Int32(CK_SMALL_T_MAX_TOKENS))
+            XCTAssertEqual(ck_lean_tokens(Int32(CK_TYPE_Q8_0)), Int32(CK_SMALL_T_MAX_TOKENS))
+        }
+        let shapes = [(1, 32), (3, 224), (5, 256), (2, 512), (17, 544), (33, 736), (16, 2048), (7, 5632)]
+        let activations = QuantizedActivations()
+        for type in [GGMLType.q4_0, .q8_0] {
+            let kernelType = LinearKernels.integerKernelType(type)!
+            for (rows, cols) in shapes {
+                let w = rawBlocks(type, rows: rows, cols: cols)
+                for tokens in 1...9 {
+                    let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
+                    try x.withUnsafeBufferPointer { xp in
+                        var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
+                        var reference = [Float](repeating: .nan, count: tokens * rows)
+                        w.withUnsafeBytes { wp in
+                            ck_lean_rows_reference(kernelType, wp.baseAddress!, type.rowByteCount(cols)!, 0, Int32(rows), &a, &reference, rows)
+                        }
+                        let dense = try w.withUnsafeBytes { try dequantize(type, $0, count: rows * cols) }
+                        for threads in [1, 3] {
+                            let y = lean(type, w, rows: rows, cols: cols, &a, threads: threads)
+                            for t in 0..<tokens {
+                                for r in 0..<rows {
+                                    // Integer block dots are exact on every path; only the f32 sums differ.
+                                    var magnitude: Float = 0
+                                    for j in 0..<cols { magnitude += abs(dense[r * cols + j] * x[t * cols + j]) }
+                                    let i = t * rows + r
+                                    XCTAssertEqual(y[i], reference[i], accuracy: 4e-6 * magnitude,
+                                                   "\(type) \(rows)x\(cols)x\(tokens) threads \(threads) t\(t) r\(r)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The plain reference itself against float arithmetic on the dequantized weights and activations.
+    func testReferenceIsTheQuantizedDotProduct() throws {
+        let rows = 3, cols = 96, tokens = 2
+        for type in [GGMLType.q4_0, .q8_0] {
+            let w = rawBlocks(type, rows: rows, cols: cols)
+            let dense = try w.withUnsafeBytes { try dequantize(type, $0, count: rows * cols) }
+            let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
+            let activations = QuantizedActivations()
+            x.withUnsafeBufferPointer { xp in
+                var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                w.withUnsafeBytes { wp in
+                    ck_lean_rows_reference(LinearKernels.integerKernelType(type)!, wp.baseAddress!, type.rowByteCount(cols)!, 0, Int32(rows), &a, &y, rows)
+                }
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        var expected: Double = 0, magnitude: Double = 0
+                        for j in 0..<cols {
+                            let xq = Double(a.qs[t * cols + j]) * Double(a.d[t * cols / 32 + j / 32])
+                            expected += Double(dense[r * cols + j]) * xq
+                            magnitude += abs(Double(dense[r * cols + j]) * xq)
+                        }
+                        XCTAssertEqual(Double(y[t * rows + r]), expected, accuracy: 1e-5 * magnitude, "\(type) t\(t) r\(r)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// LinearKernels.throughput on grouped products (q/k/v and gate/up style, with K-quant and IQ4
+    /// matrices that take the usual kernels inside the same job) against throughput off, 1...9 tokens.
+    func testThroughputLinearAgreesWithTheUsualProducts() throws {
+        let cols = 512
+        for types in [[GGMLType.q4_0, .q8_0, .q4_0], [.q8_0, .q6_K], [.q4_K, .q4_0], [.iq4_nl]] {
+            let ws = try types.map { type -> WeightTensor in
+                let rows = type == .q8_0 ? 23 : 40
+                return try WeightTensor(type: type, shape: [rows, cols],
+                                        copying: quantize(type, (0..<rows * cols).map { _ in generator.nextFloat() * 2 - 1 }))
+            }
+            for tokens in 1...9 {
+                let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
+                var results: [[[Float]]] = []
+                for throughput in [false, true] {
+                    let kernels = LinearKernels(maxColumns: cols, threads: 2)
+                    kernels.throughput = throughput
+                    let pointers = ws.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
+                    defer { pointers.forEach { $0.deallocate() } }
+                    x.withUnsafeBufferPointer { kernels.linear(ws, $0.baseAddress!, tokens: tokens, into: pointers) }
+                    results.append(ws.indices.map { Array(UnsafeBufferPointer(start: pointers[$0], count: tokens * ws[$0].rows)) })
+                }
+                for i in ws.indices {
+                    let scale = results[0][i].map { abs($0) }.max()!
+                    for (k, (usual, lean)) in zip(results[0][i], results[1][i]).enumerated() {
+                        XCTAssertEqual(lean, usual, accuracy: 1e-5 * scale, "\(types) matrix \(i) tokens \(tokens) element \(k)")
+                    }
+                }
+            }
+        }
+    }
+}
