@@ -56,8 +56,16 @@ void ck_nt_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int 
 #if defined(__x86_64__)
 void ck_nt_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
+/// The VNNI level: ck_nt_decode_vnni512 below four tokens (with VBMI/GFNI), else ck_nt_rows_vnni_blocks.
 void ck_nt_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
                      const ck_activations *a, float *y, size_t ldy);
+void ck_nt_rows_vnni_blocks(int type, const void *w, size_t row_bytes, int row0, int row1,
+                            const ck_activations *a, float *y, size_t ldy);
+/// Q5_K, Q3_K or IQ4_XS rows [row0, row1) x each token, four rows per activation load, on 512-bit
+/// VNNI + VBMI + GFNI (kernels_newtypes_rows512.c; needs ck_has_vbmi()); side from
+/// ck_kq_side_prepare for Q4_K (Q5_K), Q6_K (Q3_K) or none (IQ4_XS) on the same activations.
+void ck_nt_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                          const ck_kq_side *side, float *y, size_t ldy);
 /// One row times one token on 512-bit VNNI (kernels_newtypes_vnni512.c); nsb super-blocks.
 float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const float *xdxs, int nsb);
 float ck_q3k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb);

@@ -246,13 +246,15 @@ int main(int argc, char **argv) {
     test_quantization(best);
     // Row counts around the i8mm row pairs and the call split; block counts around the block pairs
     // (small types) and several super-blocks; every token count 1..9 (groups of 4, pairs, tails).
+    // Super-block types: 13 and 16 rows give calls of 4 + 3, 4 + 2, 4 + 4 + 1 rows for the
+    // four-row decode kernels.
     const int small_rows[] = { 1, 2, 3, 7 }, small_blocks[] = { 1, 2, 3, 8, 22 };
-    const int k_rows[] = { 1, 2, 5 }, k_blocks[] = { 1, 2, 3 };
+    const int k_rows[] = { 1, 2, 5, 13, 16 }, k_blocks[] = { 1, 2, 3 };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const type_info *t = &types[i];
         const int small = t->block_elements == 32;
         const int *rows = small ? small_rows : k_rows, *blocks = small ? small_blocks : k_blocks;
-        const int nr = small ? 4 : 3, nbk = small ? 5 : 3;
+        const int nr = small ? 4 : 5, nbk = small ? 5 : 3;
         for (int r = 0; r < nr; r++)
             for (int b = 0; b < nbk; b++)
                 for (int tokens = 1; tokens <= 9; tokens++) test_matmul(t, rows[r], blocks[b], tokens, best);
