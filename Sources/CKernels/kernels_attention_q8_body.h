@@ -7,6 +7,7 @@
 #include "kernels_attention_q8.h"
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
+#include "kernels_simd_common.h"
 
 // Key row j's value row (to L1) and the key row a block ahead (to L2); prefetches never fault,
 // past the span they only waste a fetch.
@@ -15,13 +16,6 @@ static inline void prefetch_rows(const uint8_t *key, const uint8_t *value, size_
         _mm_prefetch((const char *)value + o, _MM_HINT_T0);
         _mm_prefetch((const char *)key + CK_ATTN_Q8_BLOCK * stride + o, _MM_HINT_T1);
     }
-}
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 static inline float half_at(const uint8_t *p) {
@@ -73,7 +67,7 @@ void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int
             const __m256i dot = CK_DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(k, k), _mm256_sign_epi8(qb, k));
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(qd[b] * half_at(block)), acc);
         }
-        scores[j] = hsum(acc);
+        scores[j] = ck_hsum(acc);
     }
 }
 

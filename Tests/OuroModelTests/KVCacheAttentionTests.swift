@@ -6,13 +6,6 @@ import XCTest
 /// The attention kernels over stored K/V rows (kernels_attention.c) against a plain double-precision
 /// softmax attention over the same rows decoded by the Quantization module's codecs.
 final class KVCacheAttentionTests: XCTestCase {
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
-        }
-    }
 
     private func ggmlType(_ type: KVCacheType) -> GGMLType {
         switch type {
@@ -23,7 +16,7 @@ final class KVCacheAttentionTests: XCTestCase {
     }
 
     func testStoredRowsAreTheGGMLEncodings() throws {
-        var g = Generator(state: 7)
+        var g = UnitIntervalGenerator(state: 7)
         let dim = 128
         let x = (0..<dim).map { _ in g.next() * 3 }
         for type in KVCacheType.allCases {
@@ -36,7 +29,7 @@ final class KVCacheAttentionTests: XCTestCase {
     /// Rows [0, cached) from a stored span (one chunk-like run), rows after that from an f32 span,
     /// queries at positions cached ..< cached + T with the causal mask.
     private func check(type: KVCacheType, dim: Int, cached: Int, tokens T: Int, group: Int, level: Int32) throws {
-        var g = Generator(state: UInt64(dim * 31 + cached * 7 + T))
+        var g = UnitIntervalGenerator(state: UInt64(dim * 31 + cached * 7 + T))
         let rowBytes = type.rowBytes(dim: dim)
         let keys = (0..<cached * dim).map { _ in g.next() * 2 }, values = (0..<cached * dim).map { _ in g.next() }
         let freshK = (0..<T * dim).map { _ in g.next() * 2 }, freshV = (0..<T * dim).map { _ in g.next() }

@@ -6,19 +6,12 @@ import XCTest
 /// against the plain-C definition, over spans cut as the cache cuts them (chunks of 256
 /// positions), for the head dims and query-head groups the fixtures and Ouro-1.4B use.
 final class KVCacheQ8AttentionTests: XCTestCase {
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
-        }
-    }
 
     /// Attention of `rows` query rows over `positions` stored q8_0 positions, handed over in spans
     /// of at most 256 (one per cache chunk), at kernel level `level`. One token (decode): the rows
     /// are a kv head's `rows` query heads at one position; otherwise one row per position, causal.
     private func attend(level: Int32, dim: Int, positions: Int, rows: Int, decode: Bool, seed: UInt64) -> [Float] {
-        var g = Generator(state: seed)
+        var g = UnitIntervalGenerator(state: seed)
         let rowBytes = KVCacheType.q8_0.rowBytes(dim: dim)
         var keys = [UInt8](repeating: 0, count: positions * rowBytes), values = keys
         for p in 0..<positions {
