@@ -185,6 +185,15 @@ int ck_parallel_solo_jobs_left(void) {
     return left;
 }
 
+void ck_parallel_forget_rates(void) {
+    pthread_mutex_lock(&pool.call_lock);
+    pool.solo_rate = 0;
+    pool.solo_ns = pool.solo_tasks = 0;
+    pool.parallel_ns = pool.parallel_tasks = 0;
+    pool.parallel_since_rate = 0;
+    pthread_mutex_unlock(&pool.call_lock);
+}
+
 /// After a parallel job: pause parallel jobs after a stall or when the caller has been doing
 /// nearly all the work; longer if the last retry ran into the same.
 static void note_job(uint64_t own_ns, int own_tasks, int count, uint64_t wait_ns) {

@@ -200,8 +200,11 @@ final class CKernelsTests: XCTestCase {
             }
             return (0..<count).reduce(0) { $0 + Int(offCaller[$1]) }
         }
-        // Drain any pause left by earlier tests, then stall until a worker has taken a task.
+        // Drain any pause left by earlier tests and forget their per-task times (their tasks may
+        // have been far slower than these, which would make parallel jobs look worth keeping
+        // through any stall), then stall until a worker has taken a task.
         while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
+        ck_parallel_forget_rates()
         var stalledTasks = 0, runs = 0
         while ck_parallel_solo_jobs_left() == 0 && runs < 20 {
             stalledTasks += run(stall: true)      // one stall is tolerated, two in a row are not

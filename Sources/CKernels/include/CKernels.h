@@ -122,6 +122,11 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
 /// descheduled while holding a task (see pool.c); 0 on an undisturbed machine.
 int ck_parallel_solo_jobs_left(void);
 
+/// Forgets the per-task times the stall guard weighs (pool.c): until a new stretch on the caller
+/// alone is timed, a stall pauses parallel jobs again whatever they gained. Per-task times say
+/// something only while the tasks stay alike, so call this when a different kind of work starts.
+void ck_parallel_forget_rates(void);
+
 /// XOR of all bytes (so nothing is optimised away): a read-bandwidth probe over memory the model
 /// reads anyway.
 uint64_t ck_read_bytes(const void *bytes, size_t count);
