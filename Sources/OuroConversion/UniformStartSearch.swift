@@ -14,15 +14,18 @@ import Quantization
 ///    in final-step KLD per bit saved first, until it fits (forced moves: no margin).
 /// 3. If bits are left, a unit (token_embd, output, or one layer matrix role in every layer: see
 ///    `movesWholeRoles`) is upgraded only when its paired per-position KLD improvement over the current
-///    choice exceeds `margin` standard errors; the largest improvement per extra bit first.
+///    choice exceeds `margin` standard errors; the largest improvement per extra bit first. Then the
+///    bits still left go to units whose move cuts the compounding error (final step - step 1) by more
+///    than `growthMargin` standard errors (`growthMargin`).
 ///
 /// Each move is measured in the base context: the whole looped model with that tensor or role changed, on
 /// the calibration tokens, KL(unquantized ‖ model) of the final loop step per position. A budget equal
-/// to the base's size (Q4_K at 4.5 bpw when every row is whole 256-blocks) needs no forward at all.
+/// to the base's size (IQ4_NL at 4.5 bpw) needs no forward at all.
 public struct UniformStartSearch {
-    /// Bases, in order of preference among equal sizes (later wins): Q4_K is the 4.5-bpw base because it
-    /// was best with GPTQ on the selection set (equal within noise to Q4_0 and IQ4_NL).
-    public var bases: [GGMLType] = [.q3_K, .iq4_xs, .q4_0, .iq4_nl, .q4_K, .q5_K, .q6_K, .q8_0]
+    /// Bases, in order of preference among equal sizes (later wins): IQ4_NL is the 4.5-bpw base because
+    /// with GPTQ it agreed on the top-1 token more often than Q4_K on the selection set and on
+    /// training-split text, for two calibration seeds (Docs/QUANTIZATION.md).
+    public var bases: [GGMLType] = [.q3_K, .iq4_xs, .q4_0, .q4_K, .iq4_nl, .q5_K, .q6_K, .q8_0]
     /// Types a single tensor may move to.
     public var moves: [GGMLType] = [.q3_K, .iq4_xs, .q4_0, .iq4_nl, .q4_K, .q5_K, .q6_K, .q8_0]
     /// An upgrade must improve the mean final KLD by more than this many standard errors of the paired
@@ -36,6 +39,9 @@ public struct UniformStartSearch {
     /// A role in every layer is one looped effect, 4x the size (24x at 1.4B) for one forward, so
     /// layer upgrades can clear the margin, and the search measures 22 moves instead of 82.
     public var movesWholeRoles = true
+    /// After the final-step upgrades, spend the bits left on moves that cut the compounding error
+    /// (final step - step 1) by more than this many standard errors (nil: no second phase).
+    public var growthMargin: Double? = 2.0
     /// Positions per forward pass (each window is its own context).
     public var window = 256
     public var importance: ImportanceMatrix?
@@ -116,10 +122,10 @@ public struct UniformStartSearch {
 
     /// Chooses types from measured moves. `baseKLD` is the base's per-position final KLD; `baseBits`
     /// each tensor's bits in the base; `limit` the total bits allowed. Pure, so it is testable alone.
-    public static func choose(base: GGMLType, baseKLD: [Float], baseBits: [String: Int], moves: [Move], limit: Int,
-                              margin: Double) -> (types: [String: GGMLType], taken: [Move], bits: Int) {
-        var current: [String: (type: GGMLType, bits: Int, kld: [Float])] = [:]
-        for (tensor, bits) in baseBits { current[tensor] = (base, bits, baseKLD) }
+    public static func choose(base: GGMLType, baseKLD: [Float], baseSteps: [[Float]]? = nil, baseBits: [String: Int], moves: [Move],
+                              limit: Int, margin: Double, growthMargin: Double? = nil) -> (types: [String: GGMLType], taken: [Move], bits: Int) {
+        var current: [String: (type: GGMLType, bits: Int, kld: [Float], steps: [[Float]])] = [:]
+        for (tensor, bits) in baseBits { current[tensor] = (base, bits, baseKLD, baseSteps ?? [baseKLD]) }
         var used = baseBits.values.reduce(0, +)
         var taken: [Move] = []
         let byTensor = Dictionary(grouping: moves, by: \.tensor)
@@ -135,7 +141,7 @@ public struct UniformStartSearch {
             }
             guard let (move, _) = best else { break }
             used += move.bits - current[move.tensor]!.bits
-            current[move.tensor] = (move.type, move.bits, move.kld)
+            current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
             taken.append(move)
         }
         // Upgrades only beyond `margin` standard errors, largest gain per extra bit first.
@@ -152,8 +158,37 @@ public struct UniformStartSearch {
             }
             guard let (move, _) = best else { break }
             used += move.bits - current[move.tensor]!.bits
-            current[move.tensor] = (move.type, move.bits, move.kld)
+            current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
             taken.append(move)
+        }
+        // Second phase, once no move clears `margin` on the final step: the bits left go to moves that
+        // cut the compounding part of the error (final step - first step, per position) by more than
+        // `growthMargin` standard errors without raising the final step's mean; largest cut per bit first.
+        if let growthMargin {
+            func compounding(_ steps: [[Float]]) -> [Float] {
+                guard let first = steps.first, let last = steps.last, steps.count > 1 else { return [] }
+                return zip(last, first).map { $0 - $1 }
+            }
+            while true {
+                var best: (Move, Double)?
+                for (tensor, options) in byTensor {
+                    let now = current[tensor]!
+                    let nowGrowth = compounding(now.steps)
+                    guard !nowGrowth.isEmpty else { continue }
+                    for option in options where option.bits > now.bits && used + option.bits - now.bits <= limit {
+                        let optionGrowth = compounding(option.steps)
+                        guard optionGrowth.count == nowGrowth.count, meanDifference(now.kld, option.kld).mean >= 0 else { continue }
+                        let d = meanDifference(nowGrowth, optionGrowth)
+                        guard d.mean > 0, d.mean > growthMargin * d.stderr else { continue }
+                        let gain = d.mean / Double(option.bits - now.bits)
+                        if best == nil || gain > best!.1 || (gain == best!.1 && option.tensor < best!.0.tensor) { best = (option, gain) }
+                    }
+                }
+                guard let (move, _) = best else { break }
+                used += move.bits - current[move.tensor]!.bits
+                current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
+                taken.append(move)
+            }
         }
         return (current.mapValues(\.type), taken, used)
     }
@@ -280,7 +315,8 @@ public struct UniformStartSearch {
             progress?(i + 1, planned.count, String(format: "%@ %@: final KLD %+.2e ± %.1e vs %@", unit, type.name, d.mean, d.stderr, base.name))
         }
         let baseKLD = baseSteps.last ?? []
-        let chosen = Self.choose(base: base, baseKLD: baseKLD, baseBits: baseBits, moves: measured, limit: limit, margin: margin)
+        let chosen = Self.choose(base: base, baseKLD: baseKLD, baseSteps: baseSteps, baseBits: baseBits, moves: measured, limit: limit,
+                                 margin: margin, growthMargin: growthMargin)
         recipe.overrides = Self.overrides(chosen.types, base: base,
                                           members: Dictionary(planned.map { ($0.unit, $0.members.map(\.ggufName)) }, uniquingKeysWith: { a, _ in a }))
         let mean = baseKLD.reduce(0.0) { $0 + Double($1) } / Double(max(baseKLD.count, 1))

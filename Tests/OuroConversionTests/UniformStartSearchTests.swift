@@ -56,15 +56,15 @@ final class UniformStartSearchTests: XCTestCase {
     func testTheBaseIsTheUniformTypeNearestTheBudget() throws {
         let config = try OuroConfiguration.load(folder: Fixtures.folder("ouro-trained-s"))
         let search = UniformStartSearch()
-        XCTAssertEqual(search.base(for: 4.5, config: config), .q4_K)
+        XCTAssertEqual(search.base(for: 4.5, config: config), .iq4_nl)
         XCTAssertEqual(search.base(for: 4.25, config: config), .iq4_xs)
         XCTAssertEqual(search.base(for: 3.5, config: config), .q3_K)
-        XCTAssertEqual(search.base(for: 5.0, config: config), .q4_K)
+        XCTAssertEqual(search.base(for: 5.0, config: config), .iq4_nl)
         XCTAssertEqual(search.base(for: 6.0, config: config), .q5_K)
     }
 
     /// The moves measured at 5.0 bpw on the trained fixture (h 256, ffn 704, vocab 384, 4 layers), by
-    /// hand: 3,407,872 quantized elements, base Q4_K (ffn_down falls back to IQ4_NL, also 4.5 bpw), so
+    /// hand: 3,407,872 quantized elements, base IQ4_NL (4.5 bpw, as Q4_K with ffn_down falling back), so
     /// 1,703,936 bits are left; a move is measured only if it fits them. Upgrades add 1, 2.0625 and 4
     /// bits per element (Q5_K, Q6_K, Q8_0; ffn_down's Q5_K and Q6_K fall back to Q8_0).
     /// - token_embd, output (98,304 each): all 3 fit -> 6.
@@ -102,5 +102,40 @@ final class UniformStartSearchTests: XCTestCase {
         XCTAssertEqual(chosen.bits, 320)
         let overrides = UniformStartSearch.overrides(chosen.types, base: .q4_K, members: ["blk.*.ffn_up.weight": upRole])
         XCTAssertEqual(overrides, ["blk.0.ffn_up.weight": .q5_K, "blk.1.ffn_up.weight": .q5_K])
+    }
+
+    /// The second phase: after no move clears the margin on the final step, the bits left go to moves
+    /// that cut the compounding error (final step - step 1) beyond `growthMargin` standard errors.
+    func testTheBitsLeftGoToMovesThatCutTheCompoundingError() {
+        typealias Move = UniformStartSearch.Move
+        let first = kld(1e-3), last = kld(2e-3)
+        // ±2e-3 that a move's step 1 and final step share (the same positions are hard at every step).
+        let shared = (0..<400).map { Float(($0 / 2) % 2 == 0 ? 2e-3 : -2e-3) }
+        func steps(_ s1: [Float], _ s4: [Float]) -> [[Float]] { [s1, s4] }
+        let moves = [
+            // E: a step-constant cut (every step -5e-4): clears the final-step margin, no compounding gain.
+            Move(tensor: "E", type: .q8_0, bits: 150, kld: last.map { $0 - 5e-4 },
+                 steps: steps(first.map { $0 - 5e-4 }, last.map { $0 - 5e-4 })),
+            // R: cuts the final step by 1e-4 under shared noise (final-step z = 1) and step 1 not at all:
+            // its compounding cut is exact.
+            Move(tensor: "R", type: .q5_K, bits: 120, kld: zip(last, shared).map { $0 - 1e-4 + $1 },
+                 steps: steps(zip(first, shared).map { $0 + $1 }, zip(last, shared).map { $0 - 1e-4 + $1 })),
+            // U: a larger compounding cut, but it raises step 1 by more: the final step gets worse.
+            Move(tensor: "U", type: .q6_K, bits: 110, kld: last.map { $0 + 1e-4 },
+                 steps: steps(first.map { $0 + 6e-4 }, last.map { $0 + 1e-4 })),
+        ]
+        let bits = ["E": 100, "R": 100, "U": 100]
+        let finalOnly = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
+                                                  moves: moves, limit: 400, margin: 3)
+        XCTAssertEqual(finalOnly.taken.map(\.tensor), ["E"])
+        let twoPhase = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
+                                                 moves: moves, limit: 400, margin: 3, growthMargin: 2)
+        XCTAssertEqual(twoPhase.taken.map(\.tensor), ["E", "R"])
+        XCTAssertEqual(twoPhase.types["U"], .q4_K)
+        XCTAssertEqual(twoPhase.bits, 370)
+        // The second phase keeps to the budget too.
+        let tight = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
+                                              moves: moves, limit: 360, margin: 3, growthMargin: 2)
+        XCTAssertEqual(tight.taken.map(\.tensor), ["E"])
     }
 }
