@@ -22,10 +22,12 @@ extension OuroCommand {
                 of the first eighth), iq4_xs_mix (llama-quantize's IQ4_XS: IQ4_XS; Q6_K output, Q5_K \
                 ffn_down of the first eighth without --imatrix, Q5_K attn_v when 4+ heads share a KV head).
 
-                loop: measures each matrix's sensitivity through the whole looped model (KLD of the last \
-                loop step when only that matrix is quantized, on calibration tokens) for q3_k, iq4_xs, \
-                q4_0 (searched scales), iq4_nl, q4_k, q5_k, q6_k and q8_0, then picks one type per matrix \
-                under --bpw (from 3.4375 up).
+                loop: starts from the uniform type nearest --bpw (q3_k, iq4_xs, q4_0, q4_k, iq4_nl, q5_k, \
+                q6_k, q8_0; iq4_nl at 4.5, where nothing is measured), then moves tensors off it on \
+                evidence measured through the whole looped model on calibration tokens (KLD per loop \
+                step): cheaper per tensor until the file fits, or dearer per unit (token_embd, output, a \
+                matrix role in every layer) beyond 3 standard errors on the last step, then beyond 2 on \
+                the error that grows over the loop steps (last step - first).
 
                 --bpw alone implies --type loop. A budget below what the candidate types can reach is an \
                 error naming the lowest reachable bpw.
