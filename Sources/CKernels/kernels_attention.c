@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 #include "kernels_attention_q8.h"
+#include "kernels_attention_rows.h"
 #include "kernels_internal.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -19,14 +20,11 @@
 
 #define CK_ATTN_BLOCK 64
 #define CK_ATTN_TILE 64
+_Static_assert(CK_ATTN_BLOCK == CK_ATTN_ROWS_BLOCK && CK_ATTN_TILE == CK_ATTN_ROWS_TILE, "kernels_attention_rows.c blocks");
 
 typedef float (*kv_dot_fn)(const void *row, const float *q, int dim);
 typedef void (*kv_axpy_fn)(const void *row, float p, float *out, int dim);
 typedef void (*kv_exp_fn)(float *x, int n, float shift);
-typedef void (*kv_widen_fn)(const void *row, float *out, int dim);
-
-// Rows up to this dim are widened once per K/V row when a tile has several query rows (below).
-#define CK_ATTN_WIDE_MAX_DIM 512
 
 // ---- plain C ----
 
@@ -138,11 +136,6 @@ static void axpy_q8_0_plain(const void *row, float p, float *out, int dim) {
     }
 }
 
-static void widen_f16_plain(const void *row, float *out, int dim) {
-    const uint8_t *h = row;
-    for (int i = 0; i < dim; i++) out[i] = ck_half_at(h + 2 * i);
-}
-
 static void exp_plain(float *x, int n, float shift) {
     for (int j = 0; j < n; j++) x[j] = expf(x[j] - shift);
 }
@@ -202,13 +195,6 @@ AVX2 static float dot_q8_0_avx2(const void *row, const float *q, int dim) {
         total = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(d)), acc, total);
     }
     return hsum256(total);
-}
-
-AVX2 static void widen_f16_avx2(const void *row, float *out, int dim) {
-    const uint16_t *h = row;
-    int i = 0;
-    for (; i + 8 <= dim; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    for (; i < dim; i++) out[i] = _cvtsh_ss(h[i]);
 }
 
 AVX2 static void axpy_f32_avx2(const void *row, float p, float *out, int dim) {
@@ -330,21 +316,12 @@ void ck_attn_softmax_step(ck_attn_rows *s, int r, float *scores, int visible) {
 }
 
 // The loop, inlined into one function per (type, level) so the row kernels inline too.
-//
-// With several query rows in a tile (speculative verification's rows, or a kv head's query heads),
-// an f16 K/V row is widened to f32 once and every row's dot / axpy runs on the f32 copy
-// (`widen`, `dot_wide`, `axpy_wide`; NULL for f32 and Q8_0). The f16 -> f32 conversion is exact and
-// the f32 kernels do the same operations in the same order as the f16 ones (same accumulators,
-// same tail), so each row gets the bits the f16 kernels give it, one row or many.
 static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *span, ck_attn_rows *s, kv_dot_fn dot,
-                                                              kv_axpy_fn axpy, kv_exp_fn exp_fn, kv_widen_fn widen,
-                                                              kv_dot_fn dot_wide, kv_axpy_fn axpy_wide) {
+                                                              kv_axpy_fn axpy, kv_exp_fn exp_fn) {
     const int dim = s->dim;
     float *scores = s->scratch;                      // [CK_ATTN_TILE][CK_ATTN_BLOCK]
-    float wide[CK_ATTN_WIDE_MAX_DIM] __attribute__((aligned(64)));
     for (int r0 = 0; r0 < s->rows; r0 += CK_ATTN_TILE) {
         const int r1 = r0 + CK_ATTN_TILE < s->rows ? r0 + CK_ATTN_TILE : s->rows;
-        const int widened = widen != NULL && r1 - r0 > 1 && dim <= CK_ATTN_WIDE_MAX_DIM;
         // The tile's last row sees the most; blocks past it are masked for the whole tile.
         const int tile_limit = s->limit0 + (r1 - 1) / s->rows_per_position;
         for (int b = 0; b < span->count && span->first + b < tile_limit; b += CK_ATTN_BLOCK) {
@@ -355,15 +332,6 @@ static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *
             // Scores, key row outermost: each key row is read once for the whole tile.
             for (int j = 0; j < n; j++) {
                 const void *key = keys + (size_t)j * span->stride;
-                if (widened) {
-                    if (j >= visible_in_block(s, r1 - 1, p0, n)) continue;
-                    widen(key, wide, dim);
-                    for (int r = r0; r < r1; r++) {
-                        if (j < visible_in_block(s, r, p0, n))
-                            scores[(r - r0) * CK_ATTN_BLOCK + j] = s->scale * dot_wide(wide, s->q + (size_t)r * s->ldq, dim);
-                    }
-                    continue;
-                }
                 for (int r = r0; r < r1; r++) {
                     if (j < visible_in_block(s, r, p0, n))
                         scores[(r - r0) * CK_ATTN_BLOCK + j] = s->scale * dot(key, s->q + (size_t)r * s->ldq, dim);
@@ -376,15 +344,6 @@ static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *
             }
             for (int j = 0; j < n; j++) {
                 const void *value = values + (size_t)j * span->stride;
-                if (widened) {
-                    if (j >= visible_in_block(s, r1 - 1, p0, n)) continue;
-                    widen(value, wide, dim);
-                    for (int r = r0; r < r1; r++) {
-                        if (j < visible_in_block(s, r, p0, n))
-                            axpy_wide(wide, scores[(r - r0) * CK_ATTN_BLOCK + j], s->out + (size_t)r * s->ldo, dim);
-                    }
-                    continue;
-                }
                 for (int r = r0; r < r1; r++) {
                     if (j < visible_in_block(s, r, p0, n))
                         axpy(value, scores[(r - r0) * CK_ATTN_BLOCK + j], s->out + (size_t)r * s->ldo, dim);
@@ -394,22 +353,24 @@ static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *
     }
 }
 
-#define ATTEND_FN(name, attr, dot, axpy, exp_fn, widen, dot_wide, axpy_wide) \
-    attr static void name(const ck_kv_span *span, ck_attn_rows *s) { attend_body(span, s, dot, axpy, exp_fn, widen, dot_wide, axpy_wide); }
-ATTEND_FN(attend_f32_plain, , dot_f32_plain, axpy_f32_plain, exp_plain, NULL, NULL, NULL)
-ATTEND_FN(attend_f16_plain, , dot_f16_plain, axpy_f16_plain, exp_plain, widen_f16_plain, dot_f32_plain, axpy_f32_plain)
-ATTEND_FN(attend_q8_0_plain, , dot_q8_0_plain, axpy_q8_0_plain, exp_plain, NULL, NULL, NULL)
+#define ATTEND_FN(name, attr, dot, axpy, exp_fn) \
+    attr static void name(const ck_kv_span *span, ck_attn_rows *s) { attend_body(span, s, dot, axpy, exp_fn); }
+ATTEND_FN(attend_f32_plain, , dot_f32_plain, axpy_f32_plain, exp_plain)
+ATTEND_FN(attend_f16_plain, , dot_f16_plain, axpy_f16_plain, exp_plain)
+ATTEND_FN(attend_q8_0_plain, , dot_q8_0_plain, axpy_q8_0_plain, exp_plain)
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
-ATTEND_FN(attend_f32_avx2, AVX2, dot_f32_avx2, axpy_f32_avx2, exp_avx2, NULL, NULL, NULL)
-ATTEND_FN(attend_f16_avx2, AVX2, dot_f16_avx2, axpy_f16_avx2, exp_avx2, widen_f16_avx2, dot_f32_avx2, axpy_f32_avx2)
-ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2, NULL, NULL, NULL)
+ATTEND_FN(attend_f32_avx2, AVX2, dot_f32_avx2, axpy_f32_avx2, exp_avx2)
+ATTEND_FN(attend_f16_avx2, AVX2, dot_f16_avx2, axpy_f16_avx2, exp_avx2)
+ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2)
 #undef AVX2
 #endif
 
 void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
     // Q8_0 rows go through the integer path (kernels_attention_q8.c) when its head dim fits.
     if (span->type == CK_KV_Q8_0 && ck_attend_q8_0_int(span, s)) return;
+    // Several rows over f16 (a verification pass): V rows widened once for four rows at a time.
+    if (ck_attend_f16_rows(span, s)) return;
 #if defined(__x86_64__)
     if (ck_level() >= CK_LEVEL_AVX2) {
         switch (span->type) {
