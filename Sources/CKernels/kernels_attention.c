@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 #include "kernels_attention_q8.h"
+#include "kernels_attention_rows.h"
 #include "kernels_internal.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -19,6 +20,7 @@
 
 #define CK_ATTN_BLOCK 64
 #define CK_ATTN_TILE 64
+_Static_assert(CK_ATTN_BLOCK == CK_ATTN_ROWS_BLOCK && CK_ATTN_TILE == CK_ATTN_ROWS_TILE, "kernels_attention_rows.c blocks");
 
 typedef float (*kv_dot_fn)(const void *row, const float *q, int dim);
 typedef void (*kv_axpy_fn)(const void *row, float p, float *out, int dim);
@@ -367,6 +369,8 @@ ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2)
 void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
     // Q8_0 rows go through the integer path (kernels_attention_q8.c) when its head dim fits.
     if (span->type == CK_KV_Q8_0 && ck_attend_q8_0_int(span, s)) return;
+    // Several rows over f16 (a verification pass): V rows widened once for four rows at a time.
+    if (ck_attend_f16_rows(span, s)) return;
 #if defined(__x86_64__)
     if (ck_level() >= CK_LEVEL_AVX2) {
         switch (span->type) {

@@ -6,6 +6,10 @@
 #include <string.h>
 #include "kernels_attention_q8.h"
 
+#ifndef CK_BODY_LINKAGE
+#define CK_BODY_LINKAGE
+#endif
+
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
 #include "kernels_simd_common.h"
 
@@ -37,7 +41,7 @@ static inline __m128i four_dots(const uint8_t *row, const int8_t *q) {
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores) {
+CK_BODY_LINKAGE void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores) {
     if (nb % 4 == 0) {
         // Four blocks at a time: their dots side by side times their four scales in one vector.
         for (int j = 0; j < n; j++) {
@@ -73,7 +77,7 @@ void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int
 
 // w[j] = p[j] * d(v_j) for the scales at values + j * stride, and their int16 quantization
 // (ck_q8_quantize_weights, the same float operations eight at a time); returns the scale.
-static inline float block_weights(const uint8_t *values, size_t stride, int n, const float *p, float *w, int16_t *wq) {
+static inline __attribute__((unused)) float block_weights(const uint8_t *values, size_t stride, int n, const float *p, float *w, int16_t *wq) {
     int j = 0;
     __m256 wmax = _mm256_setzero_ps();
     for (; j + 8 <= n; j += 8) {
@@ -108,7 +112,7 @@ static inline float block_weights(const uint8_t *values, size_t stride, int n, c
     return top / CK_ATTN_Q8_WEIGHT_MAX;
 }
 
-void CK_VALUES_FN(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out) {
+CK_BODY_LINKAGE void CK_VALUES_FN(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out) {
     static const int8_t zeros[CK_QK] = {0};
     float w[CK_ATTN_Q8_BLOCK];
     int16_t wq[CK_ATTN_Q8_BLOCK + 2];

@@ -10,13 +10,20 @@
 //   sub-block scale and one add into an int32 super-block sum; once per super-block and token one
 //   convert and one FMA with d · D (Q4_K/Q5_K also Σ m_j · xsum_j by four vpdpwssd times dmin · D).
 //   Against per-32 activations each block needed a convert, a scale product and an FMA per token.
-// - Q6_K/Q3_K (groups of 16, quants q + 32 / q + 4, the dot seeded with -offset · the group's sum)
-//   keep the per-32 activations and f32 group scales d · sc: their per-256 form measured no faster
-//   (two scales per block) and moved Q6_K's fixture KLD by +40-60 %, where Q6_K is near-lossless.
+// - Q3_K folds its group scales into the packed bytes: sc (q - 4) + 124 lies in [0, 252] for
+//   6-bit sc - 32 and 3-bit q, so with per-256 activations a whole super-block is one chain of
+//   vpdpbusd seeded with -124 · the activation sum, and one convert and one FMA per super-block and
+//   token (no per-block work; the fold costs two 16-bit ops per packed vector).
+// - Q6_K (groups of 16, quants q + 32, the dot seeded with -32 · the group's sum) keeps the per-32
+//   activations and f32 group scales d · sc: its per-256 form measured no faster (two scales per
+//   block, int8 scales too wide to fold) and moved its fixture KLD by +40-60 %, where Q6_K is
+//   near-lossless.
 // The repack reads 16 bytes of each of the 16 rows at a time and transposes them (lane = row), so
-// every bit field and scale is taken apart for 16 rows per instruction (pack_tile).
-// 8 tokens share each block's eight weight registers; the repack costs ~1/T of the multiply work
-// (at T = 64: ~15 % of the GEMM's time), so the dispatcher uses this only for T >= 4.
+// every bit field and scale is taken apart for 16 rows per instruction (pack_tile), and fetches
+// the next tile's rows into L2 meanwhile (ck_tile_prefetch_next: the 16-row pattern had it waiting
+// on memory for ~1/5 of the GEMM's time). 8 tokens share each block's eight weight registers; the
+// repack costs ~1/T of the multiply work (at T = 64: ~10 % of the GEMM's time), so the dispatcher
+// uses this only for T >= 4.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -31,6 +38,7 @@
 #define SB_SCALE(j) (2 + (j))
 #define SB_MINS(i) (18 + (i))
 #define SB_VECTORS 22
+#define Q3K_FOLD_OFFSET 124   // Q3_K's packed bytes: sc (q - 4) + 124, in [0, 252]
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 #include "kernels_gemm_tiles.h"
@@ -58,11 +66,11 @@ static inline void store_group_scale(__m512i *slot, __m512 d, __m512i scale) {
     _mm512_store_ps((float *)slot, _mm512_mul_ps(d, _mm512_cvtepi32_ps(scale)));
 }
 
-// Bit `bit` of every byte moved to bit `to` (both < 8), other bits cleared; 32-bit shifts by less
-// than 8 keep a byte's own bits there.
-static inline __m512i bit_to(__m512i v, int bit, int to) {
+// Every byte's bit `bit` moved to bit `to` (both < 8) and the other bits of the byte unspecified
+// (32-bit shifts by less than 8 keep a byte's own bits there), then `a | that bit`: one ternlog.
+static inline __m512i or_bit_to(__m512i a, __m512i v, int bit, int to) {
     const __m512i shifted = bit >= to ? _mm512_srli_epi32(v, (unsigned)(bit - to)) : _mm512_slli_epi32(v, (unsigned)(to - bit));
-    return _mm512_and_si512(shifted, _mm512_set1_epi8((char)(1 << to)));
+    return _mm512_ternarylogic_epi32(a, shifted, _mm512_set1_epi8((char)(1 << to)), 0xf8);   // a | (b & c)
 }
 
 static inline __m512i *packed_group(uint8_t *pack, int block, int group) {
@@ -99,9 +107,12 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     const uint8_t *rows[GEMM_ROWS];
     for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
     const __m512i nib = _mm512_set1_epi8(0x0f);
+    const size_t sb_bytes = type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : type == CK_TYPE_Q5_K ? CK_Q5_K_BYTES : type == CK_TYPE_Q6_K ? CK_Q6_K_BYTES
+                          : type == CK_TYPE_Q3_K ? CK_Q3_K_BYTES : CK_IQ4_XS_BYTES;
     for (int s = 0; s < nsb; s++) {
         __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i q[4];
+        ck_tile_prefetch_next(w, row_bytes, r0, (size_t)s * sb_bytes, sb_bytes);
         if (type == CK_TYPE_Q4_K || type == CK_TYPE_Q5_K) {
             // Block j: nibble j & 1 of qs[32 (j / 2) + l]; Q5_K adds bit j of qh[l] as bit 4.
             const size_t o = (size_t)s * (type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : CK_Q5_K_BYTES);
@@ -115,8 +126,8 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
                     for (int g = 0; g < 4; g++) {
                         __m512i lo = _mm512_and_si512(q[g], nib), hi = _mm512_and_si512(_mm512_srli_epi32(q[g], 4), nib);
                         if (type == CK_TYPE_Q5_K) {
-                            lo = _mm512_or_si512(lo, bit_to(qh[g], 2 * k, 4));
-                            hi = _mm512_or_si512(hi, bit_to(qh[g], 2 * k + 1, 4));
+                            lo = or_bit_to(lo, qh[g], 2 * k, 4);
+                            hi = or_bit_to(hi, qh[g], 2 * k + 1, 4);
                         }
                         _mm512_store_si512(packed_group(pack, 8 * s + 2 * k, 4 * lh + g), lo);
                         _mm512_store_si512(packed_group(pack, 8 * s + 2 * k + 1, 4 * lh + g), hi);
@@ -169,19 +180,32 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
                 _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(aux0, 4), k2), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(tmp, 4), k1), 4)),
                 _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(aux1, 4), k2), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(tmp, 6), k1), 4)),
             };
-            const __m512i bias = _mm512_set1_epi32(32);
-            for (int g = 0; g < 16; g++) store_group_scale(sb + SB_SCALE(g), d, _mm512_sub_epi32(byte_i(sc[g / 4], g % 4, 0), bias));
+            _mm512_store_ps((float *)(sb + SB_D), d);
+            // The group scale goes into the bytes: sc (q - 4) + 124 = sc q + (124 - 4 sc) is in
+            // [0, 252] for sc in [-32, 31], q in [0, 7]. Per lane (row) the word multiplier is sc in
+            // both halves and the addend (124 - 4 sc) in all four bytes: mod 2^16,
+            // sc (b0 + 256 b1) + 257 c = (sc b0 + c) + 256 (sc b1 + c), each term a byte.
+            __m512i factor[16], addend[16];
+            for (int g = 0; g < 16; g++) {
+                const __m512i scale = _mm512_sub_epi32(byte_i(sc[g / 4], g % 4, 0), _mm512_set1_epi32(32));
+                factor[g] = _mm512_or_si512(_mm512_and_si512(scale, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(scale, 16));
+                addend[g] = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_set1_epi32(Q3K_FOLD_OFFSET), _mm512_slli_epi32(scale, 2)),
+                                               _mm512_set1_epi32(0x01010101));
+            }
             const __m512i two = _mm512_set1_epi8(3);
             for (int lh = 0; lh < 2; lh++) {
                 __m512i hm[4];
                 tile_dwords(rows, o + 16 * (size_t)lh, hm);
                 for (int h = 0; h < 2; h++) {
                     tile_dwords(rows, o + 32 + 32 * (size_t)h + 16 * (size_t)lh, q);
-                    for (int c = 0; c < 4; c++)
-                        for (int g = 0; g < 4; g++)
+                    for (int c = 0; c < 4; c++) {
+                        const int group = 2 * (4 * h + c) + lh;   // the 16 elements' scale
+                        for (int g = 0; g < 4; g++) {
+                            const __m512i quant = or_bit_to(_mm512_and_si512(_mm512_srli_epi32(q[g], (unsigned)(2 * c)), two), hm[g], 4 * h + c, 2);
                             _mm512_store_si512(packed_group(pack, 8 * s + 4 * h + c, 4 * lh + g),
-                                               _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(q[g], (unsigned)(2 * c)), two),
-                                                               bit_to(hm[g], 4 * h + c, 2)));
+                                               _mm512_add_epi16(_mm512_mullo_epi16(quant, factor[group]), addend[group]));
+                        }
+                    }
                 }
             }
         } else {
@@ -215,8 +239,10 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
 // - GEMM_GROUPS (Q6_K offset 32, Q3_K offset 4): per group of 16 (quants q + offset), the dot
 //   seeded with -offset · the group's activation sum, times the group's signed scale;
 // - GEMM_BLOCK (IQ4_XS, quants grid value + 128): per block the dot seeded with -128 · xsum, times
-//   the block's scale ls - 32.
-enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK };
+//   the block's scale ls - 32;
+// - GEMM_FOLDED (Q3_K): the group scales are in the packed bytes (sc (q - 4) + 124, see pack_tile),
+//   so a super-block is one chain of vpdpbusd seeded with -124 · the super-block's activation sum.
+enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK, GEMM_FOLDED };
 
 // The activations again, per 256: the GEMM sums a whole super-block in int32 and applies the
 // integer sub-block scales with one vpmulld per sub-block, then converts once per super-block
@@ -294,7 +320,7 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
         return &terms.view;
     terms.job = 0;
     const int T = a->tokens, cols = a->cols, nsb = cols / CK_QK_K;
-    const int side_stride = form == GEMM_MIN ? 4 * nsb : form == GEMM_GROUPS ? cols / 16 : cols / CK_QK;
+    const int side_stride = form == GEMM_MIN ? 4 * nsb : form == GEMM_GROUPS ? cols / 16 : form == GEMM_FOLDED ? nsb : cols / CK_QK;
     const size_t qs_bytes = ((size_t)T * (size_t)cols + 63) & ~(size_t)63;
     const size_t bytes = qs_bytes + (size_t)T * (size_t)nsb * 4 + (size_t)T * (size_t)side_stride * 4;
     if (bytes > terms.capacity) {
@@ -335,8 +361,10 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
                     const int32_t lo = sum16[4 * i] + sum16[4 * i + 1], hi = sum16[4 * i + 2] + sum16[4 * i + 3];
                     out[4 * s + i] = (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));   // |sum of 32| <= 4064
                 }
-            } else if (form == GEMM_GROUPS) {
-                for (int g = 0; g < 16; g++) out[16 * s + g] = -offset * sum16[g];
+            } else if (form == GEMM_FOLDED) {
+                int32_t sum = 0;
+                for (int g = 0; g < 16; g++) sum += sum16[g];
+                out[s] = -offset * sum;
             } else {
                 for (int j = 0; j < 8; j++) out[8 * s + j] = -offset * (sum16[2 * j] + sum16[2 * j + 1]);
             }
@@ -362,7 +390,8 @@ static inline __attribute__((always_inline)) void gemm_tile(
         const __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i isum[GEMM_TOKENS];
 #pragma clang loop unroll(full)
-        for (int n = 0; n < N; n++) isum[n] = _mm512_setzero_si512();
+        for (int n = 0; n < N; n++)
+            isum[n] = form == GEMM_FOLDED ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + (size_t)s]) : _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
             const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
             const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
@@ -386,6 +415,20 @@ static inline __attribute__((always_inline)) void gemm_tile(
                     db = _mm512_dpbusd_epi32(db, w7, _mm512_set1_epi32(xq[7]));
                     const __m512 block = _mm512_fmadd_ps(_mm512_cvtepi32_ps(db), scb, _mm512_mul_ps(_mm512_cvtepi32_ps(da), sca));
                     acc[n] = _mm512_fmadd_ps(block, _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)(cols / CK_QK) + 8 * (size_t)s + (size_t)j]), acc[n]);
+                }
+            } else if (form == GEMM_FOLDED) {
+#pragma clang loop unroll(full)
+                for (int n = 0; n < N; n++) {
+                    const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
+                    __m512i dot = isum[n];
+                    dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(xq[0]));
+                    dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(xq[1]));
+                    dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(xq[2]));
+                    dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(xq[3]));
+                    dot = _mm512_dpbusd_epi32(dot, w4, _mm512_set1_epi32(xq[4]));
+                    dot = _mm512_dpbusd_epi32(dot, w5, _mm512_set1_epi32(xq[5]));
+                    dot = _mm512_dpbusd_epi32(dot, w6, _mm512_set1_epi32(xq[6]));
+                    isum[n] = _mm512_dpbusd_epi32(dot, w7, _mm512_set1_epi32(xq[7]));
                 }
             } else {
                 const __m512i sc = _mm512_load_si512(sb + SB_SCALE(j));
@@ -429,8 +472,8 @@ static inline __attribute__((always_inline)) void gemm_tile(
 int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                        const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
-    const int form = type == CK_TYPE_Q6_K || type == CK_TYPE_Q3_K ? GEMM_GROUPS : type == CK_TYPE_IQ4_XS ? GEMM_BLOCK : GEMM_MIN;
-    const int offset = type == CK_TYPE_Q6_K ? 32 : type == CK_TYPE_Q3_K ? 4 : type == CK_TYPE_IQ4_XS ? 128 : 0;
+    const int form = type == CK_TYPE_Q6_K ? GEMM_GROUPS : type == CK_TYPE_Q3_K ? GEMM_FOLDED : type == CK_TYPE_IQ4_XS ? GEMM_BLOCK : GEMM_MIN;
+    const int offset = type == CK_TYPE_Q6_K ? 32 : type == CK_TYPE_Q3_K ? Q3K_FOLD_OFFSET : type == CK_TYPE_IQ4_XS ? 128 : 0;
     const act256 *x = gemm_terms_for(a, form, offset);
     if (!x) return 0;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES;
@@ -445,12 +488,15 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
 #define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask)
 #define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, x, cols, t, N, y, ldy, r0, mask)
 #define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask)
         if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);
+        else if (form == GEMM_FOLDED) GEMM_TOKEN_GROUPS(T, TILE_FOLDED);
         else if (form == GEMM_BLOCK) GEMM_TOKEN_GROUPS(T, TILE_BLOCK);
         else GEMM_TOKEN_GROUPS(T, TILE_MIN);
 #undef TILE_GROUPS
 #undef TILE_BLOCK
 #undef TILE_MIN
+#undef TILE_FOLDED
     }
     return 1;
 }

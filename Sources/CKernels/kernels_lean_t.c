@@ -128,6 +128,7 @@ typedef struct {
     int count;
     const ck_activations *a;
     const void *prep[2];   // Q4_0, Q8_0; NULL: that type takes ck_matmul_rows
+    const void *const *packed;   // per product: its weights packed by ck_lean_pack, or NULL
     int chunk;
     int first_chunk[65];
 } lean_job;
@@ -141,6 +142,10 @@ static void lean_task(void *ctx, int index) {
     const int row1 = row0 + job->chunk < p->rows ? row0 + job->chunk : p->rows;
 #if defined(__x86_64__)
     const void *prep = p->type == CK_TYPE_Q4_0 ? job->prep[0] : p->type == CK_TYPE_Q8_0 ? job->prep[1] : NULL;
+    if (prep && job->packed && job->packed[i]) {
+        ck_lean_packed_rows_vnni512(p->type, job->packed[i], p->row_bytes, row0, row1, job->a, prep, p->y, p->ldy);
+        return;
+    }
     if (prep) {
         ck_lean_rows_vnni512(p->type, p->w, p->row_bytes, row0, row1, job->a, prep, p->y, p->ldy);
         return;
@@ -150,13 +155,19 @@ static void lean_task(void *ctx, int index) {
 }
 
 void ck_matmul_lean(const ck_product *products, int count, const ck_activations *a, int threads) {
+    ck_matmul_lean_packed(products, NULL, count, a, threads);
+}
+
+void ck_matmul_lean_packed(const ck_product *products, const void *const *packed, int count, const ck_activations *a,
+                           int threads) {
     if (count <= 0) return;
     if (count > 64) {   // more products than the job's table: 64 at a time
-        for (int i = 0; i < count; i += 64) ck_matmul_lean(products + i, count - i < 64 ? count - i : 64, a, threads);
+        for (int i = 0; i < count; i += 64)
+            ck_matmul_lean_packed(products + i, packed ? packed + i : NULL, count - i < 64 ? count - i : 64, a, threads);
         return;
     }
     const int T = a->tokens, nb = a->cols / CK_QK;
-    lean_job job = { .products = products, .count = count, .a = a, .chunk = 16 };
+    lean_job job = { .products = products, .count = count, .a = a, .packed = packed, .chunk = 16 };
     if (T >= 2 && T <= CK_SMALL_T_MAX_TOKENS) {
         int wants[2] = { 0, 0 };
         for (int i = 0; i < count; i++) {

@@ -36,6 +36,9 @@ static inline void ck_lean_q8_lane(int lane, int j, int *block, int *offset) {
 /// (the layout above for `type`); blocks past the last full group are summed plainly.
 void ck_lean_rows_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const void *prep, float *y, size_t ldy);
+/// The same on rows packed by ck_lean_pack (kernels_lean_pack.c), `w` the packed copy.
+void ck_lean_packed_rows_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                                 const void *prep, float *y, size_t ldy);
 #endif
 
 #endif

@@ -15,6 +15,8 @@
 // - 8 tokens share each block's eight weight registers; the outputs of 16 rows of a token are
 //   contiguous in y (one store, masked for a remainder of rows).
 // The repack costs ~1/T of the multiply work, so the level dispatcher uses this only for T >= 4.
+// While a tile is packed, the next tile's rows are fetched into L2 (ck_tile_prefetch_next: Q4_0's
+// GEMM alone 1.13x, IQ4_NL 1.11x, Q8_0 1.05x at 64 x 2048 x 5632).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -53,9 +55,11 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
     // Halves first, converted after: 16 narrow stores read back as one vector would stall.
     uint16_t *halves = (uint16_t *)(scales + (size_t)nb * GEMM_ROWS) ;
+    const int ahead = type == CK_TYPE_Q8_0 ? 4 : 8;   // blocks per stretch of the next tile's rows fetched (~128 bytes)
     for (int b = 0; b < nb; b++) {
         __m512i *out = (__m512i *)(pack + (size_t)b * GEMM_BLOCK_BYTES);
         const size_t o = (size_t)b * bb;
+        if (b % ahead == 0) ck_tile_prefetch_next(w, row_bytes, r0, o, (size_t)(b + ahead <= nb ? ahead : nb - b) * bb);
         for (int i = 0; i < GEMM_ROWS; i++) memcpy(halves + (size_t)b * GEMM_ROWS + i, rows[i] + o, 2);
         __m512i p[4], q[4];
         if (type == CK_TYPE_Q8_0) {

@@ -3,7 +3,8 @@ import CKernels
 extension LinearKernels {
     /// The `throughput` products: 2...CK_SMALL_T_MAX_TOKENS tokens, every matrix of an integer type,
     /// through `ck_matmul_lean` (one activation quantization and one pool job for the group; types
-    /// without a lean kernel at this level take the usual row kernels inside it). False (nothing
+    /// without a lean kernel at this level take the usual row kernels inside it), reading the packed
+    /// copies of `leanPacked` where it has them. False (nothing
     /// written) when the product is not one of those, so the caller takes its usual path.
     func throughputLinear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, tokens: Int,
                           into ys: [UnsafeMutablePointer<Float>]) -> Bool {
@@ -17,7 +18,12 @@ extension LinearKernels {
             ck_product(type: types[i]!, w: pair.0.bytes.baseAddress!, row_bytes: pair.0.rowByteCount,
                        rows: Int32(pair.0.rows), y: pair.1, ldy: pair.0.rows)
         }
-        products.withUnsafeBufferPointer { ck_matmul_lean($0.baseAddress!, Int32($0.count), &a, Int32(threads)) }
+        let packed: [UnsafeRawPointer?] = ws.map { leanPacked?.copy(of: $0) }
+        products.withUnsafeBufferPointer { products in
+            packed.withUnsafeBufferPointer { packed in
+                ck_matmul_lean_packed(products.baseAddress!, packed.baseAddress!, Int32(products.count), &a, Int32(threads))
+            }
+        }
         return true
     }
 }

@@ -32,6 +32,8 @@ final class LinearKernels: @unchecked Sendable {
     /// T == 1 products to float rounding, not bit for bit): `ouro serve`'s batched decode steps.
     /// `decodeIdentical` wins when both are set.
     var throughput = false
+    /// Packed copies the throughput products read instead of the mapped Q4_0 / Q8_0 weights.
+    var leanPacked: LeanPackedWeights?
     private var tileStorage: FloatBuffer?
     let quantized = QuantizedActivations()
 

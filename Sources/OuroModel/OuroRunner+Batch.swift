@@ -41,10 +41,14 @@ public final class BatchedForward: @unchecked Sendable {
     /// the same results as one sequence at a time to float rounding, not bit for bit. `ouro serve`
     /// sets it; sampling for calibration keeps the default path.
     public let throughputKernels: Bool
+    /// Weights packed for the lean kernels (`LeanPackedWeights`), read by the throughput products
+    /// in place of the mapped Q4_0 / Q8_0 matrices; nil: those kernels pack per call.
+    public let packedWeights: LeanPackedWeights?
 
-    public init(runner: OuroRunner, throughputKernels: Bool = false) {
+    public init(runner: OuroRunner, throughputKernels: Bool = false, packedWeights: LeanPackedWeights? = nil) {
         self.runner = runner
         self.throughputKernels = throughputKernels
+        self.packedWeights = throughputKernels ? packedWeights : nil
     }
 
     /// A new empty sequence; `maxPositions` nil: the model's maximum.
@@ -106,7 +110,11 @@ public final class BatchedForward: @unchecked Sendable {
         let ranges = items.indices.map { (row: firstRow[$0], count: items[$0].tokens.count, sequence: items[$0].sequence) }
 
         a.kernels.throughput = throughputKernels
-        defer { a.kernels.throughput = false }
+        a.kernels.leanPacked = packedWeights
+        defer {
+            a.kernels.throughput = false
+            a.kernels.leanPacked = nil
+        }
         let wants = needsLogits ?? Array(repeating: true, count: B)
         let S = config.loopCount
         var stepLogits = [[[Float]]](repeating: [], count: B)

@@ -85,6 +85,11 @@ extension OuroCommand {
         @Option(help: "Seconds running answers may take to finish after SIGTERM/SIGINT before they are cancelled.")
         var shutdownGrace: Double = 30
 
+        @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+            "With --parallel above 1, keep a copy of the Q4_0/Q8_0 matrices packed for the batched steps' kernels.",
+            discussion: "Costs as much memory again as those matrices (Ouro-1.4B: ~0.7 GiB q4_0, ~1.4 GiB q8_0), made at start; one request at a time still reads the file's weights. Nothing on CPUs without those kernels (AVX-512 VNNI)."))
+        var packWeights = true
+
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("'--port' must be in 0...65535") }
             guard parallel >= 1 else { throw ValidationError("'--parallel' must be 1 or more") }
@@ -133,10 +138,14 @@ extension OuroCommand {
                 options.port = port
                 options.apiKey = apiKey
                 options.maxBodyBytes = maxBody
-                let scheduler = Scheduler(forward: BatchedForward(runner: runner, throughputKernels: true), tokenizer: loaded, parallel: parallel,
+                // Only batched steps (2+ requests at once) read the packed copy.
+                let packed = packWeights && parallel > 1 ? LeanPackedWeights(weights: runner.weights, threads: runner.threads) : nil
+                let forward = BatchedForward(runner: runner, throughputKernels: true, packedWeights: packed)
+                let scheduler = Scheduler(forward: forward, tokenizer: loaded, parallel: parallel,
                                           queueLimit: queue, prefillChunk: prefillChunk, kv: kv.options())
-                let note = loaded == nil ? "no tokenizer: /v1/completions takes token-id prompts, answers carry ids only"
-                    : template == nil ? "no chat template: /v1/chat/completions is off (--chat-format chatml enables ChatML)" : "chat template: \(chatFormat == .chatml ? "ChatML" : "the model's")"
+                let packNote = packed.map { $0.byteCount > 0 ? "; \($0.byteCount >> 20) MiB of weights packed for batched steps" : "" } ?? ""
+                let note = (loaded == nil ? "no tokenizer: /v1/completions takes token-id prompts, answers carry ids only"
+                    : template == nil ? "no chat template: /v1/chat/completions is off (--chat-format chatml enables ChatML)" : "chat template: \(chatFormat == .chatml ? "ChatML" : "the model's")") + packNote
                 return (OpenAIServer(options: options, scheduler: scheduler, template: template), note)
             }
             server.scheduler.start()

@@ -77,6 +77,70 @@ final class LeanKernelTests: XCTestCase {
         }
     }
 
+    /// Weights packed at load (`ck_lean_pack`, serve's --pack-weights): products on the packed copy
+    /// against the plain C reference on the ggml rows (same shapes, tokens and threads as above, so
+    /// block counts with a tail past the last full group), and bit for bit the lean kernel's results
+    /// on the unpacked rows (the same lanes and sums, only the weight side is loaded instead of built).
+    func testPackedProductsAgreeWithPlainCAndTheUnpackedKernel() throws {
+        let shapes = [(1, 32), (3, 224), (5, 256), (2, 512), (17, 544), (33, 736), (16, 2048), (7, 5632)]
+        let activations = QuantizedActivations()
+        for type in [GGMLType.q4_0, .q8_0] {
+            let kernelType = LinearKernels.integerKernelType(type)!
+            for (rows, cols) in shapes {
+                let w = rawBlocks(type, rows: rows, cols: cols)
+                let rowBytes = type.rowByteCount(cols)!
+                var packed = [UInt8](repeating: 0, count: w.count)
+                let ok = w.withUnsafeBytes { wp in
+                    packed.withUnsafeMutableBytes { ck_lean_pack(kernelType, wp.baseAddress!, rowBytes, Int32(rows), Int32(cols), $0.baseAddress!, 3) }
+                }
+                XCTAssertEqual(ok, 1, "\(type) \(rows)x\(cols)")
+                // Q4_0: a packed row is a permutation of the ggml row's bytes.
+                for r in 0..<rows where type == .q4_0 {
+                    XCTAssertEqual(w[r * rowBytes ..< (r + 1) * rowBytes].sorted(), packed[r * rowBytes ..< (r + 1) * rowBytes].sorted(),
+                                   "\(type) \(rows)x\(cols) row \(r)")
+                }
+                for tokens in 1...9 {
+                    let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
+                    x.withUnsafeBufferPointer { xp in
+                        var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
+                        var reference = [Float](repeating: .nan, count: tokens * rows)
+                        w.withUnsafeBytes { wp in
+                            ck_lean_rows_reference(kernelType, wp.baseAddress!, rowBytes, 0, Int32(rows), &a, &reference, rows)
+                        }
+                        let scale = reference.map { abs($0) }.max()!
+                        for threads in [1, 3] {
+                            let unpacked = lean(type, w, rows: rows, cols: cols, &a, threads: threads)
+                            var y = [Float](repeating: .nan, count: tokens * rows)
+                            w.withUnsafeBytes { wp in
+                                packed.withUnsafeBytes { pp in
+                                    y.withUnsafeMutableBufferPointer { yp in
+                                        var product = ck_product(type: kernelType, w: wp.baseAddress!, row_bytes: rowBytes, rows: Int32(rows),
+                                                                 y: yp.baseAddress!, ldy: rows)
+                                        var copies: [UnsafeRawPointer?] = [pp.baseAddress!]
+                                        ck_matmul_lean_packed(&product, &copies, 1, &a, Int32(threads))
+                                    }
+                                }
+                            }
+                            let what = "\(type) \(rows)x\(cols)x\(tokens) threads \(threads)"
+                            for i in y.indices {
+                                XCTAssertEqual(y[i], reference[i], accuracy: 1e-5 * scale, "\(what) element \(i)")
+                            }
+                            XCTAssertEqual(y, unpacked, what)
+                        }
+                    }
+                }
+            }
+        }
+        // Types and sizes the packing does not take: refused, nothing written.
+        var out = [UInt8](repeating: 7, count: 144)
+        let w = [UInt8](repeating: 1, count: 144)
+        for (type, cols) in [(Int32(CK_TYPE_Q4_K), 256), (Int32(CK_TYPE_Q4_0), 48)] {
+            let written = w.withUnsafeBytes { wp in out.withUnsafeMutableBytes { ck_lean_pack(type, wp.baseAddress!, 144, 1, Int32(cols), $0.baseAddress!, 1) } }
+            XCTAssertEqual(written, 0, "type \(type) cols \(cols)")
+        }
+        XCTAssertEqual(out, [UInt8](repeating: 7, count: 144))
+    }
+
     /// The plain reference itself against float arithmetic on the dequantized weights and activations.
     func testReferenceIsTheQuantizedDotProduct() throws {
         let rows = 3, cols = 96, tokens = 2

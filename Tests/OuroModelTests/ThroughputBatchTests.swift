@@ -1,3 +1,4 @@
+import CKernels
 import OuroTestSupport
 import Quantization
 import XCTest
@@ -45,31 +46,41 @@ final class ThroughputBatchTests: XCTestCase {
                 aloneTokens.append(tokens)
                 aloneLogits.append(steps)
             }
-            // Together: prompts in one pass, then every decode step for all four in one pass (4-row
-            // products: the lean kernels), fed the tokens decoded alone so that one near tie does
-            // not change every later context.
-            let batch = BatchedForward(runner: runner, throughputKernels: true)
-            let sequences = try prompts.map { _ in try batch.makeSequence(exit: .lastStep) }
-            var outputs = try batch.run(Array(zip(sequences, prompts)))
-            var clearChoices = 0
-            for k in 0..<decoded {
-                for s in prompts.indices {
-                    let logits = outputs[s].logits(.lastStep), alone = aloneLogits[s][k]
-                    let scale = alone.map { abs($0) }.max()!
-                    let what = "\(type) seq \(s) token \(k)"
-                    XCTAssertLessThan(ReferenceParity.maxAbsDiff(logits, alone, what), tolerance * scale, what)
-                    // The same greedy token unless alone's top two are within twice the noise bound.
-                    let top = alone.sorted(by: >)
-                    if top[0] - top[1] > 2 * tolerance * scale {
-                        XCTAssertEqual(argmax(logits), aloneTokens[s][k], what)
-                        clearChoices += 1
-                    }
-                    // The head ran only at the last step (the exit mode's).
-                    XCTAssertEqual(outputs[s].stepLogits.map(\.isEmpty), [true, true, true, false], what)
+            // With the mapped weights and with the copy packed for the lean kernels.
+            for pack in [false, true] {
+                // Together: prompts in one pass, then every decode step for all four in one pass (4-row
+                // products: the lean kernels), fed the tokens decoded alone so that one near tie does
+                // not change every later context.
+                let packed = pack ? LeanPackedWeights(weights: runner.weights, threads: 2) : nil
+                if let packed, ck_lean_tokens(LinearKernels.integerKernelType(type)!) > 0 {
+                    // Every projection and the output head packed.
+                    let layer = runner.weights.layers[0]
+                    XCTAssertEqual(packed.byteCount, runner.config.layerCount * [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]
+                        .reduce(0) { $0 + $1.bytes.count } + runner.weights.output.bytes.count, "\(type)")
                 }
-                outputs = try batch.run(sequences.indices.map { (sequences[$0], [aloneTokens[$0][k]]) })
+                let batch = BatchedForward(runner: runner, throughputKernels: true, packedWeights: packed)
+                let sequences = try prompts.map { _ in try batch.makeSequence(exit: .lastStep) }
+                var outputs = try batch.run(Array(zip(sequences, prompts)))
+                var clearChoices = 0
+                for k in 0..<decoded {
+                    for s in prompts.indices {
+                        let logits = outputs[s].logits(.lastStep), alone = aloneLogits[s][k]
+                        let scale = alone.map { abs($0) }.max()!
+                        let what = "\(type) packed \(pack) seq \(s) token \(k)"
+                        XCTAssertLessThan(ReferenceParity.maxAbsDiff(logits, alone, what), tolerance * scale, what)
+                        // The same greedy token unless alone's top two are within twice the noise bound.
+                        let top = alone.sorted(by: >)
+                        if top[0] - top[1] > 2 * tolerance * scale {
+                            XCTAssertEqual(argmax(logits), aloneTokens[s][k], what)
+                            clearChoices += 1
+                        }
+                        // The head ran only at the last step (the exit mode's).
+                        XCTAssertEqual(outputs[s].stepLogits.map(\.isEmpty), [true, true, true, false], what)
+                    }
+                    outputs = try batch.run(sequences.indices.map { (sequences[$0], [aloneTokens[$0][k]]) })
+                }
+                XCTAssertGreaterThan(clearChoices, decoded * prompts.count / 2, "\(type): too few clear greedy choices to compare")
             }
-            XCTAssertGreaterThan(clearChoices, decoded * prompts.count / 2, "\(type): too few clear greedy choices to compare")
         }
     }
 

@@ -104,6 +104,14 @@ typedef struct {
 /// as ck_matmul_rows; one pool job for all. Results agree with one-token products to float rounding,
 /// NOT bit for bit (kernels_lean_t.c): speculative verification must not use this.
 void ck_matmul_lean(const ck_product *products, int count, const ck_activations *a, int threads);
+/// ck_matmul_lean where packed[i] (when `packed` and it are not NULL) is products[i]'s weights
+/// packed by ck_lean_pack: used when the lean kernel runs the product, else products[i].w is.
+void ck_matmul_lean_packed(const ck_product *products, const void *const *packed, int count, const ck_activations *a,
+                           int threads);
+/// Packs Q4_0 / Q8_0 `rows` x `cols` (row_bytes each, the ggml row size) into `out` (rows x
+/// row_bytes bytes) in the lean kernels' lane order (kernels_lean_pack.c), over `threads` pool
+/// threads. Returns 0 (nothing written) for other types or sizes.
+int ck_lean_pack(int type, const void *w, size_t row_bytes, int rows, int cols, void *out, int threads);
 /// Most tokens the compute-lean kernel takes for `type` at the current level; 0 when it has none.
 int ck_lean_tokens(int type);
 /// Plain C reference of the lean products (Q4_0, Q8_0): integer block dots times (weight scale x
