@@ -25,13 +25,13 @@
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi"))), apply_to = function)
 
-#ifndef CK_Q6K_L1_STRETCH
-#define CK_Q6K_L1_STRETCH 8192
+#ifndef CK_Q6K_AHEAD_BYTES
+#define CK_Q6K_AHEAD_BYTES 16384
 #endif
 
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void q6k_rows(
-    const uint8_t *row, size_t row_bytes, int R, int to_l1, const int8_t *x, const float *xdg,
+    const uint8_t *row, size_t row_bytes, int R, int ahead_groups, int to_l1, const int8_t *x, const float *xdg,
     const int32_t *sum16, int nsb, float *y) {
     const __m512i low = _mm512_set1_epi8(0x0f);
     // Quant bits 4-5 from the broadcast qh bytes: elements 0..31 of a half take qh bits 0-1,
@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void q6k_rows(
     const __m512i zero = _mm512_setzero_si512();
     const size_t stretch = (size_t)R * CK_Q6_K_BYTES;   // the group's bytes per super-block
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    const uint8_t *ahead = row + (size_t)R * row_bytes;
+    const uint8_t *ahead = row + (size_t)(ahead_groups * R) * row_bytes;
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_Q6_K_BYTES;
         const char *pf = (const char *)ahead + (size_t)s * stretch;
@@ -93,10 +93,11 @@ static inline __attribute__((always_inline)) void q6k_rows(
 }
 
 static void q6k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *sum16, int nsb, float *y) {
-    q6k_rows(row, row_bytes, 4, 4 * row_bytes <= CK_Q6K_L1_STRETCH, x, xdg, sum16, nsb, y);
+    const size_t group_bytes = 4 * row_bytes;
+    q6k_rows(row, row_bytes, 4, (int)((CK_Q6K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, x, xdg, sum16, nsb, y);
 }
 static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *sum16, int nsb, float *y) {
-    q6k_rows(row, row_bytes, 1, 1, x, xdg, sum16, nsb, y);
+    q6k_rows(row, row_bytes, 1, 1, 1, x, xdg, sum16, nsb, y);
 }
 
 void ck_q6k_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
