@@ -140,91 +140,21 @@ static void q4k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, con
     q4k_rows(row, row_bytes, 1, 1, x, x16, nsb, y);
 }
 
-// Q6_K, R rows (1..4) from `row` on, one token. Per half h of a super-block, 64 low-nibble bytes
-// and 32 high-bit bytes (broadcast to both 256-bit halves) give elements 128h + 0..63 ("lo") and
-// 128h + 64..127 ("hi"), in the activations' order, as the one-row kernel makes them. The four
-// vpdpbusd results D_j (j = 2h + hi) are summed in the integer domain (two unpack-and-add steps)
-// to one lane per 16-element group: lane 4i+j is group 4j+i. The -32 offset is applied there as
-// 32 * sum16_g (integers, exact), and the 16 int8 group scales go to that order with one vpshufb.
-static inline __attribute__((always_inline)) void q6k_rows(
-    const uint8_t *row, size_t row_bytes, int R, int to_l1, const int8_t *x, const float *xdg,
-    const int32_t *sum16, int nsb, float *y) {
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    // Quant bits 4-5 from the broadcast qh bytes, one GF2P8AFFINEQB per 64 elements (a shift and a
-    // mask otherwise; +9 % in L2): elements 0..31 of a half take qh bits 0-1, 32..63 bits 2-3
-    // (bits_lo, per 256-bit half), 64..95 bits 4-5, 96..127 bits 6-7 (bits_hi). Output bit i of
-    // the affine map is the parity of (matrix byte 7-i) & input: bit 4 <- byte 3, bit 5 <- byte 2.
-#define Q6K_BITS(q) ((long long)((1ull << (2 * (q))) << 24 | (1ull << (2 * (q) + 1)) << 16))
-    const __m512i bits_lo = _mm512_set_epi64(Q6K_BITS(1), Q6K_BITS(1), Q6K_BITS(1), Q6K_BITS(1),
-                                             Q6K_BITS(0), Q6K_BITS(0), Q6K_BITS(0), Q6K_BITS(0));
-    const __m512i bits_hi = _mm512_set_epi64(Q6K_BITS(3), Q6K_BITS(3), Q6K_BITS(3), Q6K_BITS(3),
-                                             Q6K_BITS(2), Q6K_BITS(2), Q6K_BITS(2), Q6K_BITS(2));
-#undef Q6K_BITS
-    const __m512i group = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m128i group_bytes = _mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 acc[4];
-    for (int k = 0; k < 4; k++) acc[k] = _mm512_setzero_ps();
-    for (int s = 0; s < nsb; s++) {
-        const uint8_t *p[4];
-        for (int k = 0; k < 4; k++) p[k] = row + (size_t)(R > k ? k : 0) * row_bytes + (size_t)s * CK_Q6_K_BYTES;
-        const char *ahead = (const char *)row + (size_t)R * row_bytes + (size_t)s * (R * CK_Q6_K_BYTES);
-        if (to_l1) for (int l = 0; l < (R * CK_Q6_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-        else for (int l = 0; l < (R * CK_Q6_K_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
-        const int8_t *xs = x + (size_t)s * CK_QK_K;
-        const __m512i xv[4] = { _mm512_loadu_si512(xs), _mm512_loadu_si512(xs + 64),
-                                _mm512_loadu_si512(xs + 128), _mm512_loadu_si512(xs + 192) };
-        const __m512 xd = _mm512_permutexvar_ps(group, _mm512_loadu_ps(xdg + 16 * (size_t)s));
-        const __m512i off = _mm512_slli_epi32(_mm512_permutexvar_epi32(group, _mm512_loadu_si512(sum16 + 16 * (size_t)s)), 5);
-        uint16_t dh[4];
-        for (int k = 0; k < 4; k++) memcpy(&dh[k], p[k] + 208, 2);
-        const __m512 d4 = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, (short)dh[3], (short)dh[2], (short)dh[1], (short)dh[0])));
-        for (int k = 0; k < R; k++) {
-            __m512i dot[4];
-            for (int h = 0; h < 2; h++) {
-                const __m512i ql = _mm512_loadu_si512(p[k] + 64 * h);
-                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p[k] + 128 + 32 * h)));
-                const __m512i qlo = _mm512_ternarylogic_epi32(low, ql, _mm512_gf2p8affine_epi64_epi8(qh, bits_lo, 0), 0xca);
-                const __m512i qhi = _mm512_ternarylogic_epi32(low, _mm512_srli_epi16(ql, 4), _mm512_gf2p8affine_epi64_epi8(qh, bits_hi, 0), 0xca);
-                dot[2 * h] = _mm512_dpbusd_epi32(zero, qlo, xv[2 * h]);
-                dot[2 * h + 1] = _mm512_dpbusd_epi32(zero, qhi, xv[2 * h + 1]);
-            }
-            const __m512i d01 = _mm512_add_epi32(_mm512_unpacklo_epi32(dot[0], dot[1]), _mm512_unpackhi_epi32(dot[0], dot[1]));
-            const __m512i d23 = _mm512_add_epi32(_mm512_unpacklo_epi32(dot[2], dot[3]), _mm512_unpackhi_epi32(dot[2], dot[3]));
-            const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(d01, d23), _mm512_unpackhi_epi64(d01, d23)), off);
-            const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p[k] + 192)), group_bytes)));
-            const __m512 scale = _mm512_mul_ps(_mm512_mul_ps(sc, _mm512_permutexvar_ps(_mm512_set1_epi32(k), d4)), xd);
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[k]);
-        }
-    }
-    for (int k = 0; k < R; k++) y[k] = _mm512_reduce_add_ps(acc[k]);
-}
-
-static void q6k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *sum16, int nsb, float *y) {
-    q6k_rows(row, row_bytes, 4, 4 * row_bytes <= CK_L1_STRETCH, x, xdg, sum16, nsb, y);
-}
-static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *sum16, int nsb, float *y) {
-    q6k_rows(row, row_bytes, 1, 1, x, xdg, sum16, nsb, y);
-}
-
 void ck_kq_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const ck_kq_side *side, float *y, size_t ldy) {
-    const int nb = a->cols / CK_QK, ng = a->cols / 16, nsb = a->cols / CK_QK_K;
+    if (type == CK_TYPE_Q6_K) {
+        ck_q6k_decode_vnni512(w, row_bytes, row0, row1, a, side, y, ldy);
+        return;
+    }
+    const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;
         float *yt = y + (size_t)t * ldy;
+        const float *x16 = side->x16 + (size_t)t * 2 * nb;
         int r = row0;
-        if (type == CK_TYPE_Q4_K) {
-            const float *x16 = side->x16 + (size_t)t * 2 * nb;
-            for (; r + 4 <= row1; r += 4) q4k_rows4((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, x16, nsb, yt + r);
-            for (; r < row1; r++) q4k_rows1((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, x16, nsb, yt + r);
-        } else {
-            const float *xdg = side->xdg + (size_t)t * ng;
-            const int32_t *sum16 = side->sum16 + (size_t)t * ng;
-            for (; r + 4 <= row1; r += 4) q6k_rows4((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, xdg, sum16, nsb, yt + r);
-            for (; r < row1; r++) q6k_rows1((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, xdg, sum16, nsb, yt + r);
-        }
+        for (; r + 4 <= row1; r += 4) q4k_rows4((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, x16, nsb, yt + r);
+        for (; r < row1; r++) q4k_rows1((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, x16, nsb, yt + r);
     }
 }
 
