@@ -186,7 +186,7 @@ def main():
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--decode-tokens", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--server-args", default="", help="more arguments for ouro serve (split on spaces); with an equals sign, e.g. --server-args=--no-pack-weights")
+    parser.add_argument("--server-args", default="", help="more arguments for ouro serve (split on spaces); with an equals sign, e.g. --server-args=--pack-weights")
     parser.add_argument("--time-limit", type=float, default=900, help="seconds the load phase may take")
     args = parser.parse_args()
     if args.requests > 1000 or args.clients > 32:
