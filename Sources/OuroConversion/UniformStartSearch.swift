@@ -144,22 +144,29 @@ public struct UniformStartSearch {
             current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
             taken.append(move)
         }
-        // Upgrades only beyond `margin` standard errors, largest gain per extra bit first.
-        while true {
-            var best: (Move, Double)?
-            for (tensor, options) in byTensor {
-                let now = current[tensor]!
-                for option in options where option.bits > now.bits && used + option.bits - now.bits <= limit {
-                    let d = meanDifference(now.kld, option.kld)
-                    guard d.mean > 0, d.mean > margin * d.stderr else { continue }
-                    let gain = d.mean / Double(option.bits - now.bits)
-                    if best == nil || gain > best!.1 || (gain == best!.1 && option.tensor < best!.0.tensor) { best = (option, gain) }
+        // Takes upgrades that fit the budget while any has a gain (nil: not eligible), the largest gain
+        // per extra bit first (ties: the tensor name).
+        func takeUpgrades(gain: (_ now: [Float], _ nowSteps: [[Float]], _ option: Move) -> Double?) {
+            while true {
+                var best: (Move, Double)?
+                for (tensor, options) in byTensor {
+                    let now = current[tensor]!
+                    for option in options where option.bits > now.bits && used + option.bits - now.bits <= limit {
+                        guard let g = gain(now.kld, now.steps, option) else { continue }
+                        let perBit = g / Double(option.bits - now.bits)
+                        if best == nil || perBit > best!.1 || (perBit == best!.1 && option.tensor < best!.0.tensor) { best = (option, perBit) }
+                    }
                 }
+                guard let (move, _) = best else { return }
+                used += move.bits - current[move.tensor]!.bits
+                current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
+                taken.append(move)
             }
-            guard let (move, _) = best else { break }
-            used += move.bits - current[move.tensor]!.bits
-            current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
-            taken.append(move)
+        }
+        // Upgrades only beyond `margin` standard errors on the final step.
+        takeUpgrades { nowKLD, _, option in
+            let d = meanDifference(nowKLD, option.kld)
+            return d.mean > 0 && d.mean > margin * d.stderr ? d.mean : nil
         }
         // Second phase, once no move clears `margin` on the final step: the bits left go to moves that
         // cut the compounding part of the error (final step - first step, per position) by more than
@@ -169,25 +176,12 @@ public struct UniformStartSearch {
                 guard let first = steps.first, let last = steps.last, steps.count > 1 else { return [] }
                 return zip(last, first).map { $0 - $1 }
             }
-            while true {
-                var best: (Move, Double)?
-                for (tensor, options) in byTensor {
-                    let now = current[tensor]!
-                    let nowGrowth = compounding(now.steps)
-                    guard !nowGrowth.isEmpty else { continue }
-                    for option in options where option.bits > now.bits && used + option.bits - now.bits <= limit {
-                        let optionGrowth = compounding(option.steps)
-                        guard optionGrowth.count == nowGrowth.count, meanDifference(now.kld, option.kld).mean >= 0 else { continue }
-                        let d = meanDifference(nowGrowth, optionGrowth)
-                        guard d.mean > 0, d.mean > growthMargin * d.stderr else { continue }
-                        let gain = d.mean / Double(option.bits - now.bits)
-                        if best == nil || gain > best!.1 || (gain == best!.1 && option.tensor < best!.0.tensor) { best = (option, gain) }
-                    }
-                }
-                guard let (move, _) = best else { break }
-                used += move.bits - current[move.tensor]!.bits
-                current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
-                taken.append(move)
+            takeUpgrades { nowKLD, nowSteps, option in
+                let nowGrowth = compounding(nowSteps), optionGrowth = compounding(option.steps)
+                guard !nowGrowth.isEmpty, optionGrowth.count == nowGrowth.count,
+                      meanDifference(nowKLD, option.kld).mean >= 0 else { return nil }
+                let d = meanDifference(nowGrowth, optionGrowth)
+                return d.mean > 0 && d.mean > growthMargin * d.stderr ? d.mean : nil
             }
         }
         return (current.mapValues(\.type), taken, used)

@@ -68,16 +68,20 @@ private struct AttentionWork {
             rows_per_position: Int32(oneToken ? group : 1), scale: scale, max: running, sum: running + rows,
             out: out + column, ldo: ld, scratch: mine)
         ck_attn_begin(&state)
-        let chunks = spans[kvHead]
-        for i in chunks.indices {
-            // The next chunk's first rows load while this one is read.
-            if i + 1 < chunks.count {
-                var next = chunks[i + 1]
-                ck_kv_prefetch(&next, 64)
-            }
-            var span = chunks[i]
-            ck_attend(&span, &state)
-        }
+        attendChunks(spans[kvHead], &state)
         ck_attn_finish(&state, out + column, ld)
+    }
+}
+
+/// Runs one attention state over a kv head's chunks in order; the next chunk's first rows load while
+/// this one is read.
+func attendChunks(_ chunks: [ck_kv_span], _ state: inout ck_attn_rows) {
+    for i in chunks.indices {
+        if i + 1 < chunks.count {
+            var next = chunks[i + 1]
+            ck_kv_prefetch(&next, 64)
+        }
+        var span = chunks[i]
+        ck_attend(&span, &state)
     }
 }

@@ -119,15 +119,7 @@ private struct BatchedRowAttentionWork {
             rows_per_position: Int32(group), scale: scale, max: maxima, sum: sums,
             out: accumulated, ldo: D, scratch: scores)
         ck_attn_begin(&all)
-        let chunks = spans[kvHead]
-        for i in chunks.indices {
-            if i + 1 < chunks.count {
-                var next = chunks[i + 1]
-                ck_kv_prefetch(&next, 64)
-            }
-            var span = chunks[i]
-            ck_attend(&span, &all)
-        }
+        attendChunks(spans[kvHead], &all)
         for t in 0..<tokens {
             let first = t * group
             var own = ck_kv_span(type: Int32(CK_KV_F32), k: UnsafeRawPointer(k + t * kvWidth + kvHead * D),
