@@ -8,10 +8,8 @@ extension LinearKernels {
     /// I `expf` calls are split across the threads instead of running on the caller after the job
     /// (at Ouro-1.4B shapes they were ~5 % of a two-thread token). Every element is computed by the
     /// same expression as before, so results are bit for bit those of `linear` + `siluGate`.
-    /// Batched `throughput` steps take `throughputGatedUnit` (the same in one lean job).
     func gatedUnit(gate wg: WeightTensor, up wu: WeightTensor, _ x: UnsafePointer<Float>, tokens: Int,
                    into gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
-        if throughputGatedUnit(gate: wg, up: wu, x, tokens: tokens, into: gate, up: up) { return }
         let rows = wg.rows, cols = wg.columns
         guard tokens == 1, !decodeIdentical, threads > 1, wu.rows == rows, wu.columns == cols,
               let gateType = Self.integerKernelType(wg.type), let upType = Self.integerKernelType(wu.type),

@@ -209,7 +209,13 @@ public final class BatchedForward: @unchecked Sendable {
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
 
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
-        kernels.gatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: T, into: a.gate.pointer, up: a.up.pointer)
+        // 2...8 rows: gate, up and silu in one lean pool job. One row (a lone stream) keeps the separate
+        // products + silu it had: the one-token fused unit (`gatedUnit`) took 12-23 % more CPU per
+        // token in serve's one-stream steps (two alternated rounds under load; not yet understood).
+        if !kernels.throughputGatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: T, into: a.gate.pointer, up: a.up.pointer) {
+            kernels.linear([w.gate, w.up], a.normed.pointer, tokens: T, into: [a.gate.pointer, a.up.pointer])
+            LinearKernels.siluGate(a.gate.pointer, a.up.pointer, count: T * config.intermediateSize)   // as OuroRunner.block
+        }
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
