@@ -209,9 +209,10 @@ public final class BatchedForward: @unchecked Sendable {
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
 
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
-        // 2...8 rows: gate, up and silu in one lean pool job. One row (a lone stream) keeps the separate
-        // products + silu it had: the one-token fused unit (`gatedUnit`) took 12-23 % more CPU per
-        // token in serve's one-stream steps (two alternated rounds under load; not yet understood).
+        // 2...8 rows: gate, up and silu in one lean pool job. One row (a lone stream, the baseline of
+        // serve's 4-stream ratio) keeps the separate products + silu it had: with the one-token fused
+        // unit (`gatedUnit`) instead, two loaded runs took more CPU per token, inside the run-to-run
+        // spread of one-stream figures under load but not shown to be harmless.
         if !kernels.throughputGatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: T, into: a.gate.pointer, up: a.up.pointer) {
             kernels.linear([w.gate, w.up], a.normed.pointer, tokens: T, into: [a.gate.pointer, a.up.pointer])
             LinearKernels.siluGate(a.gate.pointer, a.up.pointer, count: T * config.intermediateSize)   // as OuroRunner.block
