@@ -9,17 +9,26 @@
 // 4P+2, 4P+3 sub-block 2P+1 (as 16q; its activation scale is divided by 16, exact). So the four
 // vpdpbusd chain into one accumulator with no reduction afterwards, against the activations put
 // in that order once per token and call (thread-local, shared by every row). Then, per row and
-// super-block: the sub-block scales in lane order (one vpermb from the four rows' scales unpacked
-// together), one integer multiply, one convert, one FMA by d * xd (the row's d broadcast from
-// memory). The min terms: two rows per vector, m_j * dmin * xd_j * xsum_j.
+// super-block: the sub-block scales in lane order (the four rows' scales unpacked together and put
+// in lane order by one vpermb per super-block, stored; a row zero-extends its 16 bytes from memory),
+// one integer multiply, one convert, one FMA by d * xd (the row's d broadcast from memory). The min
+// terms: two rows per vector, m_j * dmin * xd_j * xsum_j.
 //
-// Per row and super-block 17 vector ops (2 loads, 2 vshufi64x2, 2 vpshufd, 4 vpandd, 4 vpdpbusd,
-// vpermb, vpmulld, convert, multiply, FMA) where the kernel this replaced (kernels_kquant_rows512.c
-// until 2026-11-30) spent ~26: four vpdpbusd from zero and a 9-op unpack-and-add reduction of
-// their lanes, and the activations' lane shuffles per super-block.
+// Per row and super-block: 2 loads and 15 vector ops (2 vshufi64x2, 2 vpshufd, 4 vpandd, 4
+// vpdpbusd, vpmovzxbd, vpmulld, convert, multiply, FMA) where the kernel this replaced
+// (kernels_kquant_rows512.c until 2026-11-30) spent ~26: four vpdpbusd from zero and a 9-op
+// unpack-and-add reduction of their lanes, a scale vpermb, a d permute, and the activations' lane
+// shuffles per super-block. One core, thread CPU time, old -> new: in L3 28.1-28.8 -> 32.5-34.2
+// GB/s (1.15-1.19x; the Q4_0 kernel 31.6-32.9), from DRAM in 2 MiB pages 1.14-1.27x
+// (Docs/BENCHMARKS.md, "Q4_K decode kernel").
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch CK_Q4K_AHEAD_BYTES or more ahead
 // (whole groups) is prefetched at the pace this group is consumed, into L2 (as the Q6_K kernel).
+// From DRAM in 2 MiB pages, the next group into L1 (the replaced kernel's policy for groups of
+// at most 8 KiB: 2048 columns) ran 0.94x this on 2048 columns and 0.74x on 5632; 8 or 32 KiB
+// ahead into L2 were within the noise. Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
+// 2048-column rows where the replaced one read ~23, with either prefetch policy and with the
+// scales kept in registers instead (the Q4_0 kernel reads ~14 there too); not understood yet.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -31,9 +40,6 @@
 
 #ifndef CK_Q4K_AHEAD_BYTES
 #define CK_Q4K_AHEAD_BYTES 16384
-#endif
-#ifndef CK_Q4K_AHEAD_L1
-#define CK_Q4K_AHEAD_L1 0
 #endif
 
 // One token's terms per super-block (CK_Q4K_TERM_BYTES, 64-byte aligned): the 256 activations
@@ -181,8 +187,7 @@ static inline __attribute__((always_inline)) void q4k_rows(
 
 static void q4k_rows4(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
     const size_t group_bytes = 4 * row_bytes;
-    if (CK_Q4K_AHEAD_L1) q4k_rows(row, row_bytes, 4, 1, 1, terms, nsb, y);
-    else q4k_rows(row, row_bytes, 4, (int)((CK_Q4K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, terms, nsb, y);
+    q4k_rows(row, row_bytes, 4, (int)((CK_Q4K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, terms, nsb, y);
 }
 static void q4k_rows1(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
     q4k_rows(row, row_bytes, 1, 1, 1, terms, nsb, y);
