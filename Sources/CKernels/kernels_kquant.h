@@ -64,7 +64,9 @@ float ck_q6k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, 
 /// same type and activations.
 void ck_kq_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const ck_kq_side *side, float *y, size_t ldy);
-/// Its Q6_K part (kernels_q6k_rows512.c), the same contract.
+/// Its Q4_K and Q6_K parts (kernels_q4k_rows512.c, kernels_q6k_rows512.c), the same contract.
+void ck_q4k_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                           const ck_kq_side *side, float *y, size_t ldy);
 void ck_q6k_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                            const ck_kq_side *side, float *y, size_t ldy);
 /// Rows [row0, row1) x all tokens on 512-bit VNNI 16-row x 8-token tiles (kernels_kquant_gemm.c),

@@ -5,106 +5,16 @@
 //
 // One micro-kernel per type for 1..4 tokens (a constant after inlining): each super-block's quants
 // are unpacked once and used by every token from registers (the multi-token prefill form); the
-// one-token form prefetches the row CK_PREFETCH_BYTES ahead. Unsigned quants stay <= 31 and the
-// IQ4_XS products are |v| * (x with v's sign), |v|, |x| <= 127, so AVX2's saturating vpmaddubsw is
-// exact too.
+// one-token form prefetches the row CK_PREFETCH_BYTES ahead. Q5_K's and Q3_K's are
+// kernels_kquant_1xn.h's (Q4_K's and Q6_K's with their quants). The IQ4_XS products are
+// |v| * (x with v's sign), |v|, |x| <= 127, so AVX2's saturating vpmaddubsw is exact too.
 #include <immintrin.h>
 #include <string.h>
 #include "kernels_newtypes.h"
 
 #pragma clang attribute push (__attribute__((target(CK_TARGET))), apply_to = function)
 
-#include "kernels_simd_common.h"
-#include "kernels_kquant_simd.h"
-#include "kernels_newtypes_simd.h"
-
-static inline void nt_prefetch(const uint8_t *p, int lines) {
-    for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + CK_PREFETCH_BYTES + 64 * i, _MM_HINT_T0);
-}
-
-// Bit `bit` of every byte of v moved to bit `to` (bit, to < 8): shifts within 16-bit lanes keep
-// each byte's own bit at the position the mask selects.
-static inline __m256i nt_bit(__m256i v, int bit, int to) {
-    const __m256i shifted = bit >= to ? _mm256_srli_epi16(v, bit - to) : _mm256_slli_epi16(v, to - bit);
-    return _mm256_and_si256(shifted, _mm256_set1_epi8((char)(1 << to)));
-}
-
-// Q5_K. Tokens k at x0 + k * stride (quants), xd0 + k * nb (block scales), xdxs0 + k * nb.
-static inline __attribute__((always_inline)) void q5k_1xn(
-    const uint8_t *row, int nsb, const int8_t *x0, size_t stride, const float *xd0, const float *xdxs0,
-    int nb, int N, int prefetch, float *out) {
-    __m256 acc[4][2], accm[4];
-    for (int n = 0; n < N; n++) acc[n][0] = acc[n][1] = accm[n] = _mm256_setzero_ps();
-    const __m256i low = _mm256_set1_epi8(0x0f);
-    for (int s = 0; s < nsb; s++) {
-        const uint8_t *p = row + (size_t)s * CK_Q5_K_BYTES;
-        if (prefetch) nt_prefetch(p, 3);
-        const __m128i sm = ck_q4k_scales_xmm(p + 4);
-        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_set1_ps(ck_half(p)));
-        const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
-                                        _mm256_set1_ps(ck_half(p + 2)));
-        __m256 sc[4];
-        for (int n = 0; n < N; n++) {
-            const size_t o = (size_t)n * nb + 8 * (size_t)s;
-            sc[n] = _mm256_mul_ps(dsc, _mm256_loadu_ps(xd0 + o));
-            accm[n] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(xdxs0 + o), accm[n]);
-        }
-        const __m256i qh = ck_load(p + 16);
-        for (int k = 0; k < 4; k++) {
-            const __m256i q = ck_load(p + 48 + 32 * k);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low), nt_bit(qh, 2 * k, 4));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), nt_bit(qh, 2 * k + 1, 4));
-            for (int n = 0; n < N; n++) {
-                const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 64 * k;
-                acc[n][0] = ck_dot_term(lo, x, ck_lane(sc[n], 2 * k), acc[n][0]);
-                acc[n][1] = ck_dot_term(hi, x + 32, ck_lane(sc[n], 2 * k + 1), acc[n][1]);
-            }
-        }
-    }
-    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - ck_hsum(accm[n]);
-}
-
-// Q3_K. Tokens k at x0 + k * stride, xdg0 / gs0 + k * ng.
-static inline __attribute__((always_inline)) void q3k_1xn(
-    const uint8_t *row, int nsb, const int8_t *x0, size_t stride, const float *xdg0, const float *gs0,
-    int ng, int N, int prefetch, float *out) {
-    __m256 acc[4][2], acco[4];
-    for (int n = 0; n < N; n++) acc[n][0] = acc[n][1] = acco[n] = _mm256_setzero_ps();
-    const __m256i three = _mm256_set1_epi8(3);
-    // Lanes 0-3 take the first group of a 32-element chunk, lanes 4-7 the second.
-    const __m256i pair[4] = {
-        _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0), _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2),
-        _mm256_set_epi32(5, 5, 5, 5, 4, 4, 4, 4), _mm256_set_epi32(7, 7, 7, 7, 6, 6, 6, 6),
-    };
-    for (int s = 0; s < nsb; s++) {
-        const uint8_t *p = row + (size_t)s * CK_Q3_K_BYTES;
-        if (prefetch) nt_prefetch(p, 2);
-        const __m128i scv = nt_q3k_scales_xmm(p + 96);
-        const __m256 d = _mm256_set1_ps(ck_half(p + 108));
-        const __m256 scf0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scv)), d);
-        const __m256 scf1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(scv, 8))), d);
-        __m256 sg[4][2];
-        for (int n = 0; n < N; n++) {
-            const size_t o = (size_t)n * ng + 16 * (size_t)s;
-            sg[n][0] = _mm256_mul_ps(scf0, _mm256_loadu_ps(xdg0 + o));
-            sg[n][1] = _mm256_mul_ps(scf1, _mm256_loadu_ps(xdg0 + o + 8));
-            acco[n] = _mm256_fmadd_ps(scf0, _mm256_loadu_ps(gs0 + o), acco[n]);
-            acco[n] = _mm256_fmadd_ps(scf1, _mm256_loadu_ps(gs0 + o + 8), acco[n]);
-        }
-        const __m256i hm = ck_load(p);
-        for (int h = 0; h < 2; h++) {
-            const __m256i qs = ck_load(p + 32 + 32 * h);
-            for (int c = 0; c < 4; c++) {
-                const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), three), nt_bit(hm, 4 * h + c, 2));
-                for (int n = 0; n < N; n++) {
-                    const int8_t *x = x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 128 * h + 32 * c;
-                    acc[n][c & 1] = ck_dot_term(q, x, _mm256_permutevar8x32_ps(sg[n][h], pair[c]), acc[n][c & 1]);
-                }
-            }
-        }
-    }
-    for (int n = 0; n < N; n++) out[n] = ck_hsum(_mm256_add_ps(acc[n][0], acc[n][1])) - 4.0f * ck_hsum(acco[n]);
-}
+#include "kernels_kquant_1xn.h"
 
 // IQ4_XS. Tokens k at x0 + k * stride, xd0 + k * nb.
 static inline __attribute__((always_inline)) void iq4xs_1xn(
@@ -116,7 +26,7 @@ static inline __attribute__((always_inline)) void iq4xs_1xn(
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ck_nt_iq4_values));
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_IQ4_XS_BYTES;
-        if (prefetch) nt_prefetch(p, 3);
+        if (prefetch) ck_prefetch_lines(p, 3);
         const __m256 dl = _mm256_mul_ps(nt_iq4xs_scales_ps(p), _mm256_set1_ps(ck_half(p)));
         __m256 sc[4];
         for (int n = 0; n < N; n++) sc[n] = _mm256_mul_ps(dl, _mm256_loadu_ps(xd0 + (size_t)n * nb + 8 * (size_t)s));
@@ -141,7 +51,7 @@ static inline __attribute__((always_inline)) void iq4xs_1xn(
 #define CK_Q5K_1X1 q5k_1x1
 static float q5k_1x1(const uint8_t *row, const int8_t *x, const float *xd, const float *xdxs, int nsb) {
     float out;
-    q5k_1xn(row, nsb, x, 0, xd, xdxs, 0, 1, 1, &out);
+    ck_q45k_1xn(1, row, nsb, x, 0, xd, xdxs, 0, 1, 1, &out);
     return out;
 }
 #endif
@@ -150,7 +60,7 @@ static float q5k_1x1(const uint8_t *row, const int8_t *x, const float *xd, const
 #define CK_Q3K_1X1 q3k_1x1
 static float q3k_1x1(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb) {
     float out;
-    q3k_1xn(row, nsb, x, 0, xdg, gs, 0, 1, 1, &out);
+    ck_q63k_1xn(1, row, nsb, x, 0, xdg, gs, 0, 1, 1, &out);
     return out;
 }
 #endif
@@ -181,8 +91,8 @@ void CK_NT_ROWS_FN(int type, const void *w, size_t row_bytes, int row0, int row1
         float out[4];
         for (; t + 4 <= T; t += 4) {
             const int8_t *x = a->qs + t * stride;
-            if (type == CK_TYPE_Q5_K) q5k_1xn(row, nsb, x, stride, a->d + (size_t)t * nb, side.xdxs + (size_t)t * nb, nb, 4, 0, out);
-            else if (type == CK_TYPE_Q3_K) q3k_1xn(row, nsb, x, stride, side.xdg + (size_t)t * ng, side.gs + (size_t)t * ng, ng, 4, 0, out);
+            if (type == CK_TYPE_Q5_K) ck_q45k_1xn(1, row, nsb, x, stride, a->d + (size_t)t * nb, side.xdxs + (size_t)t * nb, nb, 4, 0, out);
+            else if (type == CK_TYPE_Q3_K) ck_q63k_1xn(1, row, nsb, x, stride, side.xdg + (size_t)t * ng, side.gs + (size_t)t * ng, ng, 4, 0, out);
             else iq4xs_1xn(row, nsb, x, stride, a->d + (size_t)t * nb, nb, 4, 0, out);
             for (int k = 0; k < 4; k++) y[(size_t)(t + k) * ldy + r] = out[k];
         }

@@ -1,9 +1,11 @@
 // Q5_K, Q3_K and IQ4_XS decode on 512-bit VNNI + VBMI + GFNI: four weight rows per pass over one
 // token's activations (the VNNI levels' kernels below four tokens when ck_has_vbmi(); more tokens
-// go to the GEMM or the 256-bit row kernels). The design follows kernels_kquant_rows512.c (Q4_K,
-// Q6_K); the one-row kernels of kernels_newtypes_vnni512.c were compute-bound (as fast on a matrix
-// in L3 as from DRAM: IQ4_XS ~16, Q5_K ~19, Q3_K ~12 GB/s on one core), spending per 64 elements
-// a broadcast, a shift, a mask, a vpdpbusd, a convert, a scale permute and an FMA. Here:
+// go to the GEMM or the 256-bit row kernels). The design follows the four-row Q4_K and Q6_K
+// kernels of 2026-11-29 (four vpdpbusd per row summed by unpack-and-add steps; the Q4_K
+// kernel now chains them, kernels_q4k_rows512.c); the one-row kernels of
+// kernels_newtypes_vnni512.c were compute-bound (as fast on a matrix in L3 as from DRAM:
+// IQ4_XS ~16, Q5_K ~19, Q3_K ~12 GB/s on one core), spending per 64 elements a broadcast, a
+// shift, a mask, a vpdpbusd, a convert, a scale permute and an FMA. Here:
 // - Quants come from full 64-byte loads without broadcasts; the activations are rearranged to
 //   match once per super-block and shared by the four rows.
 // - The fifth (Q5_K) / third (Q3_K) quant bit is one GF2P8AFFINEQB of the broadcast high-bit
@@ -15,7 +17,7 @@
 //   6-bit scales multiplied in as integers (vpmulld; all exact), leaving one convert and one FMA by
 //   d * xd per row and super-block. The scales of the four rows are unpacked together.
 // - Prefetch: the next group of four rows at the pace this one is consumed, into L1 when the group
-//   is at most CK_NT_L1_STRETCH bytes, else into L2 (as kernels_kquant_rows512.c).
+//   is at most CK_NT_L1_STRETCH bytes, else into L2.
 // Results differ from the one-row kernels' by f32 rounding only (the integer sums are the same).
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -24,14 +26,9 @@
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi"))), apply_to = function)
 #include "kernels_simd_common.h"
+#include "kernels_kquant_rows512.h"
 
 #define CK_NT_L1_STRETCH 8192
-
-static inline uint32_t nt_u32(const uint8_t *p) {
-    uint32_t u;
-    memcpy(&u, p, 4);
-    return u;
-}
 
 static inline uint64_t nt_u64(const uint8_t *p) {
     uint64_t u;
@@ -58,17 +55,6 @@ static inline __m512i nt_sum4(__m512i a, __m512i b, __m512i c, __m512i d) {
 // Input bit `lo` in the low 256-bit half, `hi` in the high one.
 static inline __m512i nt_bit_pick(int lo, int hi, int to) {
     return _mm512_inserti64x4(_mm512_set1_epi64(NT_BIT(lo, to)), _mm256_set1_epi64x(NT_BIT(hi, to)), 1);
-}
-
-// The byte order of ck_q4k_scales (sc_0..7 then m_0..7) for four rows' 12 scale bytes, one per
-// 128-bit lane (kernels_kquant_rows512.c's q4k_scales4).
-static inline __m512i nt_q4k_scales4(__m512i v) {
-    const __m512i a = _mm512_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));
-    const __m512i b = _mm512_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));
-    const __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(a, _mm512_set4_epi32(4, 0, 0, 0)),
-                                        _mm512_set4_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
-    const __m512i hi = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b, 6), _mm512_set4_epi32(0x03030303, 0, 0x03030303, 0)), 4);
-    return _mm512_or_si512(lo, hi);
 }
 
 // Q3_K's 16 unsigned 6-bit group scales sc_g (ck_q3k_scales + 32) for four rows, one per 128-bit
@@ -189,16 +175,8 @@ static inline __attribute__((always_inline)) void q5k_rows(
         for (int l = 0; l < 16; l++) b[4 * l] = (uint8_t)(16 * k + sub_of[l]);
         scales_idx[k] = _mm512_loadu_si512(b);
     }
-    uint8_t mb01[64] = { 0 }, mb23[64] = { 0 };
-    for (int l = 0; l < 16; l++) {
-        mb01[4 * l] = (uint8_t)(16 * (l / 8) + 8 + l % 8);
-        mb23[4 * l] = (uint8_t)(16 * (2 + l / 8) + 8 + l % 8);
-    }
-    const __m512i mins01 = _mm512_loadu_si512(mb01), mins23 = _mm512_loadu_si512(mb23);
-    const __mmask64 lowbytes = 0x1111111111111111ull;
+    const ck_q4k_min_lanes ml = ck_q4k_min_lanes_make();
     const __m512i upper = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 15, 14, 13, 12, 11, 10, 9, 8);
-    const __m512i dmin01 = _mm512_inserti64x4(_mm512_set1_epi32(1), _mm256_set1_epi32(3), 1);
-    const __m512i dmin23 = _mm512_inserti64x4(_mm512_set1_epi32(5), _mm256_set1_epi32(7), 1);
     __m512 acc[4], accm[2];
     for (int k = 0; k < 4; k++) acc[k] = _mm512_setzero_ps();
     accm[0] = accm[1] = _mm512_setzero_ps();
@@ -216,22 +194,14 @@ static inline __attribute__((always_inline)) void q5k_rows(
         // [xd_b, xd_b * xsum_b] for the eight blocks.
         const __m512 xsc = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(xd + 8 * (size_t)s))),
                                                                _mm256_castps_pd(_mm256_loadu_ps(xdxs + 8 * (size_t)s)), 1));
-        const __m256 ddall = _mm256_cvtph_ps(_mm_set_epi32((int)nt_u32(p[3]), (int)nt_u32(p[2]), (int)nt_u32(p[1]), (int)nt_u32(p[0])));
-        __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[0] + 4)));
-        if (R > 1) sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(p[1] + 4)), 1);
-        if (R > 2) sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(p[2] + 4)), 2);
-        if (R > 3) sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(p[3] + 4)), 3);
-        const __m512i sm4 = nt_q4k_scales4(sv);
+        const __m256 ddall = _mm256_cvtph_ps(_mm_set_epi32((int)ck_u32_at(p[3]), (int)ck_u32_at(p[2]), (int)ck_u32_at(p[1]), (int)ck_u32_at(p[0])));
+        const __m512i sm4 = ck_q4k_scales4(ck_q4k_scale_bytes4(p, R));
         const __m512 xdxs16 = _mm512_permutexvar_ps(upper, xsc);
-        const __m512 m01 = _mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(lowbytes, mins01, sm4));
-        accm[0] = _mm512_fmadd_ps(_mm512_mul_ps(m01, _mm512_permutexvar_ps(dmin01, _mm512_castps256_ps512(ddall))), xdxs16, accm[0]);
-        if (R > 2) {
-            const __m512 m23 = _mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(lowbytes, mins23, sm4));
-            accm[1] = _mm512_fmadd_ps(_mm512_mul_ps(m23, _mm512_permutexvar_ps(dmin23, _mm512_castps256_ps512(ddall))), xdxs16, accm[1]);
-        }
+        accm[0] = ck_q4k_min_terms2(accm[0], sm4, _mm512_castps256_ps512(ddall), ml.mins01, ml.dmin01, xdxs16);
+        if (R > 2) accm[1] = ck_q4k_min_terms2(accm[1], sm4, _mm512_castps256_ps512(ddall), ml.mins23, ml.dmin23, xdxs16);
         const __m512 xsp = _mm512_permutexvar_ps(sub, xsc);
         for (int k = 0; k < R; k++) {
-            const __m512i sck = _mm512_maskz_permutexvar_epi8(lowbytes, scales_idx[k], sm4);
+            const __m512i sck = _mm512_maskz_permutexvar_epi8(CK_LOW_BYTES, scales_idx[k], sm4);
             const __m512 dk = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * k), _mm512_castps256_ps512(ddall));
             const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p[k] + 16)));
             const __m512i q0 = _mm512_loadu_si512(p[k] + 48), q1 = _mm512_loadu_si512(p[k] + 112);
@@ -244,11 +214,7 @@ static inline __attribute__((always_inline)) void q5k_rows(
             acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(sum, sck)), _mm512_mul_ps(dk, xsp), acc[k]);
         }
     }
-    for (int k = 0; k < R; k++) {
-        const __m512 m = accm[k / 2];
-        const __m256 half = k % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)) : _mm512_castps512_ps256(m);
-        y[k] = _mm512_reduce_add_ps(acc[k]) - ck_hsum(half);
-    }
+    for (int k = 0; k < R; k++) y[k] = _mm512_reduce_add_ps(acc[k]) - ck_q4k_min_sum(accm, k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +237,6 @@ static inline __attribute__((always_inline)) void q3k_rows(
         for (int l = 0; l < 16; l++) b[4 * l] = (uint8_t)(16 * k + group_of[l]);
         scales_idx[k] = _mm512_loadu_si512(b);
     }
-    const __mmask64 lowbytes = 0x1111111111111111ull;
     const __m512i thirty_two = _mm512_set1_epi32(32);
     __m512 acc[4];
     for (int k = 0; k < 4; k++) acc[k] = _mm512_setzero_ps();
@@ -295,7 +260,7 @@ static inline __attribute__((always_inline)) void q3k_rows(
         if (R > 3) sv = _mm512_inserti32x4(sv, _mm_maskz_loadu_epi8(0x0fff, p[3] + 96), 3);
         const __m512i sc4 = nt_q3k_scales4(sv);
         for (int k = 0; k < R; k++) {
-            const __m512i sck = _mm512_sub_epi32(_mm512_maskz_permutexvar_epi8(lowbytes, scales_idx[k], sc4), thirty_two);
+            const __m512i sck = _mm512_sub_epi32(_mm512_maskz_permutexvar_epi8(CK_LOW_BYTES, scales_idx[k], sc4), thirty_two);
             const __m512 dk = _mm512_permutexvar_ps(_mm512_set1_epi32(k), d4);
             const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p[k]));
             const __m512i qs = _mm512_loadu_si512(p[k] + 32);
