@@ -453,14 +453,18 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma clang loop unroll(full)
         for (int n = 0; n < N; n++) {
             const __m512 xd = _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)nsb + (size_t)s]);
-            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, xd), acc[n]);
             if (form == GEMM_MIN) {
+                // y += D · (d · Σ - dmin · Σm): the mins as two chains of two vpdpwssd, one multiply
+                // fewer than scaling each term by D on its own (GEMM alone: +1.4 % Q5_K, +0.7 % Q4_K).
                 const int32_t *pairs = side0 + (size_t)n * (size_t)a->side_stride + 4 * (size_t)s;
-                __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(0)), _mm512_set1_epi32(pairs[0]));
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(1)), _mm512_set1_epi32(pairs[1]));
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(2)), _mm512_set1_epi32(pairs[2]));
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(3)), _mm512_set1_epi32(pairs[3]));
-                acc[n] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(_mm512_load_ps((const float *)(sb + SB_DMIN)), xd), acc[n]);
+                __m512i m0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(0)), _mm512_set1_epi32(pairs[0]));
+                __m512i m1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(1)), _mm512_set1_epi32(pairs[1]));
+                m0 = _mm512_dpwssd_epi32(m0, _mm512_load_si512(sb + SB_MINS(2)), _mm512_set1_epi32(pairs[2]));
+                m1 = _mm512_dpwssd_epi32(m1, _mm512_load_si512(sb + SB_MINS(3)), _mm512_set1_epi32(pairs[3]));
+                const __m512 mins = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(m0, m1)), _mm512_load_ps((const float *)(sb + SB_DMIN)));
+                acc[n] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[n]), d, mins), xd, acc[n]);
+            } else {
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, xd), acc[n]);
             }
         }
     }
