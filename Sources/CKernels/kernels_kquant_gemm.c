@@ -375,6 +375,20 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
     return &terms.view;
 }
 
+// acc + one packed block (w0..w7: groups of 4 elements, lane = row) · one token's 32 activation
+// bytes at xq, as one chain of eight vpdpbusd (the folded and the per-block forms).
+static inline __attribute__((always_inline)) __m512i dot_block(__m512i acc, __m512i w0, __m512i w1, __m512i w2, __m512i w3,
+                                                               __m512i w4, __m512i w5, __m512i w6, __m512i w7, const int32_t *xq) {
+    acc = _mm512_dpbusd_epi32(acc, w0, _mm512_set1_epi32(xq[0]));
+    acc = _mm512_dpbusd_epi32(acc, w1, _mm512_set1_epi32(xq[1]));
+    acc = _mm512_dpbusd_epi32(acc, w2, _mm512_set1_epi32(xq[2]));
+    acc = _mm512_dpbusd_epi32(acc, w3, _mm512_set1_epi32(xq[3]));
+    acc = _mm512_dpbusd_epi32(acc, w4, _mm512_set1_epi32(xq[4]));
+    acc = _mm512_dpbusd_epi32(acc, w5, _mm512_set1_epi32(xq[5]));
+    acc = _mm512_dpbusd_epi32(acc, w6, _mm512_set1_epi32(xq[6]));
+    return _mm512_dpbusd_epi32(acc, w7, _mm512_set1_epi32(xq[7]));
+}
+
 // Tokens [t0, t0 + N) against one packed tile; form and N are constants after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
     int form, const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
@@ -420,31 +434,16 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma clang loop unroll(full)
                 for (int n = 0; n < N; n++) {
                     const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
-                    __m512i dot = isum[n];
-                    dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(xq[0]));
-                    dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(xq[1]));
-                    dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(xq[2]));
-                    dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(xq[3]));
-                    dot = _mm512_dpbusd_epi32(dot, w4, _mm512_set1_epi32(xq[4]));
-                    dot = _mm512_dpbusd_epi32(dot, w5, _mm512_set1_epi32(xq[5]));
-                    dot = _mm512_dpbusd_epi32(dot, w6, _mm512_set1_epi32(xq[6]));
-                    isum[n] = _mm512_dpbusd_epi32(dot, w7, _mm512_set1_epi32(xq[7]));
+                    isum[n] = dot_block(isum[n], w0, w1, w2, w3, w4, w5, w6, w7, xq);
                 }
             } else {
                 const __m512i sc = _mm512_load_si512(sb + SB_SCALE(j));
 #pragma clang loop unroll(full)
                 for (int n = 0; n < N; n++) {
                     const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
-                    __m512i dot = form == GEMM_BLOCK ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j])
-                                                     : _mm512_setzero_si512();
-                    dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(xq[0]));
-                    dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(xq[1]));
-                    dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(xq[2]));
-                    dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(xq[3]));
-                    dot = _mm512_dpbusd_epi32(dot, w4, _mm512_set1_epi32(xq[4]));
-                    dot = _mm512_dpbusd_epi32(dot, w5, _mm512_set1_epi32(xq[5]));
-                    dot = _mm512_dpbusd_epi32(dot, w6, _mm512_set1_epi32(xq[6]));
-                    dot = _mm512_dpbusd_epi32(dot, w7, _mm512_set1_epi32(xq[7]));
+                    const __m512i seed = form == GEMM_BLOCK ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j])
+                                                            : _mm512_setzero_si512();
+                    const __m512i dot = dot_block(seed, w0, w1, w2, w3, w4, w5, w6, w7, xq);
                     isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, sc));
                 }
             }
@@ -454,14 +453,18 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma clang loop unroll(full)
         for (int n = 0; n < N; n++) {
             const __m512 xd = _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)nsb + (size_t)s]);
-            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, xd), acc[n]);
             if (form == GEMM_MIN) {
+                // y += D · (d · Σ - dmin · Σm): the mins as two chains of two vpdpwssd, one multiply
+                // fewer than scaling each term by D on its own (GEMM alone: +2 % Q5_K, Q4_K within noise).
                 const int32_t *pairs = side0 + (size_t)n * (size_t)a->side_stride + 4 * (size_t)s;
-                __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(0)), _mm512_set1_epi32(pairs[0]));
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(1)), _mm512_set1_epi32(pairs[1]));
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(2)), _mm512_set1_epi32(pairs[2]));
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + SB_MINS(3)), _mm512_set1_epi32(pairs[3]));
-                acc[n] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(_mm512_load_ps((const float *)(sb + SB_DMIN)), xd), acc[n]);
+                __m512i m0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(0)), _mm512_set1_epi32(pairs[0]));
+                __m512i m1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(1)), _mm512_set1_epi32(pairs[1]));
+                m0 = _mm512_dpwssd_epi32(m0, _mm512_load_si512(sb + SB_MINS(2)), _mm512_set1_epi32(pairs[2]));
+                m1 = _mm512_dpwssd_epi32(m1, _mm512_load_si512(sb + SB_MINS(3)), _mm512_set1_epi32(pairs[3]));
+                const __m512 mins = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(m0, m1)), _mm512_load_ps((const float *)(sb + SB_DMIN)));
+                acc[n] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[n]), d, mins), xd, acc[n]);
+            } else {
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, xd), acc[n]);
             }
         }
     }
