@@ -9,7 +9,8 @@
 //   from memory (a 4K decode token of Ouro-1.4B: 24 layers x 16 heads, 4 loop steps, 1.71 GB):
 //          /tmp/kv_attention_bench 4096 2
 //   from L2 (one head of 1,024 positions, 3,000 times over): /tmp/kv_attention_bench 1024 3 1 1 3000
-//   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages.
+//   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages;
+//   NEXTPF=N prefetches N positions of the next chunk before each span (default 64, as decode does).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
