@@ -9,7 +9,8 @@
 //   from memory (a 4K decode token of Ouro-1.4B: 24 layers x 16 heads, 4 loop steps, 1.71 GB):
 //          /tmp/kv_attention_bench 4096 2
 //   from L2 (one head of 1,024 positions, 3,000 times over): /tmp/kv_attention_bench 1024 3 1 1 3000
-//   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages.
+//   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages;
+//   NEXTPF=N prefetches N positions of the next chunk before each span (default 64, as decode does).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,12 @@ int main(int argc,char**argv){
   float x[128];
   srand(1);
   for(int c=0;c<nchunks;c++){chunks[c]=aligned_alloc(2<<20,(chunkBytes+(2<<20)-1)&~((size_t)(2<<20)-1)); if(getenv("HUGE")) madvise(chunks[c],(chunkBytes+(2<<20)-1)&~((size_t)(2<<20)-1),MADV_HUGEPAGE);
-    for(size_t o=0;o<chunkBytes;o+=rb){for(int i=0;i<dim;i++)x[i]=(rand()/(float)RAND_MAX-0.5f);ck_kv_store(CK_KV_Q8_0,x,dim,chunks[c]+o);} }
+    for(size_t o=0,k=0;o<chunkBytes;o+=rb,k++){ if(c==0&&k<1021){for(int i=0;i<dim;i++)x[i]=(rand()/(float)RAND_MAX-0.5f);ck_kv_store(CK_KV_Q8_0,x,dim,chunks[c]+o);}
+      else memcpy(chunks[c]+o,chunks[0]+(k%1021)*rb,rb); } }  // 1,021 random rows repeated: a quick fill
   float q[128],out[128],scratch[64*64+2],mx[1],sm[1];
   for(int i=0;i<dim;i++)q[i]=(rand()/(float)RAND_MAX-0.5f);
   double bytes=(double)layers*heads*positions*rb*2*4*(argc>5?atoi(argv[5]):1); int inner=argc>5?atoi(argv[5]):1;
+  int nextpf=getenv("NEXTPF")?atoi(getenv("NEXTPF")):64;
   for(int r=0;r<reps;r++){
     double t0=now();
     for(int step=0;step<4*inner;step++) for(int l=0;l<layers;l++) for(int h=0;h<heads;h++){
@@ -41,7 +44,7 @@ int main(int argc,char**argv){
       for(int c=0;c<nchunks;c++){
         int first=c*CH, count=positions-first<CH?positions-first:CH;
         ck_kv_span sp={CK_KV_Q8_0, chunks[c]+((size_t)(l*2+0)*heads+h)*CH*rb, chunks[c]+((size_t)(l*2+1)*heads+h)*CH*rb, rb,count,first};
-        if(c+1<nchunks){ck_kv_span nx=sp; nx.k=chunks[c+1]+((size_t)(l*2+0)*heads+h)*CH*rb; nx.v=chunks[c+1]+((size_t)(l*2+1)*heads+h)*CH*rb; ck_kv_prefetch(&nx,64);}
+        if(c+1<nchunks){ck_kv_span nx=sp; nx.k=chunks[c+1]+((size_t)(l*2+0)*heads+h)*CH*rb; nx.v=chunks[c+1]+((size_t)(l*2+1)*heads+h)*CH*rb; ck_kv_prefetch(&nx,nextpf);}
         ck_attend(&sp,&s);
       }
       ck_attn_finish(&s,out,dim);

@@ -18,12 +18,11 @@
 #define CK_ATTN_Q8_TILE 64
 /// Largest head dim the integer path takes (its quantized query tile lives on the stack).
 #define CK_ATTN_Q8_MAX_DIM 256
-/// Prefetching: while the scores of a key block are computed, key row j prefetches the same
-/// position's value row (read right after, by the weighted sum) and the key row one block ahead
-/// (into L2); a span's last block prefetches the next span's first (ck_kv_prefetch, called by the
-/// caller). A decode step jumps between heads, layers and 256-position chunks, where the hardware
-/// prefetcher would restart, and measured in a 4K decode the value rows' first touch was where the
-/// misses landed.
+/// Prefetching: the caller prefetches the next span's first rows (ck_kv_prefetch) where a decode
+/// step jumps between heads, layers and 256-position chunks. Inside a span, the 256-bit kernels
+/// (kernels_attention_q8_body.h) prefetch each key row's value row (to L1) and the key row one
+/// block ahead (to L2); the AVX-512 head-dim-128 kernels walk K and V rows in address order and
+/// leave the stream to the hardware prefetcher, which measured faster from memory.
 
 /// scores[j] = sum_b qd[b] * d(k_j, b) * (q_b . k_jb) for n key rows at keys + j * stride
 /// (values: the same positions' value rows, only prefetched).

@@ -8,7 +8,11 @@
 //   lane sums are reduced together (one transpose-add tree instead of a horizontal sum each) and
 //   their 16 f16 scales come in with one gather and one vcvtph2ps;
 // - weighted V sums in 512 bits: a 32-dim block of two positions widened and paired in 2+2
-//   instructions, four positions per step into independent accumulators.
+//   instructions; at head dim 128 the rows are walked once, in order, all four blocks per row
+//   pair (the weights of all blocks first, from one pass over the rows' scales).
+// From memory (a 4K decode step) the kernel is bound by how fast its rows stream in: walking every
+// row in address order, with no software prefetch inside a span, lets the hardware prefetcher
+// carry the stream (the caller prefetches the next span's first rows, ck_kv_prefetch).
 #if defined(__x86_64__)
 #define CK_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define CK_SCORES_FN scores_vnni_rows
@@ -22,6 +26,7 @@
 
 /// Positions scored together: one zmm of sums.
 #define CK_Q8_GROUP 16
+
 
 // The 8 lane sums of a0..a7 as [sum a0, ..., sum a7].
 static inline __m256i reduce8(const __m256i a[8]) {
@@ -53,19 +58,14 @@ void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         for (int j0 = 0; j0 < whole; j0 += CK_Q8_GROUP) {
             const uint8_t *group = keys + (size_t)j0 * stride;
-            const uint8_t *vgroup = values + (size_t)j0 * stride;
-            // Rows in order (the hardware prefetcher follows), four at a time: their 16 block
-            // dots reduced together, times the 16 block scales, summed per row below.
+            // Rows in order, four at a time: their 16 block dots reduced together, times the 16
+            // block scales, summed per row below. No software prefetches here: from memory the
+            // hardware prefetcher follows these rows and the in-order V pass (values_vnni_rows4),
+            // and the per-row prefetches (V rows to L1, keys a block ahead to L2) measured 10-20 %
+            // slower in the kernel harness (Docs/BENCHMARKS.md "Where a 4K decode step goes").
             __m512 terms[4];
             for (int g = 0; g < 4; g++) {
                 const uint8_t *row = group + (size_t)(4 * g) * stride;
-                // These rows' values to L1 (the weighted sum reads them next), the key rows a key
-                // block ahead to L2: line by line, spread between the dots (a burst stalled).
-                const uint8_t *vrow = vgroup + (size_t)(4 * g) * stride;
-                for (size_t o = 0; o < 4 * stride; o += 64) {
-                    _mm_prefetch((const char *)vrow + o, _MM_HINT_T0);
-                    _mm_prefetch((const char *)row + CK_ATTN_Q8_BLOCK * stride + o, _MM_HINT_T1);
-                }
                 __m256i d[16];
                 uint16_t h[16];
                 for (int j = 0; j < 4; j++)
@@ -102,7 +102,97 @@ static inline void paired_rows(const int8_t *v, const int8_t *u, __m512i *lo, __
     *hi = _mm512_unpackhi_epi16(a, e);
 }
 
+// Head dim 128 (four blocks), rows in order: the weights of all four blocks from one pass over
+// the rows' scales, then one pass over the rows summing all four blocks (the per-block kernel
+// below walks the rows once per block, which the hardware prefetcher follows less well from
+// memory). The same integers and the same f32 operations as the per-block kernel.
+static void values_vnni_rows4(const uint8_t *values, size_t stride, int n, const float *p, float *out) {
+    static const int8_t zeros[CK_QK] = {0};
+    // wq[b][j]: block b's quantized weight of row j (zero past n: an odd tail pairs with a zero row).
+    int16_t wq[4][CK_ATTN_Q8_BLOCK + 4];
+    float w[CK_ATTN_Q8_BLOCK * 4];  // [row][block]
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // Row j's four block scales sit at j * stride + b * 34: lanes 4r + b of one vector per four rows.
+    __m512 top = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const uint8_t *r = values + (size_t)j * stride;
+        uint16_t h[16];
+        for (int i = 0; i < 4; i++)
+            for (int b = 0; b < 4; b++) memcpy(&h[4 * i + b], r + (size_t)i * stride + b * CK_Q8_0_BYTES, 2);
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+        const __m512 pr = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                                _mm512_castps128_ps512(_mm_loadu_ps(p + j)));
+        const __m512 x = _mm512_mul_ps(pr, d);
+        _mm512_storeu_ps(w + 4 * j, x);
+        top = _mm512_max_ps(top, x);
+    }
+    float tops[16];
+    _mm512_storeu_ps(tops, top);
+    float block_top[4];
+    for (int b = 0; b < 4; b++) {
+        float t = tops[b];
+        for (int i = 1; i < 4; i++) t = tops[4 * i + b] > t ? tops[4 * i + b] : t;
+        block_top[b] = t;
+    }
+    for (; j < n; j++)
+        for (int b = 0; b < 4; b++) {
+            const float x = p[j] * half_at(values + (size_t)j * stride + b * CK_Q8_0_BYTES);
+            w[4 * j + b] = x;
+            block_top[b] = x > block_top[b] ? x : block_top[b];
+        }
+    float scale[4], inverse[4];
+    for (int b = 0; b < 4; b++) {
+        // As ck_q8_quantize_weights: nothing to add from a block whose weights are all 0.
+        scale[b] = block_top[b] > 0 ? block_top[b] / CK_ATTN_Q8_WEIGHT_MAX : 0;
+        inverse[b] = block_top[b] > 0 ? CK_ATTN_Q8_WEIGHT_MAX / block_top[b] : 0;
+    }
+    const __m512 iv = _mm512_broadcast_f32x4(_mm_loadu_ps(inverse)), half = _mm512_set1_ps(0.5f);
+    for (j = 0; j + 4 <= n; j += 4) {
+        const __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(w + 4 * j), iv), half));
+        // [b][row] order, then one qword of four int16 per block.
+        const __m256i t = _mm512_cvtepi32_epi16(_mm512_permutexvar_epi32(order, r));
+        int64_t q4[4];
+        _mm256_storeu_si256((__m256i *)q4, t);
+        for (int b = 0; b < 4; b++) memcpy(&wq[b][j], &q4[b], 8);
+    }
+    for (; j < n; j++)
+        for (int b = 0; b < 4; b++) {
+            const float scaled = w[4 * j + b] * inverse[b];
+            const float rounded = scaled + 0.5f;
+            wq[b][j] = (int16_t)(int)rounded;
+        }
+    for (int b = 0; b < 4; b++) wq[b][n] = 0;
+    __m512i lo[4], hi[4];
+    for (int b = 0; b < 4; b++) lo[b] = hi[b] = _mm512_setzero_si512();
+    const int8_t *v = (const int8_t *)(values + 2);
+    for (j = 0; j < n; j += 2, v += 2 * stride) {
+        // A row past n reads zeros (its weight is 0 too; its memory may not exist).
+        const int8_t *u = v + stride;
+        for (int b = 0; b < 4; b++) {
+            int32_t pair;
+            memcpy(&pair, &wq[b][j], 4);
+            __m512i l, h;
+            paired_rows(v + b * CK_Q8_0_BYTES, j + 1 < n ? u + b * CK_Q8_0_BYTES : zeros, &l, &h);
+            lo[b] = _mm512_dpwssd_epi32(lo[b], l, _mm512_set1_epi32(pair));
+            hi[b] = _mm512_dpwssd_epi32(hi[b], h, _mm512_set1_epi32(pair));
+        }
+    }
+    const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    for (int b = 0; b < 4; b++) {
+        if (scale[b] == 0) continue;
+        const __m512 sv = _mm512_set1_ps(scale[b]);
+        float *o = out + b * CK_QK;
+        _mm512_storeu_ps(o, _mm512_fmadd_ps(sv, _mm512_cvtepi32_ps(_mm512_permutex2var_epi64(lo[b], first, hi[b])), _mm512_loadu_ps(o)));
+        _mm512_storeu_ps(o + 16, _mm512_fmadd_ps(sv, _mm512_cvtepi32_ps(_mm512_permutex2var_epi64(lo[b], second, hi[b])), _mm512_loadu_ps(o + 16)));
+    }
+}
+
 void ck_q8_values_vnni(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out) {
+    if (nb == 4) {
+        values_vnni_rows4(values, stride, n, p, out);
+        return;
+    }
     static const int8_t zeros[CK_QK] = {0};
     float w[CK_ATTN_Q8_BLOCK];
     int16_t wq[CK_ATTN_Q8_BLOCK + 4];
