@@ -13,10 +13,10 @@ import Quantization
 /// 2. If the base is over the budget, tensors are downgraded one at a time, the smallest measured loss
 ///    in final-step KLD per bit saved first, until it fits (forced moves: no margin).
 /// 3. If bits are left, a unit (token_embd, output, or one layer matrix role in every layer: see
-///    `movesWholeRoles`) is upgraded only when its paired per-position KLD improvement over the current
-///    choice exceeds `margin` standard errors; the largest improvement per extra bit first. Then the
-///    bits still left go to units whose move cuts the compounding error (final step - step 1) by more
-///    than `growthMargin` standard errors (`growthMargin`).
+///    `movesWholeRoles`) is upgraded when its move cuts the compounding error (final step - step 1) by
+///    more than `growthMargin` standard errors, then when its paired per-position final-step KLD
+///    improvement exceeds `margin` standard errors; the largest improvement per extra bit first, and
+///    none that would raise the predicted growth above `growthCap` times the base's (`growthCap`).
 ///
 /// Each move is measured in the base context: the whole looped model with that tensor or role changed, on
 /// the calibration tokens, KL(unquantized ‖ model) of the final loop step per position. A budget equal
@@ -42,6 +42,18 @@ public struct UniformStartSearch {
     /// After the final-step upgrades, spend the bits left on moves that cut the compounding error
     /// (final step - step 1) by more than this many standard errors (nil: no second phase).
     public var growthMargin: Double? = 2.0
+    /// No upgrade may raise the predicted growth (final-step mean KLD over step 1's, on the calibration
+    /// tokens, the base's per-step means plus the chosen moves' paired changes) above this multiple of
+    /// the base's own (nil: no cap). With a cap the compounding moves come first. The uniform GPTQ
+    /// bases meet the growth goal; at 5.0 bpw the final-step upgrades (token_embd, output: a nearly
+    /// step-constant error) left a 1.87x growth on held-out text (Docs/QUANTIZATION.md).
+    public var growthCap: Double? = 1.0
+    /// With bits to spend and a tie between bases of the same size, this one: with the Q4_K base the
+    /// calibration tokens see token_embd's and output's gains as step-constant, as the selection set
+    /// does, so the growth cap can tell them from the compounding moves; with the IQ4_NL base they
+    /// measured token_embd's gain as mostly compounding (the cap could not exclude it; its file grew
+    /// 1.99x on selection).
+    public var upgradeBase: GGMLType? = .q4_K
     /// Positions per forward pass (each window is its own context).
     public var window = 256
     public var importance: ImportanceMatrix?
@@ -105,17 +117,19 @@ public struct UniformStartSearch {
     }
 
     /// The base for `budget`: the base type whose size is nearest the budget, above or below (equal
-    /// sizes: the later base). Below, the bits left go to measured upgrades; above, the fewest forced
+    /// sizes: the later base, but `upgradeBase` when the budget is above that size). Below, the bits left go to measured upgrades; above, the fewest forced
     /// downgrades bring it under (IQ4_XS at 4.25 when some rows fall back to IQ4_NL, rather than Q3_K
     /// plus upgrades that must clear the noise).
     public func base(for budget: Double, config: OuroConfiguration) -> GGMLType {
         let tensors = TensorNaming.expectedTensors(config).filter(\.isQuantizable)
         let elements = tensors.reduce(0) { $0 + $1.elementCount }
-        var best: (type: GGMLType, distance: Double)?
+        var best: (type: GGMLType, distance: Double, size: Double)?
         for type in bases {
             let size = Double(tensors.reduce(0) { $0 + Self.bits(type, $1) }) / Double(max(elements, 1))
             let distance = abs(size - budget)
-            if best == nil || distance <= best!.distance + 1e-12 { best = (type, distance) }
+            if let b = best, distance > b.distance + 1e-12 { continue }
+            if let b = best, abs(distance - b.distance) <= 1e-12, b.size < budget, b.type == upgradeBase { continue }
+            best = (type, distance, size)
         }
         return best!.type
     }
@@ -123,7 +137,8 @@ public struct UniformStartSearch {
     /// Chooses types from measured moves. `baseKLD` is the base's per-position final KLD; `baseBits`
     /// each tensor's bits in the base; `limit` the total bits allowed. Pure, so it is testable alone.
     public static func choose(base: GGMLType, baseKLD: [Float], baseSteps: [[Float]]? = nil, baseBits: [String: Int], moves: [Move],
-                              limit: Int, margin: Double, growthMargin: Double? = nil) -> (types: [String: GGMLType], taken: [Move], bits: Int) {
+                              limit: Int, margin: Double, growthMargin: Double? = nil,
+                              growthCap: Double? = nil) -> (types: [String: GGMLType], taken: [Move], bits: Int) {
         var current: [String: (type: GGMLType, bits: Int, kld: [Float], steps: [[Float]])] = [:]
         for (tensor, bits) in baseBits { current[tensor] = (base, bits, baseKLD, baseSteps ?? [baseKLD]) }
         var used = baseBits.values.reduce(0, +)
@@ -144,34 +159,48 @@ public struct UniformStartSearch {
             current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
             taken.append(move)
         }
+        // Predicted mean KLD per loop step of the current choice: the base's plus each chosen move's
+        // paired change (moves are measured in the base context, so their changes add).
+        var predicted = (baseSteps ?? [baseKLD]).map(mean)
+        let growthLimit = growthCap.map { $0 * growth(predicted) }
+        func predictedAfter(_ option: Move, replacing now: [[Float]]) -> [Double] {
+            guard option.steps.count == predicted.count, now.count == predicted.count else { return predicted }
+            return predicted.indices.map { predicted[$0] + mean(option.steps[$0]) - mean(now[$0]) }
+        }
         // Takes upgrades that fit the budget while any has a gain (nil: not eligible), the largest gain
-        // per extra bit first (ties: the tensor name).
+        // per extra bit first (ties: the tensor name). With `growthCap`, never one whose predicted
+        // growth (final step over step 1) would exceed the cap times the base's.
         func takeUpgrades(gain: (_ now: [Float], _ nowSteps: [[Float]], _ option: Move) -> Double?) {
             while true {
                 var best: (Move, Double)?
                 for (tensor, options) in byTensor {
                     let now = current[tensor]!
                     for option in options where option.bits > now.bits && used + option.bits - now.bits <= limit {
+                        if let growthLimit, growth(predictedAfter(option, replacing: now.steps)) > growthLimit + 1e-12 { continue }
                         guard let g = gain(now.kld, now.steps, option) else { continue }
                         let perBit = g / Double(option.bits - now.bits)
                         if best == nil || perBit > best!.1 || (perBit == best!.1 && option.tensor < best!.0.tensor) { best = (option, perBit) }
                     }
                 }
                 guard let (move, _) = best else { return }
+                predicted = predictedAfter(move, replacing: current[move.tensor]!.steps)
                 used += move.bits - current[move.tensor]!.bits
                 current[move.tensor] = (move.type, move.bits, move.kld, move.steps)
                 taken.append(move)
             }
         }
         // Upgrades only beyond `margin` standard errors on the final step.
-        takeUpgrades { nowKLD, _, option in
-            let d = meanDifference(nowKLD, option.kld)
-            return d.mean > 0 && d.mean > margin * d.stderr ? d.mean : nil
+        func takeFinalStepUpgrades() {
+            takeUpgrades { nowKLD, _, option in
+                let d = meanDifference(nowKLD, option.kld)
+                return d.mean > 0 && d.mean > margin * d.stderr ? d.mean : nil
+            }
         }
-        // Second phase, once no move clears `margin` on the final step: the bits left go to moves that
-        // cut the compounding part of the error (final step - first step, per position) by more than
-        // `growthMargin` standard errors without raising the final step's mean; largest cut per bit first.
-        if let growthMargin {
+        // Moves that cut the compounding part of the error (final step - first step, per position) by
+        // more than `growthMargin` standard errors without raising the final step's mean; largest cut
+        // per bit first.
+        func takeCompoundingUpgrades() {
+            guard let growthMargin else { return }
             func compounding(_ steps: [[Float]]) -> [Float] {
                 guard let first = steps.first, let last = steps.last, steps.count > 1 else { return [] }
                 return zip(last, first).map { $0 - $1 }
@@ -184,7 +213,29 @@ public struct UniformStartSearch {
                 return d.mean > 0 && d.mean > growthMargin * d.stderr ? d.mean : nil
             }
         }
+        if growthCap == nil {
+            // The final step first; the bits left go to the compounding error.
+            takeFinalStepUpgrades()
+            takeCompoundingUpgrades()
+        } else {
+            // The compounding error first (it lowers the growth, making room under the cap), then
+            // final-step moves the cap allows (a step-constant cut such as token_embd's lowers step 1
+            // most and raises the growth), then the compounding moves the bits still allow.
+            takeCompoundingUpgrades()
+            takeFinalStepUpgrades()
+            takeCompoundingUpgrades()
+        }
         return (current.mapValues(\.type), taken, used)
+    }
+
+    static func mean(_ values: [Float]) -> Double {
+        values.reduce(0.0) { $0 + Double($1) } / Double(max(values.count, 1))
+    }
+
+    /// Final step's mean over step 1's (1 for a single step or a zero first step).
+    static func growth(_ stepMeans: [Double]) -> Double {
+        guard stepMeans.count > 1, let first = stepMeans.first, first > 0 else { return 1 }
+        return stepMeans.last! / first
     }
 
     /// The recipe's per-tensor overrides from the chosen type of each unit: a role's type goes to every
@@ -310,7 +361,7 @@ public struct UniformStartSearch {
         }
         let baseKLD = baseSteps.last ?? []
         let chosen = Self.choose(base: base, baseKLD: baseKLD, baseSteps: baseSteps, baseBits: baseBits, moves: measured, limit: limit,
-                                 margin: margin, growthMargin: growthMargin)
+                                 margin: margin, growthMargin: growthMargin, growthCap: growthCap)
         recipe.overrides = Self.overrides(chosen.types, base: base,
                                           members: Dictionary(planned.map { ($0.unit, $0.members.map(\.ggufName)) }, uniquingKeysWith: { a, _ in a }))
         let mean = baseKLD.reduce(0.0) { $0 + Double($1) } / Double(max(baseKLD.count, 1))

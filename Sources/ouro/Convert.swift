@@ -23,11 +23,12 @@ extension OuroCommand {
                 ffn_down of the first eighth without --imatrix, Q5_K attn_v when 4+ heads share a KV head).
 
                 loop: starts from the uniform type nearest --bpw (q3_k, iq4_xs, q4_0, q4_k, iq4_nl, q5_k, \
-                q6_k, q8_0; iq4_nl at 4.5, where nothing is measured), then moves tensors off it on \
-                evidence measured through the whole looped model on calibration tokens (KLD per loop \
-                step): cheaper per tensor until the file fits, or dearer per unit (token_embd, output, a \
-                matrix role in every layer) beyond 3 standard errors on the last step, then beyond 2 on \
-                the error that grows over the loop steps (last step - first).
+                q6_k, q8_0; iq4_nl at 4.5, where nothing is measured; q4_k below 5.0), then moves tensors \
+                off it on evidence measured through the whole looped model on calibration tokens (KLD per \
+                loop step): cheaper per tensor until the file fits, or dearer per unit (token_embd, \
+                output, a matrix role in every layer): first beyond 2 standard errors on the error that \
+                grows over the loop steps (last step - first), then beyond 3 on the last step, never \
+                raising the predicted growth (last step over first) above the base's.
 
                 --bpw alone implies --type loop. A budget below what the candidate types can reach is an \
                 error naming the lowest reachable bpw.

@@ -59,7 +59,13 @@ final class UniformStartSearchTests: XCTestCase {
         XCTAssertEqual(search.base(for: 4.5, config: config), .iq4_nl)
         XCTAssertEqual(search.base(for: 4.25, config: config), .iq4_xs)
         XCTAssertEqual(search.base(for: 3.5, config: config), .q3_K)
-        XCTAssertEqual(search.base(for: 5.0, config: config), .iq4_nl)
+        // 5.0 is as far from Q4_K as from IQ4_NL (both 4.5 here); with bits to spend the tie goes to
+        // `upgradeBase`, Q4_K. Without it, to the later base.
+        XCTAssertEqual(search.base(for: 5.0, config: config), .q4_K)
+        var noPreference = search
+        noPreference.upgradeBase = nil
+        XCTAssertEqual(noPreference.base(for: 5.0, config: config), .iq4_nl)
+        XCTAssertEqual(noPreference.base(for: 4.5, config: config), .iq4_nl)
         XCTAssertEqual(search.base(for: 6.0, config: config), .q5_K)
     }
 
@@ -137,5 +143,41 @@ final class UniformStartSearchTests: XCTestCase {
         let tight = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
                                               moves: moves, limit: 360, margin: 3, growthMargin: 2)
         XCTAssertEqual(tight.taken.map(\.tensor), ["E"])
+    }
+
+    /// The growth cap: per-step gains in, choices out. Base: step 1 1e-3, final 1.5e-3 (growth 1.5x),
+    /// so a cap of 1.0 allows a predicted growth of at most 1.5x.
+    /// - E, a large nearly step-constant cut (-5e-4 at step 1, -4.9e-4 at the final step).
+    /// - R, a compounding cut (final -3e-4, step 1 unchanged; final-step z 1.5 under shared noise):
+    ///   1.2e-3 / 1e-3 = 1.2x.
+    /// - S, a small nearly step-constant cut (-2e-4, -1.9e-4): after R, 1.01e-3 / 8e-4 = 1.2625x.
+    ///   E after R and S: 5.2e-4 / 3e-4 = 1.733x, over the cap.
+    /// Without the cap the final step's order takes S and E (the largest cut per bit first), then R for
+    /// the compounding error.
+    func testTheGrowthCapKeepsStepConstantCutsFromRaisingTheGrowth() {
+        typealias Move = UniformStartSearch.Move
+        let first = kld(1e-3), last = kld(1.5e-3)
+        let shared = (0..<400).map { Float(($0 / 2) % 2 == 0 ? 4e-3 : -4e-3) }   // se of R's final-step gain: 2e-4
+        let moves = [
+            Move(tensor: "E", type: .q8_0, bits: 150, kld: last.map { $0 - 4.9e-4 }, steps: [first.map { $0 - 5e-4 }, last.map { $0 - 4.9e-4 }]),
+            Move(tensor: "R", type: .q5_K, bits: 120, kld: zip(last, shared).map { $0 - 3e-4 + $1 },
+                 steps: [zip(first, shared).map { $0 + $1 }, zip(last, shared).map { $0 - 3e-4 + $1 }]),
+            Move(tensor: "S", type: .q5_K, bits: 110, kld: last.map { $0 - 1.9e-4 }, steps: [first.map { $0 - 2e-4 }, last.map { $0 - 1.9e-4 }]),
+        ]
+        let bits = ["E": 100, "R": 100, "S": 100]
+        let capped = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
+                                               moves: moves, limit: 400, margin: 3, growthMargin: 2, growthCap: 1.0)
+        XCTAssertEqual(capped.taken.map(\.tensor), ["R", "S"])
+        XCTAssertEqual(capped.types["E"], .q4_K)
+        XCTAssertEqual(capped.bits, 330)
+        let uncapped = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
+                                                 moves: moves, limit: 400, margin: 3, growthMargin: 2)
+        XCTAssertEqual(uncapped.taken.map(\.tensor), ["S", "E", "R"])
+        // A looser cap (1.2 x 1.5 = 1.8x) lets E in after R and S (1.733x).
+        let loose = UniformStartSearch.choose(base: .q4_K, baseKLD: last, baseSteps: [first, last], baseBits: bits,
+                                              moves: moves, limit: 400, margin: 3, growthMargin: 2, growthCap: 1.2)
+        XCTAssertEqual(loose.taken.map(\.tensor), ["R", "S", "E"])
+        XCTAssertEqual(UniformStartSearch.growth([3e-4, 4e-4, 5e-4]), 5.0 / 3.0, accuracy: 1e-12)
+        XCTAssertEqual(UniformStartSearch.growth([0, 1e-3]), 1)
     }
 }
