@@ -155,11 +155,13 @@ extension OuroCommand {
                 struct Output: Encodable {
                     let prompt: [Int]; let generated: [Int]; let text: String; let stop_reason: GeneratedAnswer.StopReason
                     let prefill_seconds: Double; let decode_seconds: Double; let decode_tokens_per_second: Double
+                    let decode_cpu_seconds: Double
                     let mean_loop_steps: Double?; let acceptance_rate: Double?
                 }
                 print(try jsonString(Output(prompt: ids, generated: answer.ids, text: answer.text, stop_reason: answer.stopReason,
                                             prefill_seconds: answer.prefillSeconds, decode_seconds: answer.decodeSeconds,
                                             decode_tokens_per_second: answer.decodeTokensPerSecond,
+                                            decode_cpu_seconds: answer.decodeCPUSeconds,
                                             mean_loop_steps: answer.meanLoopSteps, acceptance_rate: answer.acceptanceRate)))
             } else if !answer.text.hasSuffix("\n") {
                 writeToStandardOutput("\n")
@@ -192,11 +194,13 @@ extension OuroCommand {
                 struct Output: Encodable {
                     let prompt: [Int]; let generated: [Int]; let seconds: Double
                     let prefill_seconds: Double?; let decode_seconds: Double?; let decode_tokens_per_second: Double?
+                    let decode_cpu_seconds: Double?
                     let mean_loop_steps: Double?; let acceptance_rate: Double?
                 }
                 print(try jsonString(Output(prompt: prompt, generated: generated, seconds: seconds,
                                             prefill_seconds: answer?.prefillSeconds, decode_seconds: answer?.decodeSeconds,
                                             decode_tokens_per_second: answer?.decodeTokensPerSecond,
+                                            decode_cpu_seconds: answer?.decodeCPUSeconds,
                                             mean_loop_steps: answer?.meanLoopSteps, acceptance_rate: answer?.acceptanceRate)))
             } else {
                 print(generated.map(String.init).joined(separator: ","))
