@@ -38,6 +38,7 @@ def main():
     ap.add_argument("--windows", help="comma-separated window indices (window i: ids[i*length:(i+1)*length])")
     ap.add_argument("--no-threshold", action="store_true", help="skip the early-exit modes")
     ap.add_argument("--warmup", action="store_true", help="run every mode once per window first, untimed")
+    ap.add_argument("--extra", default="", help="arguments added to every run, e.g. '--threads 1'")
     a = ap.parse_args()
     ids = [int(x) for x in re.split(r"[,\s]+", open(a.ids).read()) if x]
     if a.windows:
@@ -47,15 +48,16 @@ def main():
     else:
         stride = max(a.length, (len(ids) - a.length) // max(1, a.prompts))
         prompts = [ids[i * stride: i * stride + a.length] for i in range(a.prompts)]
-    modes = {"plain": ["--exit", "last"]}
+    common = a.extra.split()
+    modes = {"plain": ["--exit", "last"] + common}
     for spec in a.speculate.split(","):
         # K:D, or K:D:P with --draft-min-probability P
         k, d, *p = spec.split(":")
         extra = ["--draft-min-probability", p[0]] if p else []
-        modes[f"speculate K={k} D={d}" + (f" P={p[0]}" if p else "")] = ["--exit", "last", "--speculate", k, "--draft-steps", d] + extra
+        modes[f"speculate K={k} D={d}" + (f" P={p[0]}" if p else "")] = ["--exit", "last", "--speculate", k, "--draft-steps", d] + extra + common
     if not a.no_threshold:
-        modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"]
-        modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"]
+        modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"] + common
+        modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"] + common
     results = {m: [] for m in modes}
     if a.warmup:
         for prompt in prompts:
