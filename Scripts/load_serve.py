@@ -9,7 +9,9 @@ Starts `ouro serve MODEL` on 127.0.0.1 at a free port, then:
                every reply must be 200 and complete; the server's RSS is read after the first
                tenth of the requests and at the end (stable: the end is within 25% + 64 MiB).
   throughput:  (--throughput) aggregate decode tokens/s of 1 stream and of --streams concurrent
-               streams, alternated --rounds times in this run; reports the medians and their ratio.
+               streams, alternated --rounds times in this run; reports the medians and their ratio,
+               and the server's CPU time per generated token in each (the figure to compare on a
+               loaded machine, where wall time measures the share of the cores the server got).
 Prompts are token ids, so models without a tokenizer work. Stops the server (SIGTERM) at the end and
 checks it exits 0. Exit code 0 only when there were no errors.
 """
@@ -25,6 +27,16 @@ import subprocess
 import sys
 import threading
 import time
+
+
+def cpu_seconds(pid):
+    """The process's user + system CPU seconds (Linux /proc), 0.0 where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def free_port():
@@ -148,25 +160,36 @@ def throughput(server, args, vocab_limit):
             results[k] = (status, usage["completion_tokens"] if usage else 0, first, end)
 
         threads = [threading.Thread(target=one, args=(k,)) for k in range(streams)]
+        cpu0 = cpu_seconds(server.process.pid)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        cpu = cpu_seconds(server.process.pid) - cpu0
         if any(r[0] != 200 or r[2] is None for r in results):
             raise SystemExit(f"throughput run failed: {results}")
         # Decode window: from the latest first token (every stream decoding) to the last end.
         tokens = sum(r[1] - 1 for r in results)
         window = max(r[3] for r in results) - min(r[2] for r in results)
-        return tokens / window
+        # Server CPU per generated token (prompts included): on a loaded machine wall time measures
+        # the share of the cores the server got, CPU time what the work cost.
+        return tokens / window, 1000 * cpu / max(1, sum(r[1] for r in results))
 
-    singles, batched = [], []
+    singles, batched, single_cpu, batched_cpu = [], [], [], []
     for r in range(args.rounds):
-        singles.append(run(1, r))
-        batched.append(run(args.streams, r))
-        print(f"  round {r + 1}: 1 stream {singles[-1]:.2f} tok/s, {args.streams} streams {batched[-1]:.2f} tok/s aggregate", file=sys.stderr)
+        rate, cpu = run(1, r)
+        singles.append(rate)
+        single_cpu.append(cpu)
+        rate, cpu = run(args.streams, r)
+        batched.append(rate)
+        batched_cpu.append(cpu)
+        print(f"  round {r + 1}: 1 stream {singles[-1]:.2f} tok/s, {args.streams} streams {batched[-1]:.2f} tok/s aggregate; "
+              f"server CPU per token {single_cpu[-1]:.1f} / {batched_cpu[-1]:.1f} ms", file=sys.stderr)
     one, many = statistics.median(singles), statistics.median(batched)
+    one_cpu, many_cpu = statistics.median(single_cpu), statistics.median(batched_cpu)
     print(f"throughput: 1 stream {one:.2f} tok/s, {args.streams} concurrent streams {many:.2f} tok/s aggregate "
-          f"(median of {args.rounds}); ratio {many / one:.2f}x")
+          f"(median of {args.rounds}); ratio {many / one:.2f}x; server CPU per token {one_cpu:.1f} -> {many_cpu:.1f} ms "
+          f"({one_cpu / many_cpu if many_cpu else 0:.2f}x)")
     return many / one
 
 

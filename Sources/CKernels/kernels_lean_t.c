@@ -13,6 +13,7 @@
 // The activations are rearranged into the kernels' lane order once per product on the calling
 // thread (kernels_lean_t.h), then rows are split over the pool in chunks. Types and levels without
 // a lean kernel take ck_matmul_rows in the same pool job.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels_lean_t.h"
@@ -129,17 +130,14 @@ typedef struct {
     const ck_activations *a;
     const void *prep[2];   // Q4_0, Q8_0; NULL: that type takes ck_matmul_rows
     const void *const *packed;   // per product: its weights packed by ck_lean_pack, or NULL
+    int gated;             // products[0], [1] = gate, up: a task runs the same rows of both, then silu
     int chunk;
     int first_chunk[65];
 } lean_job;
 
-static void lean_task(void *ctx, int index) {
-    const lean_job *job = ctx;
-    int i = 0;
-    while (index >= job->first_chunk[i + 1]) i++;
+// Rows [row0, row1) of product i, all tokens.
+static void lean_rows(const lean_job *job, int i, int row0, int row1) {
     const ck_product *p = &job->products[i];
-    const int row0 = (index - job->first_chunk[i]) * job->chunk;
-    const int row1 = row0 + job->chunk < p->rows ? row0 + job->chunk : p->rows;
 #if defined(__x86_64__)
     const void *prep = p->type == CK_TYPE_Q4_0 ? job->prep[0] : p->type == CK_TYPE_Q8_0 ? job->prep[1] : NULL;
     if (prep && job->packed && job->packed[i]) {
@@ -154,6 +152,64 @@ static void lean_task(void *ctx, int index) {
     ck_matmul_rows(p->type, p->w, p->row_bytes, row0, row1, job->a, p->y, p->ldy);
 }
 
+static void lean_task(void *ctx, int index) {
+    const lean_job *job = ctx;
+    int i = 0;
+    while (index >= job->first_chunk[i + 1]) i++;
+    const ck_product *p = &job->products[i];
+    const int row0 = (index - job->first_chunk[i]) * job->chunk;
+    const int row1 = row0 + job->chunk < p->rows ? row0 + job->chunk : p->rows;
+    lean_rows(job, i, row0, row1);
+    if (!job->gated) return;
+    lean_rows(job, 1, row0, row1);
+    const ck_product *up = &job->products[1];
+    for (int t = 0; t < job->a->tokens; t++) {
+        float *g = p->y + (size_t)t * p->ldy;
+        const float *u = up->y + (size_t)t * up->ldy;
+        // silu(gate) * up as torch computes silu, x / (1 + e^-x): the expression of
+        // LinearKernels.siluGate, so the unit's results are those of the two products + siluGate.
+        for (int r = row0; r < row1; r++) g[r] = (g[r] / (1.0f + expf(-g[r]))) * u[r];
+    }
+}
+
+// The job's prepared activations (once per product group, on the calling thread) and task table.
+static size_t lean_prepare(lean_job *job, const ck_product *products, int count, const ck_activations *a) {
+    const int T = a->tokens, nb = a->cols / CK_QK;
+    if (T >= 2 && T <= CK_SMALL_T_MAX_TOKENS) {
+        int wants[2] = { 0, 0 };
+        for (int i = 0; i < count; i++) {
+            if (products[i].type == CK_TYPE_Q4_0 && ck_lean_tokens(CK_TYPE_Q4_0) >= T) wants[0] = 1;
+            if (products[i].type == CK_TYPE_Q8_0 && ck_lean_tokens(CK_TYPE_Q8_0) >= T) wants[1] = 1;
+        }
+        if (wants[0]) {
+            void *prep = prepared(0, (size_t)(nb / CK_LEAN_Q4_BLOCKS) * T * CK_LEAN_Q4_VECTORS * 64 + 64);
+            if (prep) prepare_q4(a, prep);
+            job->prep[0] = prep;
+        }
+        if (wants[1]) {
+            void *prep = prepared(1, (size_t)(nb / CK_LEAN_Q8_BLOCKS) * T * CK_LEAN_Q8_VECTORS * 64 + 64);
+            if (prep) prepare_q8(a, prep);
+            job->prep[1] = prep;
+        }
+    }
+    size_t work = 0;
+    job->first_chunk[0] = 0;
+    for (int i = 0; i < count; i++) work += (size_t)products[i].rows * (size_t)a->cols * (size_t)T;
+    const int tabled = job->gated ? 1 : count;   // a gated job's tasks are the gate's chunks
+    for (int i = 0; i < tabled; i++)
+        job->first_chunk[i + 1] = job->first_chunk[i] + (products[i].rows + job->chunk - 1) / job->chunk;
+    return work;
+}
+
+static void lean_run(lean_job *job, size_t work, int threads) {
+    const int chunks = job->first_chunk[job->gated ? 1 : job->count];
+    if (threads <= 1 || work < (1u << 16)) {
+        for (int c = 0; c < chunks; c++) lean_task(job, c);
+        return;
+    }
+    ck_parallel_for(chunks, threads, lean_task, job);
+}
+
 void ck_matmul_lean(const ck_product *products, int count, const ck_activations *a, int threads) {
     ck_matmul_lean_packed(products, NULL, count, a, threads);
 }
@@ -166,35 +222,15 @@ void ck_matmul_lean_packed(const ck_product *products, const void *const *packed
             ck_matmul_lean_packed(products + i, packed ? packed + i : NULL, count - i < 64 ? count - i : 64, a, threads);
         return;
     }
-    const int T = a->tokens, nb = a->cols / CK_QK;
     lean_job job = { .products = products, .count = count, .a = a, .packed = packed, .chunk = 16 };
-    if (T >= 2 && T <= CK_SMALL_T_MAX_TOKENS) {
-        int wants[2] = { 0, 0 };
-        for (int i = 0; i < count; i++) {
-            if (products[i].type == CK_TYPE_Q4_0 && ck_lean_tokens(CK_TYPE_Q4_0) >= T) wants[0] = 1;
-            if (products[i].type == CK_TYPE_Q8_0 && ck_lean_tokens(CK_TYPE_Q8_0) >= T) wants[1] = 1;
-        }
-        if (wants[0]) {
-            void *prep = prepared(0, (size_t)(nb / CK_LEAN_Q4_BLOCKS) * T * CK_LEAN_Q4_VECTORS * 64 + 64);
-            if (prep) prepare_q4(a, prep);
-            job.prep[0] = prep;
-        }
-        if (wants[1]) {
-            void *prep = prepared(1, (size_t)(nb / CK_LEAN_Q8_BLOCKS) * T * CK_LEAN_Q8_VECTORS * 64 + 64);
-            if (prep) prepare_q8(a, prep);
-            job.prep[1] = prep;
-        }
-    }
-    size_t work = 0;
-    job.first_chunk[0] = 0;
-    for (int i = 0; i < count; i++) {
-        job.first_chunk[i + 1] = job.first_chunk[i] + (products[i].rows + job.chunk - 1) / job.chunk;
-        work += (size_t)products[i].rows * (size_t)a->cols * (size_t)T;
-    }
-    const int chunks = job.first_chunk[count];
-    if (threads <= 1 || work < (1u << 16)) {
-        for (int c = 0; c < chunks; c++) lean_task(&job, c);
-        return;
-    }
-    ck_parallel_for(chunks, threads, lean_task, &job);
+    const size_t work = lean_prepare(&job, products, count, a);
+    lean_run(&job, work, threads);
+}
+
+int ck_matmul_lean_gated(const ck_product *gate_up, const void *const *packed, const ck_activations *a, int threads) {
+    if (gate_up[0].rows != gate_up[1].rows || gate_up[0].rows <= 0) return 0;
+    lean_job job = { .products = gate_up, .count = 2, .a = a, .packed = packed, .gated = 1, .chunk = 16 };
+    const size_t work = lean_prepare(&job, gate_up, 2, a);
+    lean_run(&job, work, threads);
+    return 1;
 }

@@ -1,5 +1,10 @@
 import CKernels
 import Quantization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A copy of the model's Q4_0 / Q8_0 matrices (every layer's projections and the output head)
 /// packed at load in the lane order of the compute-lean kernels (`ck_lean_pack`), for `ouro serve`'s
@@ -11,6 +16,8 @@ import Quantization
 public final class LeanPackedWeights: @unchecked Sendable {
     /// Packed copy by the mapped matrix's first byte.
     private var packed: [UnsafeRawPointer: UnsafeMutableRawPointer] = [:]
+    /// The one allocation holding every copy.
+    private var storage: UnsafeMutableRawPointer?
     /// Bytes held by the packed copies.
     public private(set) var byteCount = 0
 
@@ -18,20 +25,42 @@ public final class LeanPackedWeights: @unchecked Sendable {
     public init(weights: OuroWeights, threads: Int) {
         var matrices = weights.layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down] }
         matrices.append(weights.output)
-        for w in matrices {
+        var seen = Set<UnsafeRawPointer>()
+        let taken = matrices.filter { w in
             guard let type = LinearKernels.integerKernelType(w.type), ck_lean_tokens(type) > 0,
-                  let base = w.bytes.baseAddress, packed[base] == nil, w.rows > 0 else { continue }
-            let copy = UnsafeMutableRawPointer.allocate(byteCount: w.bytes.count, alignment: 64)
-            guard ck_lean_pack(type, base, w.rowByteCount, Int32(w.rows), Int32(w.columns), copy, Int32(max(1, threads))) != 0 else {
-                copy.deallocate()
-                continue
-            }
-            packed[base] = copy
+                  let base = w.bytes.baseAddress, w.rows > 0 else { return false }
+            return seen.insert(base).inserted
+        }
+        let aligned = { (bytes: Int) in (bytes + 63) / 64 * 64 }
+        let total = taken.reduce(0) { $0 + aligned($1.bytes.count) }
+        guard total > 0, let storage = Self.allocate(total) else { return }
+        self.storage = storage
+        var offset = 0
+        for w in taken {
+            let copy = storage + offset
+            guard ck_lean_pack(LinearKernels.integerKernelType(w.type)!, w.bytes.baseAddress!, w.rowByteCount, Int32(w.rows),
+                               Int32(w.columns), copy, Int32(max(1, threads))) != 0 else { continue }
+            packed[w.bytes.baseAddress!] = copy
             byteCount += w.bytes.count
+            offset += aligned(w.bytes.count)
         }
     }
 
-    deinit { packed.values.forEach { $0.deallocate() } }
+    /// `bytes` 2 MiB-aligned and advised MADV_HUGEPAGE: the batched products stream the whole copy
+    /// every loop step, and with 4 KiB pages (this machine's THP mode is `madvise`) that is a TLB
+    /// miss and a stop of the hardware prefetchers every 4 KiB, as for the file's weights
+    /// (`OURO_WEIGHTS=huge-pages`). Nil when memory is short.
+    private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        let huge = 2 << 20
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, huge, bytes) == 0, let raw else { return nil }
+        #if os(Linux)
+        _ = madvise(raw, bytes, MADV_HUGEPAGE)
+        #endif
+        return raw
+    }
+
+    deinit { free(storage) }
 
     /// The packed copy of `w`, nil when it has none.
     func copy(of w: WeightTensor) -> UnsafeRawPointer? {

@@ -188,7 +188,7 @@ public final class BatchedForward: @unchecked Sendable {
                               ranges: [(row: Int, count: Int, sequence: BatchSequence)], _ a: Activations, _ s: Activations) {
         let r = runner, config = r.config
         let w = r.weights.layers[layer], norms = r.layerNorms[layer]
-        let H = config.hiddenSize, I = config.intermediateSize
+        let H = config.hiddenSize
         let qWidth = config.headCount * config.headDim, kvWidth = config.kvHeadCount * config.headDim, half = config.headDim / 2
         let kernels = a.kernels
 
@@ -209,11 +209,13 @@ public final class BatchedForward: @unchecked Sendable {
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
 
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
-        kernels.linear([w.gate, w.up], a.normed.pointer, tokens: T, into: [a.gate.pointer, a.up.pointer])
-        let g = a.gate.pointer, u = a.up.pointer
-        for i in 0..<T * I {
-            let x = g[i]
-            g[i] = (x / (1 + expf(-x))) * u[i]      // silu(gate) * up, as OuroRunner.block
+        // 2...8 rows: gate, up and silu in one lean pool job. One row (a lone stream, the baseline of
+        // serve's 4-stream ratio) keeps the separate products + silu it had: with the one-token fused
+        // unit (`gatedUnit`) instead, two loaded runs took more CPU per token, inside the run-to-run
+        // spread of one-stream figures under load but not shown to be harmless.
+        if !kernels.throughputGatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: T, into: a.gate.pointer, up: a.up.pointer) {
+            kernels.linear([w.gate, w.up], a.normed.pointer, tokens: T, into: [a.gate.pointer, a.up.pointer])
+            LinearKernels.siluGate(a.gate.pointer, a.up.pointer, count: T * config.intermediateSize)   // as OuroRunner.block
         }
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)

@@ -141,6 +141,63 @@ final class LeanKernelTests: XCTestCase {
         XCTAssertEqual(out, [UInt8](repeating: 7, count: 144))
     }
 
+    /// The gated unit in one job (`ck_matmul_lean_gated`, serve's batched MLP): bit for bit the two
+    /// lean products (packed or not, types mixed) followed by silu(gate) * up computed here, for row
+    /// counts around the 16-row tasks, 1...8 tokens, one and three threads; rows that differ are
+    /// refused with nothing written.
+    func testGatedUnitIsTheTwoProductsThenSilu() {
+        let activations = QuantizedActivations()
+        for (gateType, upType, packGate) in [(GGMLType.q4_0, GGMLType.q4_0, true), (.q8_0, .q8_0, false), (.q4_0, .q8_0, true)] {
+            for (rows, cols) in [(40, 544), (16, 2048), (3, 256)] {
+                let wg = rawBlocks(gateType, rows: rows, cols: cols), wu = rawBlocks(upType, rows: rows, cols: cols)
+                let gateKernel = LinearKernels.integerKernelType(gateType)!, upKernel = LinearKernels.integerKernelType(upType)!
+                var packed = [UInt8](repeating: 0, count: wg.count)
+                _ = wg.withUnsafeBytes { wp in
+                    packed.withUnsafeMutableBytes {
+                        ck_lean_pack(gateKernel, wp.baseAddress!, gateType.rowByteCount(cols)!, Int32(rows), Int32(cols), $0.baseAddress!, 1)
+                    }
+                }
+                for tokens in 1...8 {
+                    let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
+                    x.withUnsafeBufferPointer { xp in
+                        var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
+                        for threads in [1, 3] {
+                            let g = lean(gateType, wg, rows: rows, cols: cols, &a, threads: threads)
+                            let u = lean(upType, wu, rows: rows, cols: cols, &a, threads: threads)
+                            let expected = zip(g, u).map { (x, u) in (x / (1 + expf(-x))) * u }
+                            var gate = [Float](repeating: .nan, count: tokens * rows), up = gate
+                            let done = wg.withUnsafeBytes { gp in
+                                wu.withUnsafeBytes { upp in
+                                    packed.withUnsafeBytes { pp in
+                                        gate.withUnsafeMutableBufferPointer { gy in
+                                            up.withUnsafeMutableBufferPointer { uy in
+                                                var products = [
+                                                    ck_product(type: gateKernel, w: gp.baseAddress!, row_bytes: gateType.rowByteCount(cols)!,
+                                                               rows: Int32(rows), y: gy.baseAddress!, ldy: rows),
+                                                    ck_product(type: upKernel, w: upp.baseAddress!, row_bytes: upType.rowByteCount(cols)!,
+                                                               rows: Int32(rows - 1), y: uy.baseAddress!, ldy: rows),
+                                                ]
+                                                var copies: [UnsafeRawPointer?] = [packGate ? pp.baseAddress! : nil, nil]
+                                                XCTAssertEqual(ck_matmul_lean_gated(products, &copies, &a, Int32(threads)), 0)
+                                                XCTAssertTrue(gy.allSatisfy(\.isNaN), "a refused unit wrote")
+                                                products[1].rows = Int32(rows)
+                                                return ck_matmul_lean_gated(products, &copies, &a, Int32(threads))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            XCTAssertEqual(done, 1)
+                            let what = "\(gateType)/\(upType) \(rows)x\(cols)x\(tokens) threads \(threads)"
+                            XCTAssertEqual(gate.map(\.bitPattern), expected.map(\.bitPattern), what)
+                            XCTAssertEqual(up.map(\.bitPattern), u.map(\.bitPattern), what)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The plain reference itself against float arithmetic on the dequantized weights and activations.
     func testReferenceIsTheQuantizedDotProduct() throws {
         let rows = 3, cols = 96, tokens = 2

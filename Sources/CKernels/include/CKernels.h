@@ -108,6 +108,10 @@ void ck_matmul_lean(const ck_product *products, int count, const ck_activations 
 /// packed by ck_lean_pack: used when the lean kernel runs the product, else products[i].w is.
 void ck_matmul_lean_packed(const ck_product *products, const void *const *packed, int count, const ck_activations *a,
                            int threads);
+/// The MLP's gated unit through ck_matmul_lean_packed in one pool job: gate_up[0] (gate) and [1] (up,
+/// the same rows) with packed[0..1] as there, then gate.y = silu(gate.y) * up.y (x / (1 + expf(-x)),
+/// on each task's rows as they finish). 0 (nothing written) when the two differ in rows.
+int ck_matmul_lean_gated(const ck_product *gate_up, const void *const *packed, const ck_activations *a, int threads);
 /// Packs Q4_0 / Q8_0 `rows` x `cols` (row_bytes each, the ggml row size) into `out` (rows x
 /// row_bytes bytes) in the lean kernels' lane order (kernels_lean_pack.c), over `threads` pool
 /// threads. Returns 0 (nothing written) for other types or sizes.
