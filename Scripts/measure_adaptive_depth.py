@@ -11,6 +11,13 @@ baseline mode run next to it, plus token identity, mean loop steps and acceptanc
 
 --windows 0,8,16 picks the windows by index instead (window i is ids[i*length : (i+1)*length]), so
 settings chosen on one set of windows can be reported on others.
+
+Speed is reported three ways, each against the baseline run next to it: the median of per-pair
+in-process decode tok/s ratios with its quartiles; the pooled ratio (all tokens over all decode
+seconds of a mode, so a pair disturbed by the load weighs what its time weighs, not a vote); and the
+pooled ratio of decode CPU seconds (`decode_cpu_seconds`: the process's CPU time over the decode,
+which time-slicing on a loaded machine does not stretch). --warmup runs every mode once per window
+first and drops it (the first process after a build or a file change pays the cold page cache).
 """
 import argparse, json, re, statistics, subprocess, sys
 
@@ -30,6 +37,8 @@ def main():
     ap.add_argument("--threshold", default="0.5")
     ap.add_argument("--windows", help="comma-separated window indices (window i: ids[i*length:(i+1)*length])")
     ap.add_argument("--no-threshold", action="store_true", help="skip the early-exit modes")
+    ap.add_argument("--warmup", action="store_true", help="run every mode once per window first, untimed")
+    ap.add_argument("--extra", default="", help="arguments added to every run, e.g. '--threads 1'")
     a = ap.parse_args()
     ids = [int(x) for x in re.split(r"[,\s]+", open(a.ids).read()) if x]
     if a.windows:
@@ -39,16 +48,21 @@ def main():
     else:
         stride = max(a.length, (len(ids) - a.length) // max(1, a.prompts))
         prompts = [ids[i * stride: i * stride + a.length] for i in range(a.prompts)]
-    modes = {"plain": ["--exit", "last"]}
+    common = a.extra.split()
+    modes = {"plain": ["--exit", "last"] + common}
     for spec in a.speculate.split(","):
         # K:D, or K:D:P with --draft-min-probability P
         k, d, *p = spec.split(":")
         extra = ["--draft-min-probability", p[0]] if p else []
-        modes[f"speculate K={k} D={d}" + (f" P={p[0]}" if p else "")] = ["--exit", "last", "--speculate", k, "--draft-steps", d] + extra
+        modes[f"speculate K={k} D={d}" + (f" P={p[0]}" if p else "")] = ["--exit", "last", "--speculate", k, "--draft-steps", d] + extra + common
     if not a.no_threshold:
-        modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"]
-        modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"]
+        modes[f"threshold:{a.threshold} full depth"] = ["--exit", f"threshold:{a.threshold}", "--full-depth"] + common
+        modes[f"threshold:{a.threshold} early exit"] = ["--exit", f"threshold:{a.threshold}"] + common
     results = {m: [] for m in modes}
+    if a.warmup:
+        for prompt in prompts:
+            for extra in modes.values():
+                run(a.ouro, a.model, prompt, a.new, extra)
     for r in range(a.rounds):
         for p, prompt in enumerate(prompts):
             for m, extra in modes.items():
@@ -66,8 +80,15 @@ def main():
                  for p, r, o in rows]
         steps = [o.get("mean_loop_steps") for _, _, o in rows if o.get("mean_loop_steps") is not None]
         acc = [o.get("acceptance_rate") for _, _, o in rows if o.get("acceptance_rate") is not None]
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        def pooled(key):
+            # tokens per second of all this mode's runs over the baseline's runs next to them
+            mine = sum(len(o["generated"]) - 1 for _, _, o in rows) / sum(o[key] for _, _, o in rows)
+            theirs = sum(len(yard[(p, r)]["generated"]) - 1 for p, r, _ in rows) / sum(yard[(p, r)][key] for p, r, _ in rows)
+            return mine / theirs
+        cpu = f"  pooled x{pooled('decode_seconds'):.3f}" + (f"  CPU x{pooled('decode_cpu_seconds'):.3f}" if "decode_cpu_seconds" in rows[0][2] else "")
         print(f"{m:32s} tok/s {statistics.median(o['decode_tokens_per_second'] for _, _, o in rows):9.1f}  "
-              f"x{statistics.median(ratios):.3f} vs {'full depth' if yard is full else 'plain'}  "
+              f"x{statistics.median(ratios):.3f} [{quartiles[0]:.2f}-{quartiles[2]:.2f}]{cpu} vs {'full depth' if yard is full else 'plain'}  "
               f"identical {same}/{len(rows)}  positional agreement {agree:.3f}  first difference (median) {statistics.median(first)}"
               + (f"  mean loop steps {statistics.mean(steps):.3f}" if steps else "")
               + (f"  acceptance {statistics.mean(acc):.3f}" if acc else ""))

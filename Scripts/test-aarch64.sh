@@ -69,12 +69,12 @@ for build in "${builds[@]}"; do
     run "$build" "$binary"
     continue
   fi
-  run "$build, cortex-a53 (plain NEON)" $qemu -cpu cortex-a53 "$binary" --expect-best neon
-  run "$build, cortex-a76 (dotprod)" $qemu -cpu cortex-a76 "$binary" --expect-best dotprod
-  run "$build, max (i8mm)" $qemu -cpu max "$binary" --expect-best i8mm
+  run "$build, cortex-a53 (plain NEON)" $qemu -cpu cortex-a53 "$binary" --expect-best neon --kv-sample
+  run "$build, cortex-a76 (dotprod)" $qemu -cpu cortex-a76 "$binary" --expect-best dotprod --kv-sample
+  run "$build, max (i8mm)" $qemu -cpu max "$binary" --expect-best i8mm --kv-sample
   # OURO_KERNELS picks the starting level; a level the CPU lacks leaves the best one.
-  run "$build, max, OURO_KERNELS=neon" env OURO_KERNELS=neon $qemu -cpu max "$binary" --expect-start neon
-  run "$build, cortex-a53, OURO_KERNELS=i8mm" env OURO_KERNELS=i8mm $qemu -cpu cortex-a53 "$binary" --expect-start neon
+  run "$build, max, OURO_KERNELS=neon" env OURO_KERNELS=neon $qemu -cpu max "$binary" --expect-start neon --kv-sample
+  run "$build, cortex-a53, OURO_KERNELS=i8mm" env OURO_KERNELS=i8mm $qemu -cpu cortex-a53 "$binary" --expect-start neon --kv-sample
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

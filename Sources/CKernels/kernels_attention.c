@@ -28,28 +28,6 @@ typedef void (*kv_exp_fn)(float *x, int n, float shift);
 
 // ---- plain C ----
 
-static uint16_t float_to_half(float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    const uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
-    const uint32_t magnitude = bits & 0x7fffffffu;
-    if (magnitude > 0x7f800000u) return sign | 0x7e00 | (uint16_t)((magnitude & 0x7fffff) >> 13);
-    if (magnitude >= 0x477ff000u) return sign | 0x7c00;          // rounds to >= 65520: inf
-    if (magnitude < 0x38800000u) {                                 // below 2^-14: subnormal half
-        if (magnitude < 0x33000000u) return sign;                  // below half the smallest: 0
-        const uint32_t mantissa = (magnitude & 0x7fffff) | 0x800000;
-        const int shift = 126 - (int)(magnitude >> 23);            // 14..24
-        uint32_t half = mantissa >> shift;
-        const uint32_t rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
-        if (rest > midpoint || (rest == midpoint && (half & 1))) half++;
-        return sign | (uint16_t)half;
-    }
-    uint32_t half = ((magnitude >> 13) - (112u << 10));
-    const uint32_t rest = magnitude & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++;
-    return sign | (uint16_t)half;
-}
-
 size_t ck_kv_row_bytes(int type, int dim) {
     switch (type) {
     case CK_KV_F32: return (size_t)dim * 4;
@@ -59,37 +37,7 @@ size_t ck_kv_row_bytes(int type, int dim) {
     }
 }
 
-void ck_kv_store(int type, const float *x, int dim, void *dst) {
-    switch (type) {
-    case CK_KV_F32:
-        memcpy(dst, x, (size_t)dim * 4);
-        return;
-    case CK_KV_F16: {
-        uint8_t *out = dst;
-        for (int i = 0; i < dim; i++) {
-            const uint16_t h = float_to_half(x[i]);
-            out[2 * i] = (uint8_t)h;
-            out[2 * i + 1] = (uint8_t)(h >> 8);
-        }
-        return;
-    }
-    case CK_KV_Q8_0: {
-        // As ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d), d stored as f16.
-        uint8_t *out = dst;
-        for (int b = 0; b < dim / CK_QK; b++, out += CK_Q8_0_BYTES) {
-            const float *xb = x + b * CK_QK;
-            float amax = 0;
-            for (int j = 0; j < CK_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
-            const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-            const uint16_t h = float_to_half(d);
-            out[0] = (uint8_t)h;
-            out[1] = (uint8_t)(h >> 8);
-            for (int j = 0; j < CK_QK; j++) out[2 + j] = (uint8_t)(int8_t)roundf(xb[j] * id);
-        }
-        return;
-    }
-    }
-}
+// ck_kv_store: kernels_kv_store.c.
 
 static float dot_f32_plain(const void *row, const float *q, int dim) {
     const float *k = row;

@@ -73,6 +73,8 @@ void ck_quantize_block_plain(const float *xb, int8_t *q, float *d, int32_t *sum)
 void ck_quantize_activations_avx2(const float *x, ck_activations *a);
 #endif
 
+/// Float to IEEE half, round to nearest even, portable (kernels_kv_store.c).
+uint16_t ck_float_to_half(float f);
 /// IEEE half to float, exact, portable (scalar path and scales).
 float ck_half_to_float(uint16_t h);
 

@@ -215,11 +215,11 @@ final class KVCache: @unchecked Sendable {
 
     private func write(slot: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, tokens T: Int, start: Int) {
         let type = options.type.kernelType, width = kvHeads * headDim
+        // A position's kv heads are chunkPositions rows apart in its chunk: one call per K and per V.
+        let headStride = Self.chunkPositions * rowBytes
         for t in 0..<T {
-            for head in 0..<kvHeads {
-                ck_kv_store(type, keys + t * width + head * headDim, Int32(headDim), row(slot, 0, head, start + t))
-                ck_kv_store(type, values + t * width + head * headDim, Int32(headDim), row(slot, 1, head, start + t))
-            }
+            ck_kv_store_heads(type, keys + t * width, Int32(kvHeads), Int32(headDim), row(slot, 0, 0, start + t), headStride)
+            ck_kv_store_heads(type, values + t * width, Int32(kvHeads), Int32(headDim), row(slot, 1, 0, start + t), headStride)
         }
     }
 

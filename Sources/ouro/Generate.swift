@@ -92,8 +92,12 @@ extension OuroCommand {
         @Flag(help: "Print JSON: with --prompt/--chat the prompt and generated ids, the text and timings.")
         var json = false
 
+        @Option(help: "Threads (default: number of online CPUs). With 1, decode_cpu_seconds in --json is the decode's own compute.")
+        var threads: Int?
+
         func validate() throws {
             guard newTokens >= 0 else { throw ValidationError("'--max-new' must be 0 or more") }
+            guard (threads ?? 1) >= 1 else { throw ValidationError("'--threads' must be 1 or more") }
             let inputs = [prompt != nil, chatFile != nil, tokens != nil].filter { $0 }.count
             guard inputs == 1 else { throw ValidationError("give exactly one of '--prompt', '--chat' or '--tokens'") }
             if let tokens {
@@ -135,7 +139,7 @@ extension OuroCommand {
                     ids = try conversation.prompt(messages, template: try conversation.template(tokenizer, model: model), tokenizer: tokenizer).ids
                 }
                 guard !ids.isEmpty else { throw CLIError("the prompt has no tokens") }
-                let runner = OuroRunner(weights: try loadWeights(model))
+                let runner = OuroRunner(weights: try loadWeights(model), threads: threads)
                 let limit = try kv.options(contextLimit: context.contextLimit).context(for: runner.config)
                 guard ids.count < limit else {
                     throw CLIError("the prompt has \(ids.count) tokens; the context takes at most \(limit) positions"
@@ -155,11 +159,13 @@ extension OuroCommand {
                 struct Output: Encodable {
                     let prompt: [Int]; let generated: [Int]; let text: String; let stop_reason: GeneratedAnswer.StopReason
                     let prefill_seconds: Double; let decode_seconds: Double; let decode_tokens_per_second: Double
+                    let decode_cpu_seconds: Double
                     let mean_loop_steps: Double?; let acceptance_rate: Double?
                 }
                 print(try jsonString(Output(prompt: ids, generated: answer.ids, text: answer.text, stop_reason: answer.stopReason,
                                             prefill_seconds: answer.prefillSeconds, decode_seconds: answer.decodeSeconds,
                                             decode_tokens_per_second: answer.decodeTokensPerSecond,
+                                            decode_cpu_seconds: answer.decodeCPUSeconds,
                                             mean_loop_steps: answer.meanLoopSteps, acceptance_rate: answer.acceptanceRate)))
             } else if !answer.text.hasSuffix("\n") {
                 writeToStandardOutput("\n")
@@ -171,7 +177,7 @@ extension OuroCommand {
             let started = Date()
             let (generated, answer) = try reportingBadInput { () -> ([Int], GeneratedAnswer?) in
                 let weights = try loadWeights(model)
-                let runner = OuroRunner(weights: weights)
+                let runner = OuroRunner(weights: weights, threads: threads)
                 let mode = depth.exit?.mode ?? runner.defaultExitMode
                 if noCache {
                     return (try runner.generate(prompt: prompt, maxNewTokens: newTokens, cached: false, exit: mode), nil)
@@ -192,11 +198,13 @@ extension OuroCommand {
                 struct Output: Encodable {
                     let prompt: [Int]; let generated: [Int]; let seconds: Double
                     let prefill_seconds: Double?; let decode_seconds: Double?; let decode_tokens_per_second: Double?
+                    let decode_cpu_seconds: Double?
                     let mean_loop_steps: Double?; let acceptance_rate: Double?
                 }
                 print(try jsonString(Output(prompt: prompt, generated: generated, seconds: seconds,
                                             prefill_seconds: answer?.prefillSeconds, decode_seconds: answer?.decodeSeconds,
                                             decode_tokens_per_second: answer?.decodeTokensPerSecond,
+                                            decode_cpu_seconds: answer?.decodeCPUSeconds,
                                             mean_loop_steps: answer?.meanLoopSteps, acceptance_rate: answer?.acceptanceRate)))
             } else {
                 print(generated.map(String.init).joined(separator: ","))

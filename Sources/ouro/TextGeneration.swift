@@ -24,6 +24,9 @@ struct GeneratedAnswer {
     var promptTokens = 0
     var prefillSeconds = 0.0
     var decodeSeconds = 0.0
+    /// The process's CPU seconds (all threads) over the same span: with `--threads 1` the decode's own
+    /// compute, which time-slicing on a loaded machine does not stretch as it stretches wall time.
+    var decodeCPUSeconds = 0.0
     /// One-token forward calls of this answer and the loop steps they ran (early exit: fewer than the
     /// loop count each).
     var decodeCalls = 0
@@ -66,6 +69,7 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
     let started = DispatchTime.now().uptimeNanoseconds
     var logits = try session.append(newTokens)
     let prefillEnded = DispatchTime.now().uptimeNanoseconds
+    let prefillEndedCPU = processCPUSeconds()
     answer.prefillSeconds = Double(prefillEnded - started) / 1e9
     var decoder = tokenizer.map { StreamingDecoder(tokenizer: $0) }
     let (callsBefore, stepsBefore) = (session.decodedTokens, session.decodeLoopSteps)
@@ -115,7 +119,15 @@ func generateAnswer(session: OuroSession, prompt: [Int], maxNew: Int, sampler: i
     answer.text += tail
     if !tail.isEmpty { write(tail) }
     answer.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillEnded) / 1e9
+    answer.decodeCPUSeconds = processCPUSeconds() - prefillEndedCPU
     return answer
+}
+
+/// CPU seconds this process has used so far (all threads, user + system).
+private func processCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 /// Writes to stdout at once (no buffering), so streamed text appears as it is generated.

@@ -231,11 +231,81 @@ static void test_quantization(int best) {
     free(x); free(q0); free(q1); free(d0); free(d1); free(s0); free(s1);
 }
 
+// K/V filing (kernels_kv_store.c): every level's f16 rounding against the plain C conversion,
+// bit for bit. Natively every one of the 2^32 float patterns (NaNs, infinities, subnormal halves,
+// ties) in runs of 4096, at odd lengths too (the vector tails); under qemu (--kv-sample) a
+// pseudo-random 2^22 of them. Then ck_kv_store_heads (f16 and Q8_0) against per-head ck_kv_store.
+static void test_kv_store(int best, int sampled) {
+    enum { RUN = 4096 };
+    float *x = malloc(sizeof(float) * RUN);
+    uint8_t *plain = malloc(2 * RUN + 2), *fast = malloc(2 * RUN + 2);   // + 2: the overrun check
+    const uint64_t runs = sampled ? (1u << 22) / RUN : (1ull << 32) / RUN;
+    uint64_t mismatches[8] = { 0 };
+    for (uint64_t r = 0; r < runs; r++) {
+        for (uint32_t i = 0; i < RUN; i++) {
+            const uint32_t bits = sampled ? rnd() : (uint32_t)(r * RUN + i);
+            memcpy(x + i, &bits, 4);
+        }
+        const int n = RUN - (int)(r % 23);     // tails of every length below 16 (RUN: none)
+        ck_set_level(CK_LEVEL_SCALAR);
+        ck_kv_store_halves(x, n, plain);
+        for (int level = CK_LEVEL_SCALAR + 1; level <= best && level < 8; level++) {
+            ck_set_level(level);
+            memset(fast, 0x55, 2 * RUN + 2);
+            ck_kv_store_halves(x, n, fast);
+            if (memcmp(plain, fast, 2 * (size_t)n) != 0 || fast[2 * n] != 0x55) mismatches[level]++;
+        }
+    }
+    for (int level = CK_LEVEL_SCALAR + 1; level <= best && level < 8; level++) {
+        char what[120];
+        snprintf(what, sizeof what, "f16 K/V store level %s bit for bit (%s)", ck_level_name(level),
+                 sampled ? "2^22 sampled floats" : "all 2^32 floats");
+        check(mismatches[level] == 0, what);
+    }
+    // Heads: 3 rows of 64 at a stride of 5 rows; every level against per-head stores.
+    const int heads = 3, dim = 64;
+    const size_t stride = 5 * 136;
+    for (int i = 0; i < heads * dim; i++) x[i] = (rnd_unit() - 0.5f) * (float)(1 << (rnd() % 12));
+    uint8_t *one = calloc(heads * stride, 1), *all = calloc(heads * stride, 1);
+    const int kv_types[] = { CK_KV_F32, CK_KV_F16, CK_KV_Q8_0 };
+    for (int level = CK_LEVEL_SCALAR; level <= best; level++) {
+        for (int k = 0; k < 3; k++) {
+            memset(one, 0x33, heads * stride);
+            memset(all, 0x33, heads * stride);
+            ck_set_level(CK_LEVEL_SCALAR);
+            for (int h = 0; h < heads; h++) ck_kv_store(kv_types[k], x + h * dim, dim, one + h * stride);
+            ck_set_level(level);
+            ck_kv_store_heads(kv_types[k], x, heads, dim, all, stride);
+            char what[120];
+            snprintf(what, sizeof what, "K/V store of %d heads, type %d, level %s", heads, kv_types[k], ck_level_name(level));
+            check(memcmp(one, all, heads * stride) == 0, what);
+        }
+    }
+    // A few halves checked by value (independent of the conversion code): 1, -2, 65504, 2^-24, tie cases.
+    const float values[] = { 1.0f, -2.0f, 65504.0f, 65520.0f, 5.9604645e-8f, 2.9802322e-8f, 1.00048828125f, 1.00146484375f };
+    const uint16_t halves[] = { 0x3c00, 0xc000, 0x7bff, 0x7c00, 0x0001, 0x0000, 0x3c00, 0x3c02 };
+    for (int level = CK_LEVEL_SCALAR; level <= best; level++) {
+        ck_set_level(level);
+        uint8_t out[16];
+        ck_kv_store_halves(values, 8, out);
+        int ok = 1;
+        for (int i = 0; i < 8; i++) ok &= (uint16_t)(out[2 * i] | (out[2 * i + 1] << 8)) == halves[i];
+        char what[120];
+        snprintf(what, sizeof what, "f16 K/V store known values level %s", ck_level_name(level));
+        check(ok, what);
+    }
+    free(x); free(plain); free(fast); free(one); free(all);
+}
+
 int main(int argc, char **argv) {
     const char *expect_best = NULL, *expect_start = NULL;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    int kv_sampled = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--kv-sample") == 0) { kv_sampled = 1; continue; }
+        if (i + 1 >= argc) break;
         if (strcmp(argv[i], "--expect-best") == 0) expect_best = argv[i + 1];
         else if (strcmp(argv[i], "--expect-start") == 0) expect_start = argv[i + 1];
+        i++;
     }
     const int start = ck_level(), best = ck_best_level();
     printf("kernel levels: best %s, starting at %s\n", ck_level_name(best), ck_level_name(start));
@@ -244,6 +314,7 @@ int main(int argc, char **argv) {
     check(ck_level_named("nonsense") == -1 && ck_level_named("c") == CK_LEVEL_SCALAR, "level names");
 
     test_quantization(best);
+    test_kv_store(best, kv_sampled);
     // Row counts around the i8mm row pairs and the call split; block counts around the block pairs
     // (small types) and several super-blocks; every token count 1..9 (groups of 4, pairs, tails).
     // Super-block types: 13 and 16 rows give calls of 4 + 3, 4 + 2, 4 + 4 + 1 rows for the

@@ -25,6 +25,12 @@ final class AdaptiveDepthCLITests: XCTestCase {
             let rate = try XCTUnwrap(output["acceptance_rate"] as? Double)
             XCTAssertTrue((0...1).contains(rate))
         }
+        // One thread: the same tokens, and the decode's CPU time next to its wall time.
+        let single = try json(["generate", Self.model, "--tokens", prompt, "--max-new", String(greedy.count), "--exit", "last",
+                               "--speculate", "2", "--draft-steps", "1", "--threads", "1", "--json"])
+        XCTAssertEqual(single["generated"] as? [Int], greedy)
+        let cpu = try XCTUnwrap(single["decode_cpu_seconds"] as? Double)
+        XCTAssertTrue(cpu > 0, "\(cpu)")
     }
 
     func testEarlyExitReportsItsMeanLoopSteps() throws {
@@ -57,6 +63,7 @@ final class AdaptiveDepthCLITests: XCTestCase {
             (["--speculate=-1"], "'--speculate' must be 0 or more"),
             (["--speculate", "2", "--no-cache"], "need the KV cache"),
             (["--speculate", "2", "--kv-share", "mean"], "'--speculate' needs '--kv-share full'"),
+            (["--threads", "0"], "'--threads' must be 1 or more"),
         ]
         for (extra, mention) in cases {
             let result = try CLI.run(["generate", Self.model, "--tokens", "1,2"] + extra)

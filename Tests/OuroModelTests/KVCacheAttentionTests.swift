@@ -26,6 +26,40 @@ final class KVCacheAttentionTests: XCTestCase {
         }
     }
 
+    /// The vectorized f16 store (F16C, AVX-512, NEON) at every level against the Quantization
+    /// module's f16 encoding: ties, values that round to inf, subnormal halves, signed zeros, and row
+    /// lengths with every vector tail; and the per-position store of several kv heads
+    /// (`ck_kv_store_heads`, a stride apart) against one `ck_kv_store` per head.
+    func testVectorizedHalfStoreMatchesTheEncodingAtEveryLevel() throws {
+        var g = UnitIntervalGenerator(state: 11)
+        let special: [Float] = [1.00048828125, 1.00146484375, -1.00048828125, 65504, 65519.99, 65520, -70000, .infinity, -.infinity,
+                                5.9604645e-8, 2.9802322e-8, 2.9802326e-8, 8.940697e-8, 6.1035156e-5, 6.0975552e-5, 0, -0.0]
+        var levels: [Int32] = [Int32(CK_LEVEL_SCALAR)]
+        for level in [Int32(CK_LEVEL_AVX2), Int32(CK_LEVEL_AVX512VNNI)] where ck_best_level() >= level { levels.append(level) }
+        let previous = ck_level()
+        defer { ck_set_level(previous) }
+        for level in levels {
+            ck_set_level(level)
+            for n in [1, 7, 8, 15, 16, 17, 31, 33, 64, 100] {
+                let x = (0..<n).map { i in i % 3 == 0 ? special[(i / 3) % special.count] : (g.next() - 0.5) * Float(1 << (i % 20)) * 1e-4 }
+                var stored = [UInt8](repeating: 0x55, count: 2 * n + 2)
+                ck_kv_store_halves(x, Int32(n), &stored)
+                XCTAssertEqual(Array(stored[0..<2 * n]), try quantize(.f16, x), "level \(level), \(n) values")
+                XCTAssertEqual(Array(stored.suffix(2)), [UInt8](repeating: 0x55, count: 2), "level \(level): nothing written past \(n) values")
+            }
+            let heads = 3, dim = 64, stride = 5 * 136
+            let x = (0..<heads * dim).map { _ in (g.next() - 0.5) * 8 }
+            for type in KVCacheType.allCases {
+                var one = [UInt8](repeating: 0x33, count: heads * stride), all = one
+                for h in 0..<heads {
+                    x.withUnsafeBufferPointer { ck_kv_store(type.kernelType, $0.baseAddress! + h * dim, Int32(dim), &one[h * stride]) }
+                }
+                ck_kv_store_heads(type.kernelType, x, Int32(heads), Int32(dim), &all, stride)
+                XCTAssertEqual(all, one, "\(type), level \(level)")
+            }
+        }
+    }
+
     /// Rows [0, cached) from a stored span (one chunk-like run), rows after that from an f32 span,
     /// queries at positions cached ..< cached + T with the causal mask.
     private func check(type: KVCacheType, dim: Int, cached: Int, tokens T: Int, group: Int, level: Int32) throws {

@@ -156,6 +156,10 @@ enum { CK_KV_F32 = 0, CK_KV_F16 = 1, CK_KV_Q8_0 = 8 };
 size_t ck_kv_row_bytes(int type, int dim);
 /// Stores `dim` floats as one row of `type` at dst (f16 round-to-nearest-even; Q8_0 as ggml).
 void ck_kv_store(int type, const float *x, int dim, void *dst);
+/// `heads` rows of `dim` floats (contiguous at x) stored as ck_kv_store does, head h at dst + h * head_stride.
+void ck_kv_store_heads(int type, const float *x, int heads, int dim, void *dst, size_t head_stride);
+/// `n` floats as little-endian IEEE halves (round to nearest even), vectorized; the same bits on every level.
+void ck_kv_store_halves(const float *x, int n, void *dst);
 
 /// `count` consecutive positions of one KV head, starting at absolute position `first`:
 /// position first + j's key at k + j * stride bytes, its value at v + j * stride.
