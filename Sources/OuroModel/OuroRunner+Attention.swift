@@ -2,6 +2,17 @@ import CKernels
 import Foundation
 
 extension OuroRunner {
+    /// RoPE on the T new query and key rows of `a` (their positions' angles are in `a.cos`/`a.sin`).
+    func applyRoPE(tokens T: Int, _ a: Activations) {
+        let nh = config.headCount, nkv = config.kvHeadCount, half = config.headDim / 2
+        let qWidth = nh * config.headDim, kvWidth = nkv * config.headDim
+        for t in 0..<T {
+            let cos = a.cos.pointer + t * half, sin = a.sin.pointer + t * half
+            rope.apply(a.q.pointer + t * qWidth, heads: nh, cos: cos, sin: sin)
+            rope.apply(a.k.pointer + t * kvWidth, heads: nkv, cos: cos, sin: sin)
+        }
+    }
+
     /// RoPE on the new q/k rows, then causal grouped-query attention of the T new queries over
     /// positions 0 ..< start + T; result in `a.attention` [T, nh*D]. Earlier positions come from the
     /// cache's kept slot for (step, layer) in its stored type; the T new positions from this call's
@@ -9,12 +20,8 @@ extension OuroRunner {
     /// are then filed in the cache (`KVCache.store`). Query heads are split over the thread pool.
     func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
         let D = config.headDim, nh = config.headCount, nkv = config.kvHeadCount
-        let half = D / 2, qWidth = nh * D, kvWidth = nkv * D
-        for t in 0..<T {
-            let cos = a.cos.pointer + t * half, sin = a.sin.pointer + t * half
-            rope.apply(a.q.pointer + t * qWidth, heads: nh, cos: cos, sin: sin)
-            rope.apply(a.k.pointer + t * kvWidth, heads: nkv, cos: cos, sin: sin)
-        }
+        let qWidth = nh * D, kvWidth = nkv * D
+        applyRoPE(tokens: T, a)
         let step = slot / config.layerCount, layer = slot % config.layerCount
         let kept = cache.keptSlot(step: step, layer: layer)
         let group = nh / nkv

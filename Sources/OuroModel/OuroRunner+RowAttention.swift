@@ -8,12 +8,7 @@ extension OuroRunner {
     func attentionRowByRow(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations, scratch: RowAttentionScratch) {
         precondition(cache.options.sharing == .full, "decode-identical attention needs full K/V sharing")
         let D = config.headDim, nh = config.headCount, nkv = config.kvHeadCount
-        let half = D / 2, qWidth = nh * D, kvWidth = nkv * D
-        for t in 0..<T {
-            let cos = a.cos.pointer + t * half, sin = a.sin.pointer + t * half
-            rope.apply(a.q.pointer + t * qWidth, heads: nh, cos: cos, sin: sin)
-            rope.apply(a.k.pointer + t * kvWidth, heads: nkv, cos: cos, sin: sin)
-        }
+        applyRoPE(tokens: T, a)
         let step = slot / config.layerCount, layer = slot % config.layerCount
         cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start)
         let rows = VerifiedRowAttention(headDim: D, heads: nh, kvHeads: nkv, threads: threads)
