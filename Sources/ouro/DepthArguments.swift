@@ -13,7 +13,7 @@ struct DepthArguments: ParsableArguments {
     var fullDepth = false
 
     @Option(help: ArgumentHelp(
-        "Self-speculative decoding: tokens drafted per verification pass (0: off).",
+        "Self-speculative decoding: tokens drafted per verification pass (0: off; 3 with --draft-steps 1 decoded fastest on the trained fixture, Docs/ADAPTIVE_DEPTH.md).",
         discussion: "The first --draft-steps loop steps draft K tokens, the full model checks them in one pass; greedy output is exactly plain greedy's, sampled output has the same distribution. Needs --kv-share full."))
     var speculate: Int = 0
 
