@@ -1,5 +1,6 @@
-// Helpers shared by the four-row 512-bit decode kernels of the Q4_K-style super-blocks (Q4_K in
-// kernels_q4k_rows512.c, Q5_K in kernels_newtypes_rows512.c): the 6-bit scales/mins of four rows
+// Helpers shared by the four-row 512-bit decode kernels of the K-quant super-blocks (Q4_K in
+// kernels_q4k_rows512.c, Q6_K in kernels_q6k_rows512.c, Q5_K/Q3_K/IQ4_XS in
+// kernels_newtypes_rows512.c): the prefetch of the rows ahead, the 6-bit scales/mins of four rows
 // unpacked together and the tables that put their mins in lanes. Include after the file's
 // `#pragma clang attribute push(target(... avx512vbmi ...))`.
 #ifndef OURO_CKERNELS_KQUANT_ROWS512_H
@@ -12,6 +13,16 @@ static inline uint32_t ck_u32_at(const uint8_t *p) {
     uint32_t u;
     memcpy(&u, p, 4);
     return u;
+}
+
+// The prefetch that paces a group of rows: super-block s of the group being read prefetches the
+// `stretch` bytes at ahead + s * stretch (the rows read later, one super-block's bytes of each
+// row), into L1 or L2; every 64-byte line once.
+static inline __attribute__((always_inline)) void ck_prefetch_stretch(const uint8_t *ahead, int s, size_t stretch, int to_l1) {
+    const char *pf = (const char *)ahead + (size_t)s * stretch;
+    const size_t lines = (stretch + 63) / 64;
+    if (to_l1) for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+    else for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
 }
 
 // ck_q4k_scales_xmm on four rows' 12 scale bytes at once, one row per 128-bit lane: row k's sc_j

@@ -69,10 +69,7 @@ static inline __m512i nt_q3k_scales4(__m512i v) {
 
 // Prefetch of the group after this one (R rows of `bytes` per super-block), at this group's pace.
 static inline void nt_prefetch_next(const uint8_t *row, size_t row_bytes, int R, int s, int bytes, int to_l1) {
-    const char *ahead = (const char *)row + (size_t)R * row_bytes + (size_t)s * (R * bytes);
-    const int lines = (R * bytes + 63) / 64;
-    if (to_l1) for (int l = 0; l < lines; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-    else for (int l = 0; l < lines; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+    ck_prefetch_stretch(row + (size_t)R * row_bytes, s, (size_t)R * (size_t)bytes, to_l1);
 }
 
 // ---------------------------------------------------------------------------------------------

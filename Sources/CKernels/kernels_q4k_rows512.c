@@ -143,9 +143,7 @@ static inline __attribute__((always_inline)) void q4k_rows(
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p[4];
         for (int k = 0; k < 4; k++) p[k] = row + (size_t)(R > k ? k : 0) * row_bytes + (size_t)s * CK_Q4_K_BYTES;
-        const char *pf = (const char *)ahead + (size_t)s * stretch;
-        if (to_l1) for (size_t l = 0; l < (stretch + 63) / 64; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-        else for (size_t l = 0; l < (stretch + 63) / 64; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+        ck_prefetch_stretch(ahead, s, stretch, to_l1);
         const uint8_t *t = terms + (size_t)s * CK_Q4K_TERM_BYTES;
         const __m512i x0 = _mm512_load_si512(t), x1 = _mm512_load_si512(t + 64);
         const __m512i x2 = _mm512_load_si512(t + 128), x3 = _mm512_load_si512(t + 192);

@@ -31,6 +31,7 @@
 #include "kernels_kquant.h"
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi"))), apply_to = function)
+#include "kernels_kquant_rows512.h"
 
 #ifndef CK_Q6K_AHEAD_BYTES
 #define CK_Q6K_AHEAD_BYTES 16384
@@ -71,9 +72,7 @@ static inline __attribute__((always_inline)) void q6k_rows(
     const uint8_t *ahead = row + (size_t)(ahead_groups * R) * row_bytes;
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_Q6_K_BYTES;
-        const char *pf = (const char *)ahead + (size_t)s * stretch;
-        if (to_l1) for (size_t l = 0; l < (stretch + 63) / 64; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-        else for (size_t l = 0; l < (stretch + 63) / 64; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+        ck_prefetch_stretch(ahead, s, stretch, to_l1);
         const int8_t *xs = x + (size_t)s * CK_QK_K;
         const __m512i x0 = _mm512_loadu_si512(xs), x1 = _mm512_loadu_si512(xs + 64);
         const __m512i x2 = _mm512_loadu_si512(xs + 128), x3 = _mm512_loadu_si512(xs + 192);
