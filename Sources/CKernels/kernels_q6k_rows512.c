@@ -110,8 +110,6 @@ static inline __m512 q6k_row_term(__m512 acc, __m512i sum, __m128i sc, __m512 xd
     return acc;
 }
 
-
-
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void q6k_rows(
     const uint8_t *row, size_t row_bytes, int R, int ahead_groups, int to_l1, const uint8_t *terms, int nsb, float *y) {
@@ -138,11 +136,7 @@ static inline __attribute__((always_inline)) void q6k_rows(
     __attribute__((aligned(16))) float dk[4];
     for (int s = 0; s < nsb; s++) {
         const uint8_t *p = row + (size_t)s * CK_Q6_K_BYTES;
-        // This super-block's share of the group ahead, four lines per row (the whole stretch in
-        // one burst at the top ran 0.90x this from DRAM).
-        const char *pf = (const char *)ahead + (size_t)s * stretch;
-        const int lines = (int)((stretch + 63) / 64);
-        if (R == 1) ck_prefetch_stretch(ahead, s, stretch, to_l1);
+        ck_prefetch_stretch(ahead, s, stretch, to_l1);
         const uint8_t *t = terms + (size_t)s * CK_Q6K_TERM_BYTES;
         const __m512i xg0 = _mm512_load_si512(t), xg1 = _mm512_load_si512(t + 64);
         const __m512i xh0 = _mm512_load_si512(t + 128), xh1 = _mm512_load_si512(t + 192);
@@ -160,10 +154,9 @@ static inline __attribute__((always_inline)) void q6k_rows(
 #define Q6K_ROW(k, acc)                                                                                                  \
         if (R > k) {                                                                                                     \
             const uint8_t *q = p + (size_t)(k) * row_bytes;                                                              \
-            if (R > 1) for (int l = 4 * (k); l < 4 * (k) + 4 && l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1); \
             const __m512i ql0 = q6k_load(q), ql1 = q6k_load(q + 64), qh = q6k_load(q + 128);                         \
-            const __m512i b0 = _mm512_permutexvar_epi32(qh_order0, qh), b1 = _mm512_permutexvar_epi32(qh_order1, qh);   \
             const __m512i w0 = _mm512_unpacklo_epi32(ql0, ql1), w1 = _mm512_unpackhi_epi32(ql0, ql1);                   \
+            const __m512i b0 = _mm512_permutexvar_epi32(qh_order0, qh), b1 = _mm512_permutexvar_epi32(qh_order1, qh);   \
             __m512i g = _mm512_dpbusd_epi32(seed_g, _mm512_ternarylogic_epi32(low, w0, _mm512_gf2p8affine_epi64_epi8(b0, bits_lo, 0), 0xca), xg0); \
             g = _mm512_dpbusd_epi32(g, _mm512_ternarylogic_epi32(low, w1, _mm512_gf2p8affine_epi64_epi8(b1, bits_lo, 0), 0xca), xg1); \
             __m512i h = _mm512_dpbusd_epi32(seed_h, _mm512_ternarylogic_epi32(low, _mm512_srli_epi16(w0, 4), _mm512_gf2p8affine_epi64_epi8(b0, bits_hi, 0), 0xca), xh0); \
