@@ -101,7 +101,7 @@ final class DecodePathTests: XCTestCase {
         let config = Self.runners[2].1.config
         let cache = try KVCache(config: config, options: KVCacheOptions(type: .f16))
         try cache.reserve(300)
-        XCTAssertEqual(cache.capacity, 2 * KVCache.chunkPositions, "chunks as positions arrive")
+        XCTAssertEqual(cache.capacity, 2 * cache.chunkPositions, "chunks as positions arrive")
         let width = config.kvHeadCount * config.headDim
         let keys = (0..<width).map { Float($0 % 7) }, values = (0..<width).map { Float($0 % 5) }
         cache.store(step: 1, layer: 0, keys: keys, values: values, tokens: 1, start: 260)
@@ -114,7 +114,7 @@ final class DecodePathTests: XCTestCase {
         cache.advance(by: 261)
         cache.truncate(to: 10)
         XCTAssertEqual(cache.length, 10)
-        XCTAssertEqual(cache.capacity, 2 * KVCache.chunkPositions, "truncation keeps the memory")
+        XCTAssertEqual(cache.capacity, 2 * cache.chunkPositions, "truncation keeps the memory")
     }
 
     func testBytesPerPositionForEveryTypeAndMode() {
