@@ -11,6 +11,8 @@
 //   from L2 (one head of 1,024 positions, 3,000 times over): /tmp/kv_attention_bench 1024 3 1 1 3000
 //   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages;
 //   NEXTPF=N prefetches N positions of the next chunk before each span (default 64, as decode does).
+//   CHUNK=N positions per chunk (default 256; KVCache uses 1,024 for q8_0/last at Ouro-1.4B);
+//   PAIR=N runs heads two at a time, N positions of each in turn (four streams in flight).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
