@@ -95,6 +95,7 @@ static struct {
     int on, no_guard;
     uint64_t jobs, parallel_jobs, solo_jobs, tasks, own_tasks;
     uint64_t job_ns, own_ns, wait_ns, gap_ns, last_end, wake_ns, wake_count;
+    uint64_t wait_hist[6], wait_hist_ns[6];   // caller waits: < 2, < 8, < 32, < 128, < 1000 us, longer
     _Atomic uint64_t worker_ns, worker_tasks;
 } prof;
 
@@ -119,6 +120,11 @@ static void print_profile(void) {
             (unsigned long long)prof.tasks, (unsigned long long)prof.own_tasks, (unsigned long long)prof.worker_tasks,
             prof.job_ns * ms, prof.own_ns * ms, prof.wait_ns * ms, prof.worker_ns * ms, prof.gap_ns * ms,
             prof.wake_count ? prof.wake_ns / 1e3 / prof.wake_count : 0.0, (unsigned long long)prof.wake_count);
+    static const char *const bins[6] = { "<2us", "<8us", "<32us", "<128us", "<1ms", ">=1ms" };
+    fprintf(stderr, "pool: caller waits (count / ms):");
+    for (int i = 0; i < 6; i++)
+        fprintf(stderr, " %s %llu / %.1f", bins[i], (unsigned long long)prof.wait_hist[i], prof.wait_hist_ns[i] * ms);
+    fprintf(stderr, "\n");
 }
 
 static void profile_start(void) {
@@ -355,6 +361,10 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         prof.own_ns += t1 - t0;
         prof.wait_ns += t2 - t1;
         prof.last_end = t2;
+        const uint64_t w = t2 - t1;
+        const int bin = w < 2000 ? 0 : w < 8000 ? 1 : w < 32000 ? 2 : w < 128000 ? 3 : w < 1000000 ? 4 : 5;
+        prof.wait_hist[bin]++;
+        prof.wait_hist_ns[bin] += w;
     }
     pool.parallel_ns += t2 - p0;
     pool.parallel_tasks += (uint64_t)count;
