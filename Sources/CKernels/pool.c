@@ -15,8 +15,6 @@
 // included. So the caller also times what it gets per task: wall ns per task of recent parallel
 // jobs, stalls included, against the last stretch run alone. A trigger while parallel jobs are
 // clearly the faster is ignored; the solo figure is re-measured after CK_SOLO_STALE parallel jobs.
-// The parallel figure is not restarted by a pause, so a burst of stalls just after one is judged
-// by it too.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -320,11 +318,7 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         if (pool.solo_left == 0) {
             pool.solo_rate = pool.solo_tasks ? pool.solo_ns * 16 / pool.solo_tasks : 0;
             pool.solo_ns = pool.solo_tasks = 0;
-            // The parallel rate is kept (it decays as parallel jobs run): stalls come in bursts
-            // while another process holds a core for a few ms, and with the rate restarted here a
-            // second burst within the next ~1024 tasks found no rate to compare, paused again,
-            // doubled the pause, and a run went solo for 95 % of its jobs (1.4B Q4_0, two threads,
-            // 8 stalls >= 1 ms in 64 tokens: 8.95 tok/s, the one-thread figure).
+            pool.parallel_ns = pool.parallel_tasks = 0;
             pool.parallel_since_rate = 0;
         }
         if (prof.on) {
