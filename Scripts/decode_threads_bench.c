@@ -4,7 +4,7 @@
 // (--gated: the gate/up job's task i is rows [64i, 64i + 64) of both, as the model's gated unit),
 // each job's rows split in contiguous halves over the threads (as pool.c does), a barrier per job.
 // What runs on the rows: a plain read (`read`: xor of 64-byte loads, software prefetch D bytes
-// ahead) or the real decode kernels (`q4_0`, `q4_k`: ck_matmul_rows in 64-row chunks).
+// ahead) or the real decode kernels (`q4_0`, `q4_k`, `iq4_nl`: ck_matmul_rows in 64-row chunks).
 // Variants: barrier spin | futex | none (no barrier at all: each thread streams its halves of every
 // job back to back, the upper bound), split half | interleave (64-row chunks dealt in turn),
 // --prefetch-next BYTES (before the barrier, each thread prefetches the first BYTES of its half of
@@ -226,11 +226,11 @@ static void *huge_alloc(size_t bytes) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
+        fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k|iq4_nl THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
                         "       [--prefetch BYTES (read mode)] [--prefetch-next BYTES] [--pool] [--gated] [--gated-rows N] [--pair-prefetch BYTES] [--tokens N]\n");
         return 2;
     }
-    B.mode = strcmp(argv[1], "read") == 0 ? 0 : strcmp(argv[1], "q4_0") == 0 ? CK_TYPE_Q4_0 : strcmp(argv[1], "q4_k") == 0 ? CK_TYPE_Q4_K : -1;
+    B.mode = strcmp(argv[1], "read") == 0 ? 0 : strcmp(argv[1], "q4_0") == 0 ? CK_TYPE_Q4_0 : strcmp(argv[1], "q4_k") == 0 ? CK_TYPE_Q4_K : strcmp(argv[1], "iq4_nl") == 0 ? CK_TYPE_IQ4_NL : -1;
     B.threads = atoi(argv[2]);
     B.prefetch = 8192;
     B.gated_rows = CHUNK_ROWS;
@@ -251,7 +251,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "decode_threads_bench: bad arguments (THREADS is 1 or 2)\n");
         return 2;
     }
-    // Q4_0: 18 bytes per 32; Q4_K: 144 per 256 - both 0.5625 bytes per weight.
+    // Q4_0 / IQ4_NL: 18 bytes per 32; Q4_K: 144 per 256 - all 0.5625 bytes per weight.
     const int k_type = B.mode == CK_TYPE_Q4_K;
     const size_t row2048 = k_type ? HIDDEN / 256 * 144 : HIDDEN / 32 * 18, row5632 = k_type ? FFN / 256 * 144 : FFN / 32 * 18;
     const size_t layer_bytes = 4 * (size_t)HIDDEN * row2048 + 2 * (size_t)FFN * row2048 + (size_t)HIDDEN * row5632;
