@@ -1,22 +1,25 @@
 // The two-core read limit for decode's access pattern, without the model around it: Ouro-1.4B's
 // 24 layers x (q,k,v,o,gate,up,down) weights in 2 MiB pages, one token = 4 loop passes over them,
 // run as decode runs them (one job per q/k/v group, o, gate/up group, down: 384 jobs per token),
-// (--gated: the gate/up job's task i is rows [64i, 64i + 64) of both, as the model's gated unit),
 // each job's rows split in contiguous halves over the threads (as pool.c does), a barrier per job.
 // What runs on the rows: a plain read (`read`: xor of 64-byte loads, software prefetch D bytes
 // ahead) or the real decode kernels (`q4_0`, `q4_k`, `iq4_nl`: ck_matmul_rows in 64-row chunks).
-// Variants: barrier spin | futex | none (no barrier at all: each thread streams its halves of every
-// job back to back, the upper bound), split half | interleave (64-row chunks dealt in turn),
-// --prefetch-next BYTES (before the barrier, each thread prefetches the first BYTES of its half of
-// each product of the next job), --pool (the real ck_parallel_for instead of this file's threads).
-// Prints GB/s of weights per token (best and median of the timed tokens) and CPU seconds / wall.
+// Variants: --barrier spin (default) | futex | none (no barrier at all: each thread streams its
+// halves of every job back to back, the upper bound); --split half (default) | interleave (64-row
+// chunks dealt in turn); --prefetch-next BYTES (before the barrier, each thread prefetches the
+// first BYTES of its share of the next job); --pool (the real ck_parallel_for instead of this
+// file's threads); --gated (the gate/up job's task i is rows [64i, 64i + 64) of gate and then of
+// up, as the model's gated unit; --gated-rows N instead of 64; --pair-prefetch BYTES: the other
+// matrix's first rows of the task into L2 first). Prints GB/s of weights per token (best and
+// median of the timed tokens) and process CPU seconds / wall seconds.
 //
-//   build: mkdir -p /tmp/ck && for f in Sources/CKernels/*.c; do clang -O2 -ISources/CKernels/include \
-//            -ISources/CKernels -c $f -o /tmp/ck/$(basename $f .c).o; done
-//          clang -O2 -ISources/CKernels/include -c Scripts/decode_threads_bench.c -o /tmp/ck/_bench.o
-//          clang -o /tmp/decode_threads_bench /tmp/ck/*.o -lm -lpthread
+//   build (a folder of its own: gemm_bench.c's object would add a second main):
+//          mkdir -p /tmp/ck-dtb && for f in Sources/CKernels/*.c; do clang -O2 -ISources/CKernels/include \
+//            -ISources/CKernels -c $f -o /tmp/ck-dtb/$(basename $f .c).o; done
+//          clang -O2 -ISources/CKernels/include -c Scripts/decode_threads_bench.c -o /tmp/ck-dtb/_dtb.o
+//          clang -o /tmp/decode_threads_bench /tmp/ck-dtb/*.o -lm -lpthread
 //   run:   /tmp/decode_threads_bench read 1; /tmp/decode_threads_bench read 2;
-//          /tmp/decode_threads_bench q4_0 2 --barrier futex --tokens 8
+//          /tmp/decode_threads_bench q4_0 2 --gated --tokens 8
 //   Compare variants within one run of the machine (it is shared): alternate them, take ratios.
 #define _GNU_SOURCE
 #include <immintrin.h>
