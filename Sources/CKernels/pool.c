@@ -96,6 +96,7 @@ static struct {
     uint64_t jobs, parallel_jobs, solo_jobs, tasks, own_tasks;
     uint64_t job_ns, own_ns, wait_ns, gap_ns, last_end, wake_ns, wake_count;
     uint64_t wait_hist[6], wait_hist_ns[6];   // caller waits: < 2, < 8, < 32, < 128, < 1000 us, longer
+    uint64_t trig_stall, trig_lopsided, trig_kept; // guard triggers: by stalls, by the caller's share; kept parallel
     _Atomic uint64_t worker_ns, worker_tasks;
 } prof;
 
@@ -124,7 +125,8 @@ static void print_profile(void) {
     fprintf(stderr, "pool: caller waits (count / ms):");
     for (int i = 0; i < 6; i++)
         fprintf(stderr, " %s %llu / %.1f", bins[i], (unsigned long long)prof.wait_hist[i], prof.wait_hist_ns[i] * ms);
-    fprintf(stderr, "\n");
+    fprintf(stderr, "\npool: guard triggers: stalls %llu, caller's share %llu; parallel kept (faster per task) %llu\n",
+            (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided, (unsigned long long)prof.trig_kept);
 }
 
 static void profile_start(void) {
@@ -219,9 +221,14 @@ static void note_job(uint64_t own_ns, int own_tasks, int count, uint64_t wait_ns
         pool.parallel_since_solo++;
         return;
     }
+    if (prof.on) {
+        if (stalled) prof.trig_stall++;
+        else prof.trig_lopsided++;
+    }
     if (pool.solo_rate && pool.parallel_since_rate < CK_SOLO_STALE && pool.parallel_tasks >= CK_RATE_MIN_TASKS &&
         10 * (pool.parallel_ns * 16 / pool.parallel_tasks) < 9 * pool.solo_rate) {
         // Parallel jobs are still >= 10 % faster per task, their stalls included: keep them.
+        if (prof.on) prof.trig_kept++;
         pool.caller_share = CK_SHARE_ONE / 2;
         pool.parallel_since_solo++;
         return;
