@@ -94,7 +94,7 @@ final class KVCache: @unchecked Sendable {
     /// Longest chunk, in positions: 4x longer runs per (slot, K/V, head) than the base.
     static let longestChunkPositions = 1024
     /// Chunks at least this large go in huge pages (and may grow past the base length); smaller
-    /// caches (the test fixtures) keep 256-position chunks in plain memory.
+    /// caches (the tiny test fixtures) keep 256-position chunks in plain memory.
     static let hugeChunkBytes = 4 << 20
     /// A chunk doubles in length only while it stays within this many bytes: memory allocated ahead
     /// of the positions held is at most one chunk (q8_0/last at Ouro-1.4B: 1,024 positions, 102 MiB).
