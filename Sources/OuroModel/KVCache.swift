@@ -100,11 +100,14 @@ final class KVCache: @unchecked Sendable {
     /// of the positions held is at most one chunk (q8_0/last at Ouro-1.4B: 1,024 positions, 102 MiB).
     static let longChunkBytes = 128 << 20
 
-    /// Positions per chunk for a cache of `bytesPerPosition`.
-    static func chunkPositions(bytesPerPosition: Int) -> Int {
+    /// Positions per chunk for a cache of `bytesPerPosition` that holds at most `limit` positions (a
+    /// chunk grows no longer than the limit needs: a short `--ctx` keeps short chunks).
+    static func chunkPositions(bytesPerPosition: Int, limit: Int = .max) -> Int {
         var positions = baseChunkPositions
         guard positions * bytesPerPosition >= hugeChunkBytes else { return positions }
-        while positions < longestChunkPositions && 2 * positions * bytesPerPosition <= longChunkBytes { positions *= 2 }
+        while positions < longestChunkPositions && 2 * positions <= limit && 2 * positions * bytesPerPosition <= longChunkBytes {
+            positions *= 2
+        }
         return positions
     }
 
@@ -150,7 +153,7 @@ final class KVCache: @unchecked Sendable {
               OuroConfiguration.checkedProduct([perPosition, Self.longestChunkPositions]) != nil else {
             throw ModelError.invalidRequest("a KV cache chunk for this model is too large")
         }
-        chunkPositions = Self.chunkPositions(bytesPerPosition: perPosition)
+        chunkPositions = Self.chunkPositions(bytesPerPosition: perPosition, limit: limit)
         chunkBytes = perPosition * chunkPositions
         hugePages = chunkBytes >= Self.hugeChunkBytes
     }

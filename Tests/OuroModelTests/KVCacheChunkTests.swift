@@ -51,6 +51,12 @@ final class KVCacheChunkTests: XCTestCase {
             XCTAssertEqual(cache.chunkPositions, positions, "\(type) \(sharing)")
             XCTAssertTrue(cache.hugePages)
         }
+        // A short context limit keeps chunks no longer than it needs (a 102 MiB chunk for --ctx 300 would
+        // hold 724 positions nobody may use).
+        for (limit, positions) in [(300, 256), (512, 512), (700, 512), (4096, 1024)] {
+            let cache = try KVCache(config: config, options: KVCacheOptions(type: .q8_0, sharing: .last, contextLimit: limit))
+            XCTAssertEqual(cache.chunkPositions, positions, "--ctx \(limit)")
+        }
         let tiny = OuroConfiguration(hiddenSize: 64, intermediateSize: 128, layerCount: 2, headCount: 4, kvHeadCount: 4,
                                      headDim: 16, vocabSize: 100, maxPositions: 4096)
         let small = try KVCache(config: tiny, options: .exact)
