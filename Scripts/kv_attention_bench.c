@@ -11,6 +11,8 @@
 //   from L2 (one head of 1,024 positions, 3,000 times over): /tmp/kv_attention_bench 1024 3 1 1 3000
 //   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages;
 //   NEXTPF=N prefetches N positions of the next chunk before each span (default 64, as decode does).
+//   CHUNK=N positions per chunk (default 256; KVCache uses 1,024 for q8_0/last at Ouro-1.4B);
+//   PAIR=N runs heads two at a time, N positions of each in turn (four streams in flight).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,7 @@
 static double now(void){struct timespec t;clock_gettime(CLOCK_THREAD_CPUTIME_ID,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 int main(int argc,char**argv){
   int layers=argc>3?atoi(argv[3]):24, heads=argc>4?atoi(argv[4]):16, dim=128, positions=argc>1?atoi(argv[1]):4096, reps=argc>2?atoi(argv[2]):3;
-  int CH=256, nchunks=(positions+CH-1)/CH; size_t rb=136;
+  int CH=getenv("CHUNK")?atoi(getenv("CHUNK")):256, nchunks=(positions+CH-1)/CH; size_t rb=136;
   size_t chunkBytes=(size_t)layers*2*heads*CH*rb;
   unsigned char **chunks=malloc(nchunks*sizeof *chunks);
   float x[128];
@@ -35,10 +37,20 @@ int main(int argc,char**argv){
   float q[128],out[128],scratch[64*64+2],mx[1],sm[1];
   for(int i=0;i<dim;i++)q[i]=(rand()/(float)RAND_MAX-0.5f);
   double bytes=(double)layers*heads*positions*rb*2*4*(argc>5?atoi(argv[5]):1); int inner=argc>5?atoi(argv[5]):1;
+  static float scratch2[2][64*64+2]; int pair=getenv("PAIR")?atoi(getenv("PAIR")):0;
   int nextpf=getenv("NEXTPF")?atoi(getenv("NEXTPF")):64;
   for(int r=0;r<reps;r++){
     double t0=now();
     for(int step=0;step<4*inner;step++) for(int l=0;l<layers;l++) for(int h=0;h<heads;h++){
+      if(pair){ if(h%2) continue;  // heads h and h+1 in turn, 64 positions at a time: four streams in flight
+        ck_attn_rows s2[2]; float mx2[2],sm2[2],out2[2][128];
+        for(int i=0;i<2;i++){ck_attn_rows t={.rows=1,.dim=dim,.q=q,.ldq=dim,.limit0=positions+1,.rows_per_position=1,.scale=0.088f,.max=&mx2[i],.sum=&sm2[i],.out=out2[i],.ldo=dim,.scratch=scratch2[i]}; s2[i]=t; ck_attn_begin(&s2[i]);}
+        for(int c=0;c<nchunks;c++){ int first=c*CH, count=positions-first<CH?positions-first:CH;
+          for(int b=0;b<count;b+=pair){ int n=count-b<pair?count-b:pair;
+            for(int i=0;i<2;i++){ ck_kv_span sp={CK_KV_Q8_0, chunks[c]+(((size_t)(l*2+0)*heads+h+i)*CH+b)*rb, chunks[c]+(((size_t)(l*2+1)*heads+h+i)*CH+b)*rb, rb,n,first+b};
+              ck_attend(&sp,&s2[i]); } } }
+        for(int i=0;i<2;i++) ck_attn_finish(&s2[i],out2[i],dim);
+        out[0]=out2[0][0]; continue; }
       ck_attn_rows s={.rows=1,.dim=dim,.q=q,.ldq=dim,.limit0=positions+1,.rows_per_position=1,.scale=0.088f,.max=mx,.sum=sm,.out=out,.ldo=dim,.scratch=scratch};
       ck_attn_begin(&s);
       for(int c=0;c<nchunks;c++){

@@ -64,18 +64,8 @@ public final class MappedFile: @unchecked Sendable {
     /// takes one huge page when the kernel has one), then makes it read-only. Returns the base and
     /// the length to unmap.
     private static func readIntoHugePages(fd: Int32, size: Int, path: String) throws -> (UnsafeMutableRawPointer, Int) {
-        let huge = 2 << 20
-        let length = (size + huge - 1) / huge * huge
-        // Over-allocate by one huge page and trim, so the kept range starts on a 2 MiB boundary.
-        guard let raw = mmap(nil, length + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              raw != MAP_FAILED else { throw FileIOError.cannotMap(path: path, errno: errno) }
-        let start = Int(bitPattern: raw)
-        let aligned = (start + huge - 1) / huge * huge
-        if aligned > start { munmap(raw, aligned - start) }
-        let tail = start + length + huge - (aligned + length)
-        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + length), tail) }
-        let base = UnsafeMutableRawPointer(bitPattern: aligned)!
-        _ = madvise(base, length, MADV_HUGEPAGE)
+        let length = HugePages.roundedUp(size)
+        guard let base = HugePages.allocate(size) else { throw FileIOError.cannotMap(path: path, errno: errno) }
         var done = 0
         while done < size {
             let n = pread(fd, base + done, min(size - done, 64 << 20), off_t(done))

@@ -1,4 +1,5 @@
 import CKernels
+import OuroIO
 
 /// How each cached key/value row is stored.
 public enum KVCacheType: String, CaseIterable, Sendable {
@@ -78,12 +79,42 @@ public struct KVCacheOptions: Sendable, Equatable {
 ///
 /// Memory comes in chunks of `chunkPositions` positions, allocated as positions arrive (`reserve`),
 /// never moved: growing costs no copy. In a chunk, each (slot, K or V, kv head) holds its rows
-/// contiguously, so attention reads one head's keys as a strided run of rows.
+/// contiguously, so attention reads one head's keys as a strided run of rows. A decode step reads
+/// every such run of every chunk, and from memory it streams faster the longer the runs are and the
+/// fewer page edges they cross (Docs/KV-CACHE.md): chunks of a few MiB or more are 256, 512 or 1,024
+/// positions long (the longest that stays within `longChunkBytes`) in 2 MiB huge pages, and the
+/// next chunk is faulted in a little per token ahead of its first position (`faultAhead`), so no
+/// token pays for a whole chunk's page faults at once.
 ///
 /// A forward call's own new positions are not read from here: attention takes them from the call's
 /// f32 activations (see `OuroRunner.attention`) and `store` files them afterwards, in the kept form.
 final class KVCache: @unchecked Sendable {
-    static let chunkPositions = 256
+    /// Positions of a chunk when a chunk would be small (under `hugeChunkBytes`), and the shortest chunk.
+    static let baseChunkPositions = 256
+    /// Longest chunk, in positions: 4x longer runs per (slot, K/V, head) than the base.
+    static let longestChunkPositions = 1024
+    /// Chunks at least this large go in huge pages (and may grow past the base length); smaller
+    /// caches (the tiny test fixtures) keep 256-position chunks in plain memory.
+    static let hugeChunkBytes = 4 << 20
+    /// A chunk doubles in length only while it stays within this many bytes: memory allocated ahead
+    /// of the positions held is at most one chunk (q8_0/last at Ouro-1.4B: 1,024 positions, 102 MiB).
+    static let longChunkBytes = 128 << 20
+
+    /// Positions per chunk for a cache of `bytesPerPosition` that holds at most `limit` positions (a
+    /// chunk grows no longer than the limit needs: a short `--ctx` keeps short chunks).
+    static func chunkPositions(bytesPerPosition: Int, limit: Int = .max) -> Int {
+        var positions = baseChunkPositions
+        guard positions * bytesPerPosition >= hugeChunkBytes else { return positions }
+        while positions < longestChunkPositions && 2 * positions <= limit && 2 * positions * bytesPerPosition <= longChunkBytes {
+            positions *= 2
+        }
+        return positions
+    }
+
+    /// Positions per chunk (`chunkPositions(bytesPerPosition:)`).
+    let chunkPositions: Int
+    /// Chunks come from `HugePages` (else from the Swift allocator).
+    let hugePages: Bool
 
     let options: KVCacheOptions
     let steps: Int, layers: Int, kvHeads: Int, headDim: Int
@@ -96,6 +127,9 @@ final class KVCache: @unchecked Sendable {
     private(set) var length = 0
     private var chunks: [UnsafeMutableRawPointer] = []
     private let chunkBytes: Int
+    /// Huge-page chunks: bytes from the start of the chunks faulted in so far, in chunk order
+    /// (chunk i covers [i, i + 1) x chunkBytes), by `faultAhead` or already written.
+    private var faultedBytes = 0
     /// `mean` sharing: f32 running sums of the steps' K and V of the call in progress, [layer][row][kvWidth].
     private var meanKeys: FloatBuffer?, meanValues: FloatBuffer?
     /// Early exit under last/mean sharing: every step files the kept K/V its positions would keep if
@@ -115,16 +149,23 @@ final class KVCache: @unchecked Sendable {
         headDim = config.headDim
         rowBytes = options.type.rowBytes(dim: headDim)
         keptSlots = options.keptSlots(for: config)
-        guard let bytes = OuroConfiguration.checkedProduct([keptSlots, 2, kvHeads, Self.chunkPositions, rowBytes]) else {
+        guard let perPosition = OuroConfiguration.checkedProduct([keptSlots, 2, kvHeads, rowBytes]),
+              OuroConfiguration.checkedProduct([perPosition, Self.longestChunkPositions]) != nil else {
             throw ModelError.invalidRequest("a KV cache chunk for this model is too large")
         }
-        chunkBytes = bytes
+        chunkPositions = Self.chunkPositions(bytesPerPosition: perPosition, limit: limit)
+        chunkBytes = perPosition * chunkPositions
+        hugePages = chunkBytes >= Self.hugeChunkBytes
     }
 
-    deinit { for chunk in chunks { chunk.deallocate() } }
+    deinit {
+        for chunk in chunks {
+            if hugePages { HugePages.deallocate(chunk, bytes: chunkBytes) } else { chunk.deallocate() }
+        }
+    }
 
     /// Positions allocated so far.
-    var capacity: Int { chunks.count * Self.chunkPositions }
+    var capacity: Int { chunks.count * chunkPositions }
 
     /// Bytes allocated so far.
     var allocatedBytes: Int { chunks.count * chunkBytes }
@@ -135,8 +176,51 @@ final class KVCache: @unchecked Sendable {
             throw ModelError.invalidRequest("\(positions) positions exceed the context limit of \(limit)"
                                             + (limit == options.contextLimit ? " (--ctx)" : " (the model's max_position_embeddings)"))
         }
-        while capacity < positions {
+        while capacity < positions { try addChunk() }
+    }
+
+    private func addChunk() throws {
+        if hugePages {
+            guard let chunk = HugePages.allocate(chunkBytes) else {
+                throw ModelError.invalidRequest("no memory for \(capacity + chunkPositions) positions of KV cache (\(chunkBytes) bytes more)")
+            }
+            chunks.append(chunk)
+        } else {
             chunks.append(UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 64))
+        }
+    }
+
+    /// Huge-page chunks: makes sure the chunk holding position `length + chunkPositions / 4` is
+    /// allocated and faults it in ahead of use, spread over the positions still to come before its
+    /// first one (one token at a time: about a 2 MiB page every few tokens; a jump of many positions,
+    /// a prompt or a benchmark's fill, pays for the rest at once, as its own writes would have).
+    /// A chunk's rows span the whole chunk (every slot, K/V and head has its run in it), so without
+    /// this the first token of a chunk would fault all of it (27-107 MB, with the kernel's
+    /// compaction) at once. Never past `limit`: the memory held ahead is at most one chunk.
+    private func faultAhead() {
+        guard hugePages else { return }
+        let target = min(length + chunkPositions / 4, limit - 1) / chunkPositions
+        while chunks.count <= target {
+            guard (try? addChunk()) != nil else { return }   // no memory now: the next reserve says so
+        }
+        // Chunks before the target hold the positions being written: fault what is left of them.
+        let targetStart = target * chunkBytes
+        if faultedBytes < targetStart { populate(to: targetStart) }
+        let firstOfTarget = target * chunkPositions
+        let left = (targetStart + chunkBytes - faultedBytes + HugePages.pageBytes - 1) / HugePages.pageBytes
+        let positionsBefore = firstOfTarget - length
+        // The share of the target's pages due now: all of them once its first position is reached.
+        let due = positionsBefore <= 0 ? left : (left + positionsBefore - 1) / positionsBefore
+        populate(to: min(targetStart + chunkBytes, faultedBytes + due * HugePages.pageBytes))
+    }
+
+    /// Faults in the chunks' bytes from `faultedBytes` up to `end` (chunk-order offset).
+    private func populate(to end: Int) {
+        while faultedBytes < end {
+            let chunk = faultedBytes / chunkBytes, offset = faultedBytes % chunkBytes
+            let count = min(end - faultedBytes, chunkBytes - offset)
+            HugePages.populate(chunks[chunk] + offset, count: count)
+            faultedBytes += count
         }
     }
 
@@ -149,16 +233,16 @@ final class KVCache: @unchecked Sendable {
     /// Row of `position` for (kept slot, K (0) or V (1), kv head).
     @inline(__always)
     func row(_ slot: Int, _ kv: Int, _ head: Int, _ position: Int) -> UnsafeMutableRawPointer {
-        let chunk = position / Self.chunkPositions, offset = position % Self.chunkPositions
-        return chunks[chunk] + (((slot * 2 + kv) * kvHeads + head) * Self.chunkPositions + offset) * rowBytes
+        let chunk = position / chunkPositions, offset = position % chunkPositions
+        return chunks[chunk] + (((slot * 2 + kv) * kvHeads + head) * chunkPositions + offset) * rowBytes
     }
 
     /// Spans of positions [0, end) of one kv head in a kept slot, one per chunk, for `ck_attend`.
     func spans(slot: Int, head: Int, end: Int) -> [ck_kv_span] {
-        stride(from: 0, to: end, by: Self.chunkPositions).map { first in
+        stride(from: 0, to: end, by: chunkPositions).map { first in
             ck_kv_span(type: options.type.kernelType, k: UnsafeRawPointer(row(slot, 0, head, first)),
                        v: UnsafeRawPointer(row(slot, 1, head, first)), stride: rowBytes,
-                       count: Int32(min(Self.chunkPositions, end - first)), first: Int32(first))
+                       count: Int32(min(chunkPositions, end - first)), first: Int32(first))
         }
     }
 
@@ -216,7 +300,7 @@ final class KVCache: @unchecked Sendable {
     private func write(slot: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, tokens T: Int, start: Int) {
         let type = options.type.kernelType, width = kvHeads * headDim
         // A position's kv heads are chunkPositions rows apart in its chunk: one call per K and per V.
-        let headStride = Self.chunkPositions * rowBytes
+        let headStride = chunkPositions * rowBytes
         for t in 0..<T {
             ck_kv_store_heads(type, keys + t * width, Int32(kvHeads), Int32(headDim), row(slot, 0, 0, start + t), headStride)
             ck_kv_store_heads(type, values + t * width, Int32(kvHeads), Int32(headDim), row(slot, 1, 0, start + t), headStride)
@@ -256,12 +340,14 @@ final class KVCache: @unchecked Sendable {
             }
         }
         length = max(length, count)
+        faultAhead()
     }
 
     /// Called once every slot holds the new positions.
     func advance(by count: Int) {
         precondition(length + count <= capacity, "KVCache: advance past the reserved positions")
         length += count
+        faultAhead()
     }
 
     /// Forgets positions from `count` on (rollback): no copy, the memory stays for reuse.

@@ -1,4 +1,5 @@
 import CKernels
+import OuroIO
 import Quantization
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,7 @@ public final class LeanPackedWeights: @unchecked Sendable {
     private var packed: [UnsafeRawPointer: UnsafeMutableRawPointer] = [:]
     /// The one allocation holding every copy.
     private var storage: UnsafeMutableRawPointer?
+    private var storageBytes = 0
     /// Bytes held by the packed copies.
     public private(set) var byteCount = 0
 
@@ -35,6 +37,7 @@ public final class LeanPackedWeights: @unchecked Sendable {
         let total = taken.reduce(0) { $0 + aligned($1.bytes.count) }
         guard total > 0, let storage = Self.allocate(total) else { return }
         self.storage = storage
+        storageBytes = total
         var offset = 0
         for w in taken {
             let copy = storage + offset
@@ -50,17 +53,9 @@ public final class LeanPackedWeights: @unchecked Sendable {
     /// every loop step, and with 4 KiB pages (this machine's THP mode is `madvise`) that is a TLB
     /// miss and a stop of the hardware prefetchers every 4 KiB, as for the file's weights
     /// (`OURO_WEIGHTS=huge-pages`). Nil when memory is short.
-    private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
-        let huge = 2 << 20
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, huge, bytes) == 0, let raw else { return nil }
-        #if os(Linux)
-        _ = madvise(raw, bytes, MADV_HUGEPAGE)
-        #endif
-        return raw
-    }
+    private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? { HugePages.allocate(bytes) }
 
-    deinit { free(storage) }
+    deinit { if let storage { HugePages.deallocate(storage, bytes: storageBytes) } }
 
     /// The packed copy of `w`, nil when it has none.
     func copy(of w: WeightTensor) -> UnsafeRawPointer? {

@@ -38,10 +38,10 @@ final class KVCacheQ8AttentionTests: XCTestCase {
                                              max: rp.baseAddress!, sum: rp.baseAddress! + rows, out: op.baseAddress!, ldo: dim,
                                              scratch: sp.baseAddress!)
                     ck_attn_begin(&state)
-                    for first in stride(from: 0, to: positions, by: KVCache.chunkPositions) {
+                    for first in stride(from: 0, to: positions, by: KVCache.baseChunkPositions) {
                         var span = ck_kv_span(type: Int32(CK_KV_Q8_0), k: k.baseAddress! + first * rowBytes,
                                               v: v.baseAddress! + first * rowBytes, stride: rowBytes,
-                                              count: Int32(min(KVCache.chunkPositions, positions - first)), first: Int32(first))
+                                              count: Int32(min(KVCache.baseChunkPositions, positions - first)), first: Int32(first))
                         ck_attend(&span, &state)
                     }
                     ck_attn_finish(&state, op.baseAddress!, dim)
