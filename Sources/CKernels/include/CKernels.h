@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ck_float_rows.h"
+#include "ck_prefill_packs.h"
 
 #ifdef __cplusplus
 extern "C" {
