@@ -8,9 +8,7 @@
 //          clang -o /tmp/gemm_bench /tmp/ck/*.o -lm -lpthread
 //   Ouro-1.4B's gate/up and down shapes, a 64-token prompt, one thread:
 //          /tmp/gemm_bench q5_k 5632 2048 64 1 5;  /tmp/gemm_bench q5_k 2048 5632 64 1 5
-//   arguments: type rows cols tokens threads repeats [kept]. With `kept` the weights are registered
-//   for packed tiles kept for the run (ck_prefill_packs.h): the first call packs, the best of the
-//   later calls is the kept path's time (repeats >= 2). Compare two builds by running their binaries
+//   arguments: type rows cols tokens threads repeats. Compare two builds by running their binaries
 //   alternately and taking ratios; a single figure means little here.
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +29,8 @@ static const struct { const char *name; int type; size_t block_bytes; int block_
 };
 
 int main(int argc, char **argv) {
-    const int kept = argc == 8 && strcmp(argv[7], "kept") == 0;
-    if (argc != 7 && !kept) {
-        fprintf(stderr, "usage: gemm_bench TYPE ROWS COLS TOKENS THREADS REPEATS [kept] (TYPE: q8_0 q4_0 iq4_nl q3_k q4_k q5_k q6_k iq4_xs)\n");
+    if (argc != 7) {
+        fprintf(stderr, "usage: gemm_bench TYPE ROWS COLS TOKENS THREADS REPEATS (TYPE: q8_0 q4_0 iq4_nl q3_k q4_k q5_k q6_k iq4_xs)\n");
         return 2;
     }
     int found = -1;
@@ -54,17 +51,14 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < row_bytes * (size_t)rows; i++) w[i] = (unsigned char)((state = state * 1664525u + 1013904223u) >> 24);
     for (size_t i = 0; i < (size_t)tokens * (size_t)cols; i++) x[i] = (float)((state = state * 1664525u + 1013904223u) >> 8) / 16777216.0f * 2 - 1;
     ck_quantize_activations(x, &a);   // random bytes as f16 scales: timing only, the values are not checked
-    if (kept && !ck_prefill_packs_register(w, row_bytes * (size_t)rows)) return 1;
     double best = 1e30;
-    for (int r = kept ? -1 : 0; r < repeats; r++) {
+    for (int r = 0; r < repeats; r++) {
         const double t0 = thread_seconds();
         ck_matmul(types[found].type, w, row_bytes, rows, &a, y, (size_t)rows, threads);
         const double t = thread_seconds() - t0;
-        if (r >= 0 && t < best) best = t;
+        if (t < best) best = t;
     }
-    if (kept) fprintf(stderr, "kept tiles: %zu bytes\n", ck_prefill_packs_bytes());
-    if (kept) ck_prefill_packs_release(w);
-    printf("%s%s %dx%d tokens %d threads %d: %.3f ms %.0f GFLOP/s (thread CPU time, best of %d)\n", argv[1], kept ? " kept" : "", rows, cols, tokens,
+    printf("%s %dx%d tokens %d threads %d: %.3f ms %.0f GFLOP/s (thread CPU time, best of %d)\n", argv[1], rows, cols, tokens,
            threads, best * 1e3, 2.0 * rows * cols * tokens / best / 1e9, repeats);
     return 0;
 }

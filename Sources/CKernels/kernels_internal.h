@@ -21,24 +21,6 @@ typedef void (*ck_rows_fn)(int type, const void *w, size_t row_bytes, int row0, 
 /// activation sums) can be made once per thread and job instead of once per task of 16 rows.
 uint64_t ck_current_job(void);
 
-/// Kept packed tiles (kernels_prefill_packs.c, ck_prefill_packs.h): a copy starts with this header
-/// (64 bytes, so the packed data after it stays 64-byte aligned), allocated with aligned_alloc(64).
-typedef struct {
-    size_t bytes;                   // the whole allocation
-    const void *w;                  // matrix base, row bytes, first row, rows and columns it was packed for
-    size_t row_bytes;
-    int type, r0, n, cols;
-    uint8_t pad[64 - 2 * sizeof(size_t) - sizeof(void *) - 4 * sizeof(int)];
-} ck_prefill_pack_header;
-/// The slot of the tile whose first weight byte is `tile` when it lies in a registered range
-/// (claimed if new), NULL otherwise or when the range's table is full.
-void *ck_prefill_pack_slot(const void *tile);
-/// The slot's published copy, NULL if none yet.
-const ck_prefill_pack_header *ck_prefill_pack_get(void *slot);
-/// Publishes `pack` in the slot; returns the copy the slot holds afterwards (another thread's if it
-/// was first: then `pack` is freed).
-const ck_prefill_pack_header *ck_prefill_pack_publish(void *slot, ck_prefill_pack_header *pack);
-
 void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
                     const ck_activations *a, float *y, size_t ldy);
 #if defined(__x86_64__)

@@ -30,31 +30,18 @@
 #include <string.h>
 #include "kernels_newtypes.h"
 
-// Per super-block and tile: f32 d x16, f32 dmin x16, then int32 x16 for each sub-scale (Q6_K: 16
-// groups of 16; Q4_K/Q5_K/IQ4_XS: 8 blocks of 32), then Q4_K/Q5_K's 8 mins as 4 dwords of int16
-// pairs (m 2i | m 2i+1 << 16) x16. Each type stores only the vectors it reads (sb_vectors), which
-// keeps packed tiles kept for the run (ck_prefill_packs.h) small.
+// Per super-block and tile: f32 d x16, f32 dmin x16, then int32 x16 for each of the 16 sub-scales
+// (Q6_K/Q3_K: groups of 16; Q4_K/Q5_K/IQ4_XS: blocks of 32 in the first 8), then Q4_K/Q5_K's 8 mins
+// as 4 dwords of int16 pairs (m 2i | m 2i+1 << 16) x16.
 #define SB_D 0
 #define SB_DMIN 1
 #define SB_SCALE(j) (2 + (j))
-#define SB_MINS(i) (10 + (i))
+#define SB_MINS(i) (18 + (i))
+#define SB_VECTORS 22
 #define Q3K_FOLD_OFFSET 124   // Q3_K's packed bytes: sc (q - 4) + 124, in [0, 252]
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 #include "kernels_gemm_tiles.h"
-
-enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK, GEMM_FOLDED };   // the tile forms (see gemm_tile)
-
-static inline int form_of(int type) {
-    return type == CK_TYPE_Q6_K ? GEMM_GROUPS : type == CK_TYPE_Q3_K ? GEMM_FOLDED : type == CK_TYPE_IQ4_XS ? GEMM_BLOCK : GEMM_MIN;
-}
-
-// Scale vectors per super-block: Q6_K its 16 group scales, Q4_K/Q5_K d, dmin, 8 scales, 4 min
-// pairs, IQ4_XS d and 8 scales, Q3_K d (its scales are folded into the bytes).
-static inline int sb_vectors(int form) {
-    return form == GEMM_GROUPS ? SB_SCALE(16) : form == GEMM_MIN ? SB_MINS(4) : form == GEMM_BLOCK ? SB_SCALE(8) : 2;
-}
-
 
 // The 16 bytes at `offset` of every row of the tile as four zmm: q[g] lane i = bytes
 // offset + 4g .. offset + 4g + 3 of row i, i.e. one packed group of 4 elements when the bytes are quants.
@@ -113,7 +100,7 @@ static void q4k_header_scales(const uint8_t *const rows[GEMM_ROWS], size_t o, __
 }
 
 // Rows [r0, r0 + n) of `type` into pack (nb blocks of 8 zmm: group g, lane = row) and scales
-// (nsb x sb_vectors zmm, lane = row: the super-block's f32 d and dmin, integer sub-block scales, mins). Every bit field is taken apart after the
+// (nsb x SB_VECTORS zmm, lane = row: the super-block's f32 d and dmin, integer sub-block scales, mins). Every bit field is taken apart after the
 // transposition, 16 rows per instruction (unpacking row by row first cost ~2x as long).
 // A short tile repeats its first row; those lanes are never stored.
 static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nsb, uint8_t *pack, __m512i *scales) {
@@ -123,7 +110,7 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     const size_t sb_bytes = type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : type == CK_TYPE_Q5_K ? CK_Q5_K_BYTES : type == CK_TYPE_Q6_K ? CK_Q6_K_BYTES
                           : type == CK_TYPE_Q3_K ? CK_Q3_K_BYTES : CK_IQ4_XS_BYTES;
     for (int s = 0; s < nsb; s++) {
-        __m512i *sb = scales + (size_t)s * (size_t)sb_vectors(form_of(type));
+        __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i q[4];
         ck_tile_prefetch_next(w, row_bytes, r0, (size_t)s * sb_bytes, sb_bytes);
         if (type == CK_TYPE_Q4_K || type == CK_TYPE_Q5_K) {
@@ -255,6 +242,7 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
 //   the block's scale ls - 32;
 // - GEMM_FOLDED (Q3_K): the group scales are in the packed bytes (sc (q - 4) + 124, see pack_tile),
 //   so a super-block is one chain of vpdpbusd seeded with -124 · the super-block's activation sum.
+enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK, GEMM_FOLDED };
 
 // The activations again, per 256: the GEMM sums a whole super-block in int32 and applies the
 // integer sub-block scales with one vpmulld per sub-block, then converts once per super-block
@@ -404,9 +392,8 @@ static inline __attribute__((always_inline)) __m512i dot_block(__m512i acc, __m5
 // Tokens [t0, t0 + N) against one packed tile; form and N are constants after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
     int form, const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
-    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask, const char *prefetch, size_t prefetch_bytes) {
+    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
     const int nsb = cols / CK_QK_K;
-    const size_t prefetch_step = (prefetch_bytes / (size_t)nsb + 63) & ~(size_t)63;
     const size_t stride = (size_t)cols;
     __m512 acc[GEMM_TOKENS];
 #pragma clang loop unroll(full)
@@ -414,8 +401,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
     const int8_t *x0 = a->qs + (size_t)t0 * stride;
     const int32_t *side0 = a->side + (size_t)t0 * (size_t)a->side_stride;
     for (int s = 0; s < nsb; s++) {
-        const __m512i *sb = scales + (size_t)s * (size_t)sb_vectors(form);
-        for (size_t o = 0; o < prefetch_step; o += 64) _mm_prefetch(prefetch + (size_t)s * prefetch_step + o, _MM_HINT_T1);
+        const __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i isum[GEMM_TOKENS];
 #pragma clang loop unroll(full)
         for (int n = 0; n < N; n++)
@@ -486,68 +472,26 @@ static inline __attribute__((always_inline)) void gemm_tile(
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
-// The packed tile of rows [r0, r0 + n): the copy kept for the run when the weights lie in a
-// registered range (ck_prefill_packs.h; packed here on its first use), else repacked into `scratch`.
-static const uint8_t *tile_for(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int cols, size_t tile_bytes,
-                               uint8_t *scratch) {
-    const int nsb = cols / CK_QK_K;
-    const size_t weight_bytes = (size_t)(cols / CK_QK) * GEMM_BLOCK_BYTES;
-    void *slot = ck_prefill_pack_slot(w + (size_t)r0 * row_bytes);
-    if (slot) {
-        const ck_prefill_pack_header *kept = ck_prefill_pack_get(slot);
-        if (!kept) {
-            const size_t bytes = sizeof(ck_prefill_pack_header) + tile_bytes;
-            ck_prefill_pack_header *copy = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-            if (copy) {
-                *copy = (ck_prefill_pack_header){ .bytes = bytes, .w = w, .row_bytes = row_bytes, .type = type, .r0 = r0, .n = n, .cols = cols };
-                uint8_t *pack = (uint8_t *)(copy + 1);
-                pack_tile(type, w, row_bytes, r0, n, nsb, pack, (__m512i *)(pack + weight_bytes));
-                kept = ck_prefill_pack_publish(slot, copy);
-            }
-        }
-        // The same first byte as another matrix's tile (another row length or type): repack.
-        if (kept && kept->w == w && kept->row_bytes == row_bytes && kept->type == type && kept->r0 == r0 && kept->n == n &&
-            kept->cols == cols)
-            return (const uint8_t *)(kept + 1);
-    }
-    pack_tile(type, w, row_bytes, r0, n, nsb, scratch, (__m512i *)(scratch + weight_bytes));
-    return scratch;
-}
-
 int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                        const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
-    const int form = form_of(type);
+    const int form = type == CK_TYPE_Q6_K ? GEMM_GROUPS : type == CK_TYPE_Q3_K ? GEMM_FOLDED : type == CK_TYPE_IQ4_XS ? GEMM_BLOCK : GEMM_MIN;
     const int offset = type == CK_TYPE_Q6_K ? 32 : type == CK_TYPE_Q3_K ? Q3K_FOLD_OFFSET : type == CK_TYPE_IQ4_XS ? 128 : 0;
     const act256 *x = gemm_terms_for(a, form, offset);
     if (!x) return 0;
     const size_t weight_bytes = (size_t)nb * GEMM_BLOCK_BYTES;
-    const size_t tile_bytes = weight_bytes + (size_t)nsb * (size_t)sb_vectors(form) * sizeof(__m512i);
-    uint8_t *scratch = ck_gemm_pack_storage(tile_bytes);
-    if (!scratch) return 0;
+    uint8_t *pack = ck_gemm_pack_storage(weight_bytes + (size_t)nsb * SB_VECTORS * sizeof(__m512i));
+    if (!pack) return 0;
+    __m512i *scales = (__m512i *)(pack + weight_bytes);
     const int cols = a->cols;
     for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
         const int n = ck_tile_count(r0, row1);
         const __mmask16 mask = ck_tile_mask(n);
-        const uint8_t *pack = tile_for(type, w, row_bytes, r0, n, cols, tile_bytes, scratch);
-        const __m512i *scales = (const __m512i *)(pack + weight_bytes);
-        // A kept tile is read from memory by its first token group; the next one is fetched into L2
-        // meanwhile, a slice per token group and super-block (all at once, the prefetches stalled the
-        // tile as long as the misses themselves).
-        const char *next_pack = NULL;
-        size_t slice = 0;
-        if (pack != scratch && r0 + GEMM_ROWS < row1) {
-            void *next = ck_prefill_pack_slot((const uint8_t *)w + (size_t)(r0 + GEMM_ROWS) * row_bytes);
-            const ck_prefill_pack_header *kept = next ? ck_prefill_pack_get(next) : NULL;
-            if (kept) {
-                next_pack = (const char *)kept;
-                slice = (kept->bytes / (size_t)((T + GEMM_TOKENS - 1) / GEMM_TOKENS) + 63) & ~(size_t)63;
-            }
-        }
-#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask, next_pack ? next_pack + (size_t)(t / GEMM_TOKENS) * slice : NULL, slice)
-#define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, x, cols, t, N, y, ldy, r0, mask, next_pack ? next_pack + (size_t)(t / GEMM_TOKENS) * slice : NULL, slice)
-#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask, next_pack ? next_pack + (size_t)(t / GEMM_TOKENS) * slice : NULL, slice)
-#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask, next_pack ? next_pack + (size_t)(t / GEMM_TOKENS) * slice : NULL, slice)
+        pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
+#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask)
         if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);
         else if (form == GEMM_FOLDED) GEMM_TOKEN_GROUPS(T, TILE_FOLDED);
         else if (form == GEMM_BLOCK) GEMM_TOKEN_GROUPS(T, TILE_BLOCK);

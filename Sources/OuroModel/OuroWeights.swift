@@ -1,4 +1,3 @@
-import Foundation
 import OuroIO
 import GGUF
 import Quantization
@@ -28,9 +27,6 @@ public final class OuroWeights: @unchecked Sendable {
     public let quantizationRecipe: String?
     /// Every stored tensor by GGUF name (`output.weight` absent when tied).
     let tensorsByName: [String: WeightTensor]
-    /// The kept prefill tiles' registration (`keepPrefillTiles()`), released with these weights.
-    var prefillTiles: PrefillTileRegistration?
-    let prefillTilesLock = NSLock()
 
     init(config: OuroConfiguration, source: String, tensors: [String: WeightTensor], storesSourceExactly: Bool?,
          quantizationRecipe: String? = nil) {

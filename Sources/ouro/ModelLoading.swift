@@ -13,13 +13,9 @@ func residencyFromEnvironment() -> MappedFile.Residency? {
     }
 }
 
-/// A one-line complaint about OURO_WEIGHTS or OURO_PREFILL_TILES, or nil when it is unset or valid.
+/// A one-line complaint about OURO_WEIGHTS, or nil when it is unset or valid.
 func weightsEnvironmentProblem() -> String? {
-    let environment = ProcessInfo.processInfo.environment
-    if let value = environment["OURO_PREFILL_TILES"], value != "keep" {
-        return "OURO_PREFILL_TILES is keep (or unset), not '\(value)'"
-    }
-    guard let value = environment["OURO_WEIGHTS"], !["huge-pages", "mapped"].contains(value) else { return nil }
+    guard let value = ProcessInfo.processInfo.environment["OURO_WEIGHTS"], !["huge-pages", "mapped"].contains(value) else { return nil }
     return "OURO_WEIGHTS is huge-pages or mapped, not '\(value)'"
 }
 
@@ -49,8 +45,5 @@ func loadWeights(_ path: String, residency chosen: MappedFile.Residency? = resid
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
         return try OuroWeights.load(checkpoint: path)
     }
-    let weights = try OuroWeights.load(gguf: path, residency: chosen ?? defaultResidency(for: path))
-    // OURO_PREFILL_TILES=keep: K-quant prefill tiles packed once and kept (about twice the matrices' memory).
-    if ProcessInfo.processInfo.environment["OURO_PREFILL_TILES"] == "keep" { weights.keepPrefillTiles() }
-    return weights
+    return try OuroWeights.load(gguf: path, residency: chosen ?? defaultResidency(for: path))
 }

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ck_float_rows.h"
-#include "ck_prefill_packs.h"
 
 #ifdef __cplusplus
 extern "C" {
