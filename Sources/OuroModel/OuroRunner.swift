@@ -126,7 +126,8 @@ public final class OuroRunner: @unchecked Sendable {
         for step in firstStep..<max(firstStep, stepsToRun) {
             // After the attention of the last layer of the last step only the recorded rows are read
             // again (their K/V are filed by then), so that layer's o/MLP products skip the rest (as
-            // llama.cpp's inp_out_ids): a 64-token prompt saves 63/64 of one layer's o and MLP.
+            // llama.cpp's inp_out_ids): a 64-token prompt saves 63/64 of one layer's o and MLP. Not
+            // under an activation observer (imatrix calibration observes every row).
             let lastBlock = step == stepsToRun - 1 && recorded < T && rowScratch == nil && activationObserver == nil
             for layer in 0..<config.layerCount {
                 block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a, rowScratch: rowScratch,
