@@ -9,6 +9,15 @@
 #define GEMM_TOKENS 8
 #define GEMM_BLOCK_BYTES (GEMM_ROWS * CK_QK)    // one packed block (32 elements x 16 rows)
 
+// The tile at row r0 of rows [.., row1): its row count (GEMM_ROWS but at the end), the mask that
+// stores its lanes, and its 16 row pointers (a short tile repeats its first row in the lanes past
+// its end; those lanes are computed but never stored).
+static inline int ck_tile_count(int r0, int row1) { return row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS; }
+static inline __mmask16 ck_tile_mask(int n) { return (__mmask16)((1u << n) - 1); }
+static inline void ck_tile_rows(const uint8_t *rows[GEMM_ROWS], const void *w, size_t row_bytes, int r0, int n) {
+    for (int i = 0; i < GEMM_ROWS; i++) rows[i] = (const uint8_t *)w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
+}
+
 static inline __m128i ck_tile_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
 
 // 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` in its row.

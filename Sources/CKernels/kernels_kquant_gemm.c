@@ -105,7 +105,7 @@ static void q4k_header_scales(const uint8_t *const rows[GEMM_ROWS], size_t o, __
 // A short tile repeats its first row; those lanes are never stored.
 static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int n, int nsb, uint8_t *pack, __m512i *scales) {
     const uint8_t *rows[GEMM_ROWS];
-    for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
+    ck_tile_rows(rows, w, row_bytes, r0, n);
     const __m512i nib = _mm512_set1_epi8(0x0f);
     const size_t sb_bytes = type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : type == CK_TYPE_Q5_K ? CK_Q5_K_BYTES : type == CK_TYPE_Q6_K ? CK_Q6_K_BYTES
                           : type == CK_TYPE_Q3_K ? CK_Q3_K_BYTES : CK_IQ4_XS_BYTES;
@@ -485,8 +485,8 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
     __m512i *scales = (__m512i *)(pack + weight_bytes);
     const int cols = a->cols;
     for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
-        const int n = row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS;
-        const __mmask16 mask = (__mmask16)((1u << n) - 1);
+        const int n = ck_tile_count(r0, row1);
+        const __mmask16 mask = ck_tile_mask(n);
         pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
 #define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask)
 #define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, x, cols, t, N, y, ldy, r0, mask)

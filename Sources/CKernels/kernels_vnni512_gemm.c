@@ -52,7 +52,7 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     const __m512i iq4 = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ck_iq4nl_values)),
                                          _mm512_set1_epi8((char)0x80));
     const uint8_t *rows[GEMM_ROWS];
-    for (int i = 0; i < GEMM_ROWS; i++) rows[i] = w + (size_t)(r0 + (i < n ? i : 0)) * row_bytes;
+    ck_tile_rows(rows, w, row_bytes, r0, n);
     // Halves first, converted after: 16 narrow stores read back as one vector would stall.
     uint16_t *halves = (uint16_t *)(scales + (size_t)nb * GEMM_ROWS) ;
     const int ahead = type == CK_TYPE_Q8_0 ? 4 : 8;   // blocks per stretch of the next tile's rows fetched (~128 bytes)
@@ -137,9 +137,9 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
     float *scales = (float *)(pack + weight_bytes);
     const int offset = type == CK_TYPE_Q4_0 ? 8 : 128;
     for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
-        const int n = row1 - r0 < GEMM_ROWS ? row1 - r0 : GEMM_ROWS;
+        const int n = ck_tile_count(r0, row1);
         pack_tile(type, w, row_bytes, r0, n, nb, pack, scales);
-        const __mmask16 mask = (__mmask16)((1u << n) - 1);
+        const __mmask16 mask = ck_tile_mask(n);
 #define Q8_TILE(t, N) gemm_tile(pack, scales, a, t, N, offset, y, ldy, r0, mask)
         GEMM_TOKEN_GROUPS(T, Q8_TILE);
 #undef Q8_TILE

@@ -124,8 +124,14 @@ public final class OuroRunner: @unchecked Sendable {
             gateLogits.append([])
         }
         for step in firstStep..<max(firstStep, stepsToRun) {
+            // After the attention of the last layer of the last step only the recorded rows are read
+            // again (their K/V are filed by then), so that layer's o/MLP products skip the rest (as
+            // llama.cpp's inp_out_ids): a 64-token prompt saves 63/64 of one layer's o and MLP. Not
+            // under an activation observer (imatrix calibration observes every row).
+            let lastBlock = step == stepsToRun - 1 && recorded < T && rowScratch == nil && activationObserver == nil
             for layer in 0..<config.layerCount {
-                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a, rowScratch: rowScratch)
+                block(layer, slot: step * config.layerCount + layer, tokens: T, start: start, cache: cache, a, rowScratch: rowScratch,
+                      keptRowsFrom: lastBlock && layer == config.layerCount - 1 ? firstRecorded : 0)
             }
             rmsNorm(a.h.pointer, rows: T, weight: outputNorm, into: a.h.pointer)
             // The normed state is both this step's output and the next step's input.
@@ -187,8 +193,10 @@ public final class OuroRunner: @unchecked Sendable {
 
     /// One sandwich-norm decoder block on the residual stream `a.h`:
     /// h += post_attention_norm(attn(attn_norm(h))); h += post_ffw_norm(mlp(ffn_norm(h))).
+    /// `keptRowsFrom`: rows before it are not read after this block, so its products after the
+    /// attention leave them as they are.
     private func block(_ layer: Int, slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations,
-                       rowScratch: RowAttentionScratch?) {
+                       rowScratch: RowAttentionScratch?, keptRowsFrom first: Int = 0) {
         let w = weights.layers[layer], norms = layerNorms[layer]
         let H = config.hiddenSize, I = config.intermediateSize
         let kernels = a.kernels
@@ -201,18 +209,19 @@ public final class OuroRunner: @unchecked Sendable {
         } else {
             attention(slot: slot, tokens: T, start: start, cache: cache, a)
         }
+        let R = T - first, h = a.h.pointer + first * H   // the rows still read, and their residual stream
         activationObserver?.observe(.attentionOutput, layer: layer, rows: a.attention.pointer, count: T, columns: w.o.columns)
-        kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
-        rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)
-        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+        kernels.linear(w.o, a.attention.pointer + first * w.o.columns, tokens: R, into: a.projected.pointer)
+        rmsNorm(a.projected.pointer, rows: R, weight: norms.postAttention, into: a.projected.pointer)
+        cblas_saxpy(Int32(R * H), 1, a.projected.pointer, 1, h, 1)
 
-        rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
+        rmsNorm(h, rows: R, weight: norms.ffn, into: a.normed.pointer)
         activationObserver?.observe(.ffnInput, layer: layer, rows: a.normed.pointer, count: T, columns: H)
-        kernels.gatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: T, into: a.gate.pointer, up: a.up.pointer)
+        kernels.gatedUnit(gate: w.gate, up: w.up, a.normed.pointer, tokens: R, into: a.gate.pointer, up: a.up.pointer)
         activationObserver?.observe(.ffnDownInput, layer: layer, rows: a.gate.pointer, count: T, columns: I)
-        kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
-        rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
-        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+        kernels.linear(w.down, a.gate.pointer, tokens: R, into: a.projected.pointer)
+        rmsNorm(a.projected.pointer, rows: R, weight: norms.postFFN, into: a.projected.pointer)
+        cblas_saxpy(Int32(R * H), 1, a.projected.pointer, 1, h, 1)
     }
 
     /// RMSNorm per row in f32: x * 1/sqrt(mean(x²) + eps) * w. `output` may alias `input`.

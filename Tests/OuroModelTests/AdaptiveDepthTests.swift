@@ -29,7 +29,11 @@ final class AdaptiveDepthTests: XCTestCase {
         for name in Fixtures.all {
             let runner = Self.runners[name]!
             let S = runner.config.loopCount
+            // Under an observer as the runs below (an observer sees every row of every layer, so the
+            // last layer keeps all rows: the same products as below, bit for bit).
+            runner.activationObserver = HeadCounter()
             let (full, _) = try lastPosition(runner, prompt, .everyStep)
+            runner.activationObserver = nil
             XCTAssertTrue(full.stepLogits.allSatisfy { $0.count == runner.config.vocabSize })
             let exitStep = full.exitSteps(threshold: 0.5)[0]
             let expectedHeads: [(ExitMode, Int)] = [(.lastStep, 1), (.step(1), 1), (.step(9), 1), (.threshold(0.5), 1),

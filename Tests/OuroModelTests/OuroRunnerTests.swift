@@ -25,6 +25,32 @@ final class OuroRunnerTests: XCTestCase {
         }
     }
 
+    /// A prompt run for its last position only skips the other rows' o/MLP products in the last
+    /// layer of the last step; its logits, states and gates still equal the full forward's last row
+    /// at every step, and the K/V it files serve the next token as the full run's would.
+    func testLastPositionPrefillMatchesFullForwardAtEveryStep() throws {
+        let runner = Self.runner
+        let tokens = [3, 141, 59, 26, 535, 897, 9, 32, 384, 626, 17]
+        let full = try runner.forward(tokens: tokens)
+        let cache = try KVCache(config: runner.config, options: .exact)
+        try cache.reserve(tokens.count + 1)
+        let prefill = try Activations(config: runner.config, tokens: tokens.count, context: tokens.count + 1)
+        let last = runner.run(tokens[...], cache: cache, activations: prefill, lastPositionOnly: true)
+        let V = runner.config.vocabSize, H = runner.config.hiddenSize, T = tokens.count
+        for s in 0..<full.steps {
+            XCTAssertLessThan(ReferenceParity.maxAbsDiff(last.stepLogits[s], Array(full.stepLogits[s][(T - 1) * V ..< T * V]), "step \(s)"), 1e-4)
+            XCTAssertLessThan(ReferenceParity.maxAbsDiff(last.stepHidden[s], Array(full.stepHidden[s][(T - 1) * H ..< T * H]), "state \(s)"), 1e-4)
+            XCTAssertEqual(last.gateLogits[s][0], full.gateLogits[s][T - 1], accuracy: 1e-5)
+        }
+        let next = [71]
+        let reference = try runner.forward(tokens: tokens + next)
+        let single = try Activations(config: runner.config, tokens: 1, context: tokens.count + 1)
+        let decoded = runner.run(next[...], cache: cache, activations: single, lastPositionOnly: true)
+        for s in 0..<full.steps {
+            XCTAssertLessThan(ReferenceParity.maxAbsDiff(decoded.stepLogits[s], Array(reference.stepLogits[s][T * V ..< (T + 1) * V]), "next \(s)"), 1e-4)
+        }
+    }
+
     func testPrefixPositionsDoNotSeeLaterTokens() throws {
         // Causality: the first 4 positions' outputs do not depend on what follows them.
         let runner = Self.runner
