@@ -17,8 +17,9 @@ extension OuroRunner {
     /// positions 0 ..< start + T; result in `a.attention` [T, nh*D]. Earlier positions come from the
     /// cache's kept slot for (step, layer) in its stored type; the T new positions from this call's
     /// own f32 K/V (for every sharing mode: a token attends to its current step's K/V). The new K/V
-    /// are then filed in the cache (`KVCache.store`). Query heads are split over the thread pool.
-    func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
+    /// are then filed in the cache (`KVCache.store`; `storeKV` false: the caller files them).
+    /// Query heads are split over the thread pool.
+    func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations, storeKV: Bool = true) {
         let D = config.headDim, nh = config.headCount, nkv = config.kvHeadCount
         let qWidth = nh * D, kvWidth = nkv * D
         applyRoPE(tokens: T, a)
@@ -48,13 +49,13 @@ extension OuroRunner {
                 }, context)
             }
         }
-        cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start)
+        if storeKV { cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start) }
     }
 }
 
 /// One attention call split into tasks: task i is query head i (several tokens) or kv head i's
 /// query heads (one token), each with its own slice of scratch.
-private struct AttentionWork {
+struct AttentionWork {
     let spans: [[ck_kv_span]]
     let perKVHead: Int, group: Int, tokens: Int, start: Int, dim: Int, qWidth: Int
     let scale: Float

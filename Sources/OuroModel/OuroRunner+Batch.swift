@@ -44,6 +44,10 @@ public final class BatchedForward: @unchecked Sendable {
     /// Weights packed for the lean kernels (`LeanPackedWeights`), read by the throughput products
     /// in place of the mapped Q4_0 / Q8_0 matrices; nil: those kernels pack per call.
     public let packedWeights: LeanPackedWeights?
+    /// When set (profiling), each `run` adds where its wall time went.
+    public var stepTimes: BatchedStepTimes?
+    /// Per-task scratch of the batched attention job (`batchedAttention`), grown as needed.
+    var attentionScratch = FloatBuffer(0)
 
     public init(runner: OuroRunner, throughputKernels: Bool = false, packedWeights: LeanPackedWeights? = nil) {
         self.runner = runner
@@ -70,6 +74,8 @@ public final class BatchedForward: @unchecked Sendable {
     /// more to come). Sequences must be distinct.
     public func run(_ items: [(sequence: BatchSequence, tokens: [Int])], needsLogits: [Bool]? = nil) throws -> [LoopOutputs] {
         guard !items.isEmpty else { return [] }
+        let runStarted = stepTimes == nil ? 0 : BatchedStepTimes.now()
+        defer { if stepTimes != nil { stepTimes!.total += BatchedStepTimes.now() - runStarted } }
         precondition(needsLogits == nil || needsLogits!.count == items.count, "needsLogits: one entry per item")
         let config = runner.config
         guard Set(items.map { ObjectIdentifier($0.sequence) }).count == items.count else {
@@ -133,6 +139,8 @@ public final class BatchedForward: @unchecked Sendable {
             for (i, range) in ranges.enumerated() {
                 (states + i * H).update(from: a.h.pointer + (range.row + range.count - 1) * H, count: H)
             }
+            let headStarted = stepTimes == nil ? 0 : BatchedStepTimes.now()
+            defer { if stepTimes != nil { stepTimes!.head += BatchedStepTimes.now() - headStarted } }
             var heads: [Int] = []
             for i in 0..<B {
                 let gate = runner.exitGateBias + cblas_sdot(Int32(H), states + i * H, 1, runner.exitGateWeight, 1)
@@ -192,8 +200,21 @@ public final class BatchedForward: @unchecked Sendable {
         let qWidth = config.headCount * config.headDim, kvWidth = config.kvHeadCount * config.headDim, half = config.headDim / 2
         let kernels = a.kernels
 
+        let profiling = stepTimes != nil
+        var mark = profiling ? BatchedStepTimes.now() : 0
+        // Adds the time since `mark` to one of `stepTimes`' parts (profiling only).
+        func lap(_ part: WritableKeyPath<BatchedStepTimes, UInt64>) {
+            guard profiling else { return }
+            let now = BatchedStepTimes.now()
+            stepTimes![keyPath: part] += now - mark
+            mark = now
+        }
+        func other() { if profiling { mark = BatchedStepTimes.now() } }
+
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
+        other()
         kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
+        lap(\.products)
         for range in ranges {
             let n = range.count, first = range.row
             s.q.pointer.update(from: a.q.pointer + first * qWidth, count: n * qWidth)
@@ -201,14 +222,20 @@ public final class BatchedForward: @unchecked Sendable {
             s.v.pointer.update(from: a.v.pointer + first * kvWidth, count: n * kvWidth)
             s.cos.pointer.update(from: a.cos.pointer + first * half, count: n * half)
             s.sin.pointer.update(from: a.sin.pointer + first * half, count: n * half)
-            r.attention(slot: slot, tokens: n, start: range.sequence.cache.length, cache: range.sequence.cache, s)
+            r.attention(slot: slot, tokens: n, start: range.sequence.cache.length, cache: range.sequence.cache, s, storeKV: false)
             (a.attention.pointer + first * qWidth).update(from: s.attention.pointer, count: n * qWidth)
+            lap(\.attention)
+            range.sequence.cache.store(step: slot / config.layerCount, layer: slot % config.layerCount,
+                                       keys: s.k.pointer, values: s.v.pointer, tokens: n, start: range.sequence.cache.length)
+            lap(\.kvStore)
         }
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
+        lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
 
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
+        other()
         // 2...8 rows: gate, up and silu in one lean pool job. One row (a lone stream, the baseline of
         // serve's 4-stream ratio) keeps the separate products + silu it had: with the one-token fused
         // unit (`gatedUnit`) instead, two loaded runs took more CPU per token, inside the run-to-run
@@ -218,6 +245,7 @@ public final class BatchedForward: @unchecked Sendable {
             LinearKernels.siluGate(a.gate.pointer, a.up.pointer, count: T * config.intermediateSize)   // as OuroRunner.block
         }
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
+        lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
         cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
     }
