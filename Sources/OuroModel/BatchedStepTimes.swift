@@ -6,10 +6,8 @@ import Foundation
 public struct BatchedStepTimes: Sendable {
     /// Layer products (Q/K/V, o, gate/up with silu, down).
     public var products: UInt64 = 0
-    /// RoPE and attention over the KV caches, with the copies in and out of the per-sequence scratch.
+    /// RoPE, attention over the KV caches and storing the new rows' K/V (one pool job).
     public var attention: UInt64 = 0
-    /// Storing the new rows' K/V into the caches.
-    public var kvStore: UInt64 = 0
     /// The output head and the exit gate.
     public var head: UInt64 = 0
     /// The whole run (the rest: embeddings, norms, residual adds, Swift bookkeeping).

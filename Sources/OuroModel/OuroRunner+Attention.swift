@@ -17,9 +17,8 @@ extension OuroRunner {
     /// positions 0 ..< start + T; result in `a.attention` [T, nh*D]. Earlier positions come from the
     /// cache's kept slot for (step, layer) in its stored type; the T new positions from this call's
     /// own f32 K/V (for every sharing mode: a token attends to its current step's K/V). The new K/V
-    /// are then filed in the cache (`KVCache.store`; `storeKV` false: the caller files them).
-    /// Query heads are split over the thread pool.
-    func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations, storeKV: Bool = true) {
+    /// are then filed in the cache (`KVCache.store`). Query heads are split over the thread pool.
+    func attention(slot: Int, tokens T: Int, start: Int, cache: KVCache, _ a: Activations) {
         let D = config.headDim, nh = config.headCount, nkv = config.kvHeadCount
         let qWidth = nh * D, kvWidth = nkv * D
         applyRoPE(tokens: T, a)
@@ -49,7 +48,7 @@ extension OuroRunner {
                 }, context)
             }
         }
-        if storeKV { cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start) }
+        cache.store(step: step, layer: layer, keys: a.k.pointer, values: a.v.pointer, tokens: T, start: start)
     }
 }
 

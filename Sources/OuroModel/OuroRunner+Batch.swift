@@ -34,8 +34,6 @@ public final class BatchedForward: @unchecked Sendable {
     public let runner: OuroRunner
     /// Batch-wide scratch [total rows].
     private var rows: Activations?
-    /// One sequence's attention scratch (q/k/v/cos/sin/scores/attention), reused sequence by sequence.
-    private var single: Activations?
 
     /// Batched decode steps (2...8 rows) through the compute-lean kernels (`LinearKernels.throughput`):
     /// the same results as one sequence at a time to float rounding, not bit for bit. `ouro serve`
@@ -89,15 +87,10 @@ public final class BatchedForward: @unchecked Sendable {
             try item.sequence.reserve(item.sequence.length + item.tokens.count, config: config)
         }
         let T = items.reduce(0) { $0 + $1.tokens.count }
-        let longest = items.map(\.tokens.count).max()!
-        let context = items.map { $0.sequence.cache.capacity }.max()!
         if rows == nil || rows!.tokens < T {
             rows = try runner.makeActivations(tokens: T, context: 1)
         }
-        if single == nil || single!.tokens < longest || single!.context < context {
-            single = try runner.makeActivations(tokens: max(longest, single?.tokens ?? 0), context: max(context, single?.context ?? 0))
-        }
-        let a = rows!, s = single!
+        let a = rows!
         let H = config.hiddenSize, V = config.vocabSize, B = items.count, half = config.headDim / 2
 
         // Row ranges, embeddings and each sequence's RoPE tables at its own positions.
@@ -131,7 +124,7 @@ public final class BatchedForward: @unchecked Sendable {
         var picked = [[Float]?](repeating: nil, count: B)
         for step in 0..<S {
             for layer in 0..<config.layerCount {
-                batchedBlock(layer, slot: step * config.layerCount + layer, rows: T, ranges: ranges, a, s)
+                batchedBlock(layer, slot: step * config.layerCount + layer, rows: T, ranges: ranges, a)
             }
             runner.rmsNorm(a.h.pointer, rows: T, weight: runner.outputNorm, into: a.h.pointer)
             // Each sequence's last row, gathered so the output head runs once for the batch.
@@ -190,14 +183,13 @@ public final class BatchedForward: @unchecked Sendable {
         }
     }
 
-    /// `OuroRunner.block` over all rows, with attention per sequence: its rows of q/k/v/cos/sin are
-    /// copied into the one-sequence scratch `s`, attended over its own cache, and copied back.
+    /// `OuroRunner.block` over all rows, with attention per sequence over its own cache, all
+    /// sequences in one pool job (`batchedAttention`).
     private func batchedBlock(_ layer: Int, slot: Int, rows T: Int,
-                              ranges: [(row: Int, count: Int, sequence: BatchSequence)], _ a: Activations, _ s: Activations) {
+                              ranges: [(row: Int, count: Int, sequence: BatchSequence)], _ a: Activations) {
         let r = runner, config = r.config
         let w = r.weights.layers[layer], norms = r.layerNorms[layer]
         let H = config.hiddenSize
-        let qWidth = config.headCount * config.headDim, kvWidth = config.kvHeadCount * config.headDim, half = config.headDim / 2
         let kernels = a.kernels
 
         let profiling = stepTimes != nil
@@ -215,20 +207,8 @@ public final class BatchedForward: @unchecked Sendable {
         other()
         kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
         lap(\.products)
-        for range in ranges {
-            let n = range.count, first = range.row
-            s.q.pointer.update(from: a.q.pointer + first * qWidth, count: n * qWidth)
-            s.k.pointer.update(from: a.k.pointer + first * kvWidth, count: n * kvWidth)
-            s.v.pointer.update(from: a.v.pointer + first * kvWidth, count: n * kvWidth)
-            s.cos.pointer.update(from: a.cos.pointer + first * half, count: n * half)
-            s.sin.pointer.update(from: a.sin.pointer + first * half, count: n * half)
-            r.attention(slot: slot, tokens: n, start: range.sequence.cache.length, cache: range.sequence.cache, s, storeKV: false)
-            (a.attention.pointer + first * qWidth).update(from: s.attention.pointer, count: n * qWidth)
-            lap(\.attention)
-            range.sequence.cache.store(step: slot / config.layerCount, layer: slot % config.layerCount,
-                                       keys: s.k.pointer, values: s.v.pointer, tokens: n, start: range.sequence.cache.length)
-            lap(\.kvStore)
-        }
+        batchedAttention(slot: slot, rows: T, ranges: ranges, a)
+        lap(\.attention)
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
         lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)

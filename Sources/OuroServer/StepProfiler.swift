@@ -42,7 +42,6 @@ final class StepProfiler {
         steps += 1
         times.products += forward.products
         times.attention += forward.attention
-        times.kvStore += forward.kvStore
         times.head += forward.head
         times.total += forward.total
         drawNs += now - drawStarted
@@ -58,7 +57,7 @@ final class StepProfiler {
         let wall = Double(lastEnd - started) / 1e6
         let n = Double(steps)
         func ms(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1e6 / n) }
-        let rest = times.total - min(times.total, times.products + times.attention + times.kvStore + times.head)
+        let rest = times.total - min(times.total, times.products + times.attention + times.head)
         let now = Self.threadCPUSeconds()
         var cpu: [String: Double] = [:]
         for (name, seconds) in now { cpu[name, default: 0] += seconds - (threadCPU[name] ?? 0) }
@@ -66,7 +65,7 @@ final class StepProfiler {
         let perThread = cpu.filter { $0.value > 0.0005 }.sorted { $0.value > $1.value }
             .map { "\($0.key) \(String(format: "%.1f", $0.value * 1000 / n))" }.joined(separator: ", ")
         let line = "serve profile: \(steps) steps of \(key) in \(String(format: "%.0f", wall)) ms: per step wall \(String(format: "%.1f", wall / n)) ms"
-            + " = forward \(ms(times.total)) (products \(ms(times.products)), attention \(ms(times.attention)), KV store \(ms(times.kvStore)),"
+            + " = forward \(ms(times.total)) (products \(ms(times.products)), attention+KV store \(ms(times.attention)),"
             + " head+gate \(ms(times.head)), norms+rest \(ms(rest))) + draw \(ms(drawNs)) + gap \(ms(gapNs));"
             + " CPU per step \(String(format: "%.1f", total * 1000 / n)) ms (\(perThread))\n"
         FileHandle.standardError.write(line.data(using: .utf8)!)
