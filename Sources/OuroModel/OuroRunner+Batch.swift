@@ -212,7 +212,7 @@ public final class BatchedForward: @unchecked Sendable {
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
         lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)
-        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+        Self.addResidual(a.projected.pointer, into: a.h.pointer, count: T * H)
 
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
         other()
@@ -227,6 +227,14 @@ public final class BatchedForward: @unchecked Sendable {
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
         lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
-        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+        Self.addResidual(a.projected.pointer, into: a.h.pointer, count: T * H)
+    }
+
+    /// h += x (the same sums as `cblas_saxpy` with alpha 1). Not OpenBLAS: a threaded build splits
+    /// axpy over its own threads above 10,000 elements (5 rows here; `ouro serve` leaves OpenBLAS
+    /// at its default thread count), whose spinning competes with the pool's threads for the cores;
+    /// under load a 16-row prompt step spent ~45 % of its wall time outside products and attention.
+    private static func addResidual(_ x: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { h[i] += x[i] }
     }
 }
