@@ -95,6 +95,8 @@ static struct {
     int on, no_guard;
     uint64_t jobs, parallel_jobs, solo_jobs, tasks, own_tasks;
     uint64_t job_ns, own_ns, wait_ns, gap_ns, last_end, wake_ns, wake_count;
+    uint64_t wait_hist[6], wait_hist_ns[6];   // caller waits: < 2, < 8, < 32, < 128, < 1000 us, longer
+    uint64_t trig_stall, trig_lopsided, trig_kept; // guard triggers: by stalls, by the caller's share; kept parallel
     _Atomic uint64_t worker_ns, worker_tasks;
 } prof;
 
@@ -119,6 +121,12 @@ static void print_profile(void) {
             (unsigned long long)prof.tasks, (unsigned long long)prof.own_tasks, (unsigned long long)prof.worker_tasks,
             prof.job_ns * ms, prof.own_ns * ms, prof.wait_ns * ms, prof.worker_ns * ms, prof.gap_ns * ms,
             prof.wake_count ? prof.wake_ns / 1e3 / prof.wake_count : 0.0, (unsigned long long)prof.wake_count);
+    static const char *const bins[6] = { "<2us", "<8us", "<32us", "<128us", "<1ms", ">=1ms" };
+    fprintf(stderr, "pool: caller waits (count / ms):");
+    for (int i = 0; i < 6; i++)
+        fprintf(stderr, " %s %llu / %.1f", bins[i], (unsigned long long)prof.wait_hist[i], prof.wait_hist_ns[i] * ms);
+    fprintf(stderr, "\npool: guard triggers: stalls %llu, caller's share %llu; parallel kept (faster per task) %llu\n",
+            (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided, (unsigned long long)prof.trig_kept);
 }
 
 static void profile_start(void) {
@@ -213,9 +221,14 @@ static void note_job(uint64_t own_ns, int own_tasks, int count, uint64_t wait_ns
         pool.parallel_since_solo++;
         return;
     }
+    if (prof.on) {
+        if (stalled) prof.trig_stall++;
+        else prof.trig_lopsided++;
+    }
     if (pool.solo_rate && pool.parallel_since_rate < CK_SOLO_STALE && pool.parallel_tasks >= CK_RATE_MIN_TASKS &&
         10 * (pool.parallel_ns * 16 / pool.parallel_tasks) < 9 * pool.solo_rate) {
         // Parallel jobs are still >= 10 % faster per task, their stalls included: keep them.
+        if (prof.on) prof.trig_kept++;
         pool.caller_share = CK_SHARE_ONE / 2;
         pool.parallel_since_solo++;
         return;
@@ -355,6 +368,10 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         prof.own_ns += t1 - t0;
         prof.wait_ns += t2 - t1;
         prof.last_end = t2;
+        const uint64_t w = t2 - t1;
+        const int bin = w < 2000 ? 0 : w < 8000 ? 1 : w < 32000 ? 2 : w < 128000 ? 3 : w < 1000000 ? 4 : 5;
+        prof.wait_hist[bin]++;
+        prof.wait_hist_ns[bin] += w;
     }
     pool.parallel_ns += t2 - p0;
     pool.parallel_tasks += (uint64_t)count;
