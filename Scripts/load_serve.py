@@ -9,7 +9,9 @@ Starts `ouro serve MODEL` on 127.0.0.1 at a free port, then:
                every reply must be 200 and complete; the server's RSS is read after the first
                tenth of the requests and at the end (stable: the end is within 25% + 64 MiB).
   throughput:  (--throughput) aggregate decode tokens/s of 1 stream and of --streams concurrent
-               streams, alternated --rounds times in this run; reports the medians and their ratio,
+               streams (token chunks received while every stream is decoding: latest first token
+               to earliest last token), alternated --rounds times in this run; reports the medians
+               and their ratio,
                and the server's CPU time per generated token in each (the figure to compare on a
                loaded machine, where wall time measures the share of the cores the server got).
 Prompts are token ids, so models without a tokenizer work. Stops the server (SIGTERM) at the end and
@@ -67,8 +69,13 @@ class Server:
             if line.startswith("ouro serve:"):
                 print(line.strip(), file=sys.stderr)
                 break
-        # Keep draining stderr so the server never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.process.stderr], daemon=True).start()
+        # Keep draining stderr so the server never blocks on a full pipe; pass on its profile lines
+        # (OURO_SERVE_PROFILE=1, OURO_POOL_PROFILE=1 in the environment).
+        def drain():
+            for line in self.process.stderr:
+                if line.startswith(("serve profile:", "pool:")):
+                    print("  " + line.rstrip(), file=sys.stderr)
+        threading.Thread(target=drain, daemon=True).start()
 
     def post(self, body, timeout):
         """(status, decoded JSON or list of SSE events, seconds to first token chunk or None, end time)."""
@@ -79,8 +86,8 @@ class Server:
         if not body.get("stream"):
             data = json.loads(reply.read())
             conn.close()
-            return reply.status, data, None, time.monotonic()
-        events, first = [], None
+            return reply.status, data, None, time.monotonic(), []
+        events, first, arrivals = [], None, []
         for raw in reply:
             line = raw.decode().strip()
             if not line.startswith("data: "):
@@ -89,11 +96,13 @@ class Server:
                 events.append("[DONE]")
                 break
             event = json.loads(line[6:])
-            if first is None and event.get("choices"):
-                first = time.monotonic()
+            if event.get("choices"):
+                arrived = time.monotonic()
+                first = first or arrived
+                arrivals.append(arrived)
             events.append(event)
         conn.close()
-        return reply.status, events, first, time.monotonic()
+        return reply.status, events, first, time.monotonic(), arrivals
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -117,7 +126,7 @@ def load(server, args, vocab_limit):
             body = {"model": "m", "prompt": prompt, "max_tokens": args.max_tokens, "temperature": 0.8, "seed": i,
                     "stream": i % 2 == 1}
             try:
-                status, data, _, _ = server.post(body, timeout=args.time_limit)
+                status, data, _, _, _ = server.post(body, timeout=args.time_limit)
                 ok = status == 200 and (data[-1] == "[DONE]" if body["stream"] else bool(data.get("choices")))
                 if not ok:
                     with lock:
@@ -155,25 +164,37 @@ def throughput(server, args, vocab_limit):
             prompt = [rng.randrange(3, vocab_limit) for _ in range(16)]
             body = {"model": "m", "prompt": prompt, "max_tokens": args.decode_tokens, "temperature": 0,
                     "stream": True, "stream_options": {"include_usage": True}}
-            status, events, first, end = server.post(body, timeout=args.time_limit)
+            status, events, first, end, arrivals = server.post(body, timeout=args.time_limit)
             usage = next((e["usage"] for e in events if isinstance(e, dict) and e.get("usage")), None)
-            results[k] = (status, usage["completion_tokens"] if usage else 0, first, end)
+            results[k] = (status, usage["completion_tokens"] if usage else 0, first, end, arrivals)
 
         threads = [threading.Thread(target=one, args=(k,)) for k in range(streams)]
         cpu0 = cpu_seconds(server.process.pid)
+        client0 = time.process_time()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         cpu = cpu_seconds(server.process.pid) - cpu0
+        client_cpu = time.process_time() - client0
         if any(r[0] != 200 or r[2] is None for r in results):
             raise SystemExit(f"throughput run failed: {results}")
-        # Decode window: from the latest first token (every stream decoding) to the last end.
+        # Whole window: from the earliest first token to the last end. It includes any step that
+        # prefilled a stream arriving late (the server admits requests between steps), so the
+        # reported rate is the steady window's, below.
         tokens = sum(r[1] - 1 for r in results)
         window = max(r[3] for r in results) - min(r[2] for r in results)
+        # Steady window: every stream decoding (latest first token to earliest last token); the
+        # token chunks that arrived inside it, after its start.
+        start, stop = max(r[2] for r in results), min(r[4][-1] for r in results)
+        inside = sum(1 for r in results for t in r[4] if start < t <= stop)
+        steady = inside / (stop - start) if stop > start else 0.0
+        print(f"    {streams} stream(s): whole window {tokens / window:.2f} tok/s; first tokens {', '.join(f'{r[2] - min(x[2] for x in results):.2f}' for r in results)} s after "
+              f"the earliest; steady window {stop - start:.2f} s, {inside} tokens, {steady:.2f} tok/s; client CPU "
+              f"{1000 * client_cpu / max(1, sum(r[1] for r in results)):.1f} ms per token", file=sys.stderr)
         # Server CPU per generated token (prompts included): on a loaded machine wall time measures
         # the share of the cores the server got, CPU time what the work cost.
-        return tokens / window, 1000 * cpu / max(1, sum(r[1] for r in results))
+        return steady, 1000 * cpu / max(1, sum(r[1] for r in results))
 
     singles, batched, single_cpu, batched_cpu = [], [], [], []
     for r in range(args.rounds):

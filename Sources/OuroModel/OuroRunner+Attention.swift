@@ -54,7 +54,7 @@ extension OuroRunner {
 
 /// One attention call split into tasks: task i is query head i (several tokens) or kv head i's
 /// query heads (one token), each with its own slice of scratch.
-private struct AttentionWork {
+struct AttentionWork {
     let spans: [[ck_kv_span]]
     let perKVHead: Int, group: Int, tokens: Int, start: Int, dim: Int, qWidth: Int
     let scale: Float

@@ -34,8 +34,6 @@ public final class BatchedForward: @unchecked Sendable {
     public let runner: OuroRunner
     /// Batch-wide scratch [total rows].
     private var rows: Activations?
-    /// One sequence's attention scratch (q/k/v/cos/sin/scores/attention), reused sequence by sequence.
-    private var single: Activations?
 
     /// Batched decode steps (2...8 rows) through the compute-lean kernels (`LinearKernels.throughput`):
     /// the same results as one sequence at a time to float rounding, not bit for bit. `ouro serve`
@@ -44,6 +42,10 @@ public final class BatchedForward: @unchecked Sendable {
     /// Weights packed for the lean kernels (`LeanPackedWeights`), read by the throughput products
     /// in place of the mapped Q4_0 / Q8_0 matrices; nil: those kernels pack per call.
     public let packedWeights: LeanPackedWeights?
+    /// When set (profiling), each `run` adds where its wall time went.
+    public var stepTimes: BatchedStepTimes?
+    /// Per-task scratch of the batched attention job (`batchedAttention`), grown as needed.
+    var attentionScratch = FloatBuffer(0)
 
     public init(runner: OuroRunner, throughputKernels: Bool = false, packedWeights: LeanPackedWeights? = nil) {
         self.runner = runner
@@ -70,6 +72,8 @@ public final class BatchedForward: @unchecked Sendable {
     /// more to come). Sequences must be distinct.
     public func run(_ items: [(sequence: BatchSequence, tokens: [Int])], needsLogits: [Bool]? = nil) throws -> [LoopOutputs] {
         guard !items.isEmpty else { return [] }
+        let runStarted = stepTimes == nil ? 0 : BatchedStepTimes.now()
+        defer { if stepTimes != nil { stepTimes!.total += BatchedStepTimes.now() - runStarted } }
         precondition(needsLogits == nil || needsLogits!.count == items.count, "needsLogits: one entry per item")
         let config = runner.config
         guard Set(items.map { ObjectIdentifier($0.sequence) }).count == items.count else {
@@ -83,15 +87,10 @@ public final class BatchedForward: @unchecked Sendable {
             try item.sequence.reserve(item.sequence.length + item.tokens.count, config: config)
         }
         let T = items.reduce(0) { $0 + $1.tokens.count }
-        let longest = items.map(\.tokens.count).max()!
-        let context = items.map { $0.sequence.cache.capacity }.max()!
         if rows == nil || rows!.tokens < T {
             rows = try runner.makeActivations(tokens: T, context: 1)
         }
-        if single == nil || single!.tokens < longest || single!.context < context {
-            single = try runner.makeActivations(tokens: max(longest, single?.tokens ?? 0), context: max(context, single?.context ?? 0))
-        }
-        let a = rows!, s = single!
+        let a = rows!
         let H = config.hiddenSize, V = config.vocabSize, B = items.count, half = config.headDim / 2
 
         // Row ranges, embeddings and each sequence's RoPE tables at its own positions.
@@ -125,7 +124,7 @@ public final class BatchedForward: @unchecked Sendable {
         var picked = [[Float]?](repeating: nil, count: B)
         for step in 0..<S {
             for layer in 0..<config.layerCount {
-                batchedBlock(layer, slot: step * config.layerCount + layer, rows: T, ranges: ranges, a, s)
+                batchedBlock(layer, slot: step * config.layerCount + layer, rows: T, ranges: ranges, a)
             }
             runner.rmsNorm(a.h.pointer, rows: T, weight: runner.outputNorm, into: a.h.pointer)
             // Each sequence's last row, gathered so the output head runs once for the batch.
@@ -133,6 +132,8 @@ public final class BatchedForward: @unchecked Sendable {
             for (i, range) in ranges.enumerated() {
                 (states + i * H).update(from: a.h.pointer + (range.row + range.count - 1) * H, count: H)
             }
+            let headStarted = stepTimes == nil ? 0 : BatchedStepTimes.now()
+            defer { if stepTimes != nil { stepTimes!.head += BatchedStepTimes.now() - headStarted } }
             var heads: [Int] = []
             for i in 0..<B {
                 let gate = runner.exitGateBias + cblas_sdot(Int32(H), states + i * H, 1, runner.exitGateWeight, 1)
@@ -182,33 +183,39 @@ public final class BatchedForward: @unchecked Sendable {
         }
     }
 
-    /// `OuroRunner.block` over all rows, with attention per sequence: its rows of q/k/v/cos/sin are
-    /// copied into the one-sequence scratch `s`, attended over its own cache, and copied back.
+    /// `OuroRunner.block` over all rows, with attention per sequence over its own cache, all
+    /// sequences in one pool job (`batchedAttention`).
     private func batchedBlock(_ layer: Int, slot: Int, rows T: Int,
-                              ranges: [(row: Int, count: Int, sequence: BatchSequence)], _ a: Activations, _ s: Activations) {
+                              ranges: [(row: Int, count: Int, sequence: BatchSequence)], _ a: Activations) {
         let r = runner, config = r.config
         let w = r.weights.layers[layer], norms = r.layerNorms[layer]
         let H = config.hiddenSize
-        let qWidth = config.headCount * config.headDim, kvWidth = config.kvHeadCount * config.headDim, half = config.headDim / 2
         let kernels = a.kernels
 
-        r.rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
-        kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
-        for range in ranges {
-            let n = range.count, first = range.row
-            s.q.pointer.update(from: a.q.pointer + first * qWidth, count: n * qWidth)
-            s.k.pointer.update(from: a.k.pointer + first * kvWidth, count: n * kvWidth)
-            s.v.pointer.update(from: a.v.pointer + first * kvWidth, count: n * kvWidth)
-            s.cos.pointer.update(from: a.cos.pointer + first * half, count: n * half)
-            s.sin.pointer.update(from: a.sin.pointer + first * half, count: n * half)
-            r.attention(slot: slot, tokens: n, start: range.sequence.cache.length, cache: range.sequence.cache, s)
-            (a.attention.pointer + first * qWidth).update(from: s.attention.pointer, count: n * qWidth)
+        let profiling = stepTimes != nil
+        var mark = profiling ? BatchedStepTimes.now() : 0
+        // Adds the time since `mark` to one of `stepTimes`' parts (profiling only).
+        func lap(_ part: WritableKeyPath<BatchedStepTimes, UInt64>) {
+            guard profiling else { return }
+            let now = BatchedStepTimes.now()
+            stepTimes![keyPath: part] += now - mark
+            mark = now
         }
+        func other() { if profiling { mark = BatchedStepTimes.now() } }
+
+        r.rmsNorm(a.h.pointer, rows: T, weight: norms.attn, into: a.normed.pointer)
+        other()
+        kernels.linear([w.q, w.k, w.v], a.normed.pointer, tokens: T, into: [a.q.pointer, a.k.pointer, a.v.pointer])
+        lap(\.products)
+        batchedAttention(slot: slot, rows: T, ranges: ranges, a)
+        lap(\.attention)
         kernels.linear(w.o, a.attention.pointer, tokens: T, into: a.projected.pointer)
+        lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postAttention, into: a.projected.pointer)
-        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+        Self.addResidual(a.projected.pointer, into: a.h.pointer, count: T * H)
 
         r.rmsNorm(a.h.pointer, rows: T, weight: norms.ffn, into: a.normed.pointer)
+        other()
         // 2...8 rows: gate, up and silu in one lean pool job. One row (a lone stream, the baseline of
         // serve's 4-stream ratio) keeps the separate products + silu it had: with the one-token fused
         // unit (`gatedUnit`) instead, two loaded runs took more CPU per token, inside the run-to-run
@@ -218,7 +225,16 @@ public final class BatchedForward: @unchecked Sendable {
             LinearKernels.siluGate(a.gate.pointer, a.up.pointer, count: T * config.intermediateSize)   // as OuroRunner.block
         }
         kernels.linear(w.down, a.gate.pointer, tokens: T, into: a.projected.pointer)
+        lap(\.products)
         r.rmsNorm(a.projected.pointer, rows: T, weight: norms.postFFN, into: a.projected.pointer)
-        cblas_saxpy(Int32(T * H), 1, a.projected.pointer, 1, a.h.pointer, 1)
+        Self.addResidual(a.projected.pointer, into: a.h.pointer, count: T * H)
+    }
+
+    /// h += x (the same sums as `cblas_saxpy` with alpha 1). Not OpenBLAS: a threaded build splits
+    /// axpy over its own threads above 10,000 elements (5 rows here; `ouro serve` leaves OpenBLAS
+    /// at its default thread count), whose spinning competes with the pool's threads for the cores;
+    /// under load a 16-row prompt step spent ~45 % of its wall time outside products and attention.
+    private static func addResidual(_ x: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { h[i] += x[i] }
     }
 }

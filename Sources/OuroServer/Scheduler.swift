@@ -84,6 +84,8 @@ public final class Scheduler: @unchecked Sendable {
 
     /// Steps run and rows per step, for /health and benchmarks.
     public private(set) var stepsRun = 0
+    /// OURO_SERVE_PROFILE=1 only.
+    private let profiler = StepProfiler.fromEnvironment()
 
     public init(forward: BatchedForward, tokenizer: Tokenizer?, parallel: Int, queueLimit: Int, prefillChunk: Int = 64,
                 kv: KVCacheOptions = KVCacheOptions()) {
@@ -207,6 +209,7 @@ public final class Scheduler: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
+            if active.isEmpty && waiting.isEmpty { profiler?.flush() }
             while active.isEmpty && waiting.isEmpty && !stopping { condition.wait() }
             if stopping && active.isEmpty && waiting.isEmpty {
                 condition.unlock()
@@ -278,6 +281,12 @@ public final class Scheduler: @unchecked Sendable {
             }
         }
         guard !items.isEmpty else { return }
+        if let profiler {
+            let decoding = items.filter { $0.tokens.count == 1 }.count
+            let prompt = items.reduce(0) { $0 + $1.tokens.count } - decoding
+            _ = profiler.beginStep(key: "\(decoding) decode rows" + (prompt > 0 ? " + \(prompt) prompt rows" : ""))
+            forward.stepTimes = BatchedStepTimes()
+        }
         let outputs: [LoopOutputs]
         do {
             outputs = try forward.run(items, needsLogits: needsLogits)
@@ -286,6 +295,7 @@ public final class Scheduler: @unchecked Sendable {
             return
         }
         stepsRun += 1
+        let drawStarted = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         for (slot, out) in zip(runSlots, outputs) {
             if slot.pendingToken == nil {
                 slot.prefilled += items.first { $0.sequence === slot.sequence }!.tokens.count
@@ -293,6 +303,7 @@ public final class Scheduler: @unchecked Sendable {
             }
             draw(slot, out)
         }
+        if let profiler, let times = forward.stepTimes { profiler.endStep(forward: times, drawStarted: drawStarted) }
     }
 
     private func draw(_ slot: Slot, _ out: LoopOutputs) {
