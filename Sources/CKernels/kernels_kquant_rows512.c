@@ -2,7 +2,7 @@
 // activations (the VNNI levels' kernels below four tokens when ck_has_vbmi(); more tokens, or a
 // CPU without VBMI/GFNI, go to ck_kq_rows_vnni_blocks / the GEMM): the dispatch to the per-type
 // kernels, kernels_q4k_rows512.c and kernels_q6k_rows512.c (their comments hold the design and
-// the measurements; Docs/BENCHMARKS.md the old-vs-new figures).
+// the measurements; Docs/KERNEL-NOTES.md the old-vs-new figures).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "kernels_kquant.h"

@@ -20,7 +20,7 @@
 // unpack-and-add reduction of their lanes, a scale vpermb, a d permute, and the activations' lane
 // shuffles per super-block. One core, thread CPU time, old -> new: in L3 28.1-28.8 -> 32.5-34.2
 // GB/s (1.15-1.19x; the Q4_0 kernel 31.6-32.9), from DRAM in 2 MiB pages 1.14-1.27x
-// (Docs/BENCHMARKS.md, "Q4_K decode kernel").
+// (Docs/KERNEL-NOTES.md, "Q4_K decode kernel").
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch CK_Q4K_AHEAD_BYTES or more ahead
 // (whole groups) is prefetched at the pace this group is consumed, into L2 (as the Q6_K kernel).

@@ -17,7 +17,7 @@
 // d and xd per row, a row's d taken from a four-lane vector with a vpermd, and the four rows'
 // accumulators left by clang in stack memory as the row loop was not fully unrolled): 34 -> 29
 // vector ops per row and super-block, accumulators in registers; in L3 1.07-1.10x, from DRAM
-// 1.01-1.11x (Docs/BENCHMARKS.md, "Q6_K decode kernel").
+// 1.01-1.11x (Docs/KERNEL-NOTES.md, "Q6_K decode kernel").
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch CK_Q6K_AHEAD_BYTES or more ahead
 // (whole groups) is prefetched into L2 at the pace this group is consumed. The replaced kernel

@@ -2,7 +2,7 @@
 // level, and how many tokens a product can have with every token bit for bit its one-token result.
 //
 // Per-token cost against the one-token decode kernel, one thread, thread CPU time, best of 15, on
-// 1.4B-shaped matrices in L3 (5632 x 2048 and 2048 x 5632; see Docs/BENCHMARKS.md):
+// 1.4B-shaped matrices in L3 (5632 x 2048 and 2048 x 5632; see Docs/KERNEL-NOTES.md):
 // - Q4_0 / IQ4_NL / Q8_0: the small-batch kernels (kernels_smallt_*.c) at 2..8 tokens ran
 //   0.52-0.77x; the GEMM tiles 0.6-1.0x at 4..8, so the small-batch kernels keep all of 2..8.
 // - Q6_K: the GEMM tiles ran 1.25-2.2x at 4..8 tokens, the one-token kernels once per token 1.0x:

@@ -49,7 +49,7 @@ final class KVCacheChunkTests: XCTestCase {
         for (type, sharing, positions) in expected {
             let cache = try KVCache(config: config, options: KVCacheOptions(type: type, sharing: sharing))
             XCTAssertEqual(cache.chunkPositions, positions, "\(type) \(sharing)")
-            XCTAssertTrue(cache.hugePages)
+            XCTAssertEqual(cache.hugePages, positions > 256, "\(type) \(sharing): huge pages only for chunks longer than 256")
         }
         // A short context limit keeps chunks no longer than it needs (a 102 MiB chunk for --ctx 300 would
         // hold 724 positions nobody may use).
