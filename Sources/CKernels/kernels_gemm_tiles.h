@@ -20,6 +20,20 @@ static inline void ck_tile_rows(const uint8_t *rows[GEMM_ROWS], const void *w, s
 
 static inline __m128i ck_tile_load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
 
+// acc + one packed block (w0..w7: groups of 4 elements, lane = row) · one token's 32 activation
+// bytes at xq, as one chain of eight vpdpbusd (Q4_0/Q8_0 tiles, the K-quant folded and per-block forms).
+static inline __attribute__((always_inline)) __m512i ck_dot_block(__m512i acc, __m512i w0, __m512i w1, __m512i w2, __m512i w3,
+                                                                  __m512i w4, __m512i w5, __m512i w6, __m512i w7, const int32_t *xq) {
+    acc = _mm512_dpbusd_epi32(acc, w0, _mm512_set1_epi32(xq[0]));
+    acc = _mm512_dpbusd_epi32(acc, w1, _mm512_set1_epi32(xq[1]));
+    acc = _mm512_dpbusd_epi32(acc, w2, _mm512_set1_epi32(xq[2]));
+    acc = _mm512_dpbusd_epi32(acc, w3, _mm512_set1_epi32(xq[3]));
+    acc = _mm512_dpbusd_epi32(acc, w4, _mm512_set1_epi32(xq[4]));
+    acc = _mm512_dpbusd_epi32(acc, w5, _mm512_set1_epi32(xq[5]));
+    acc = _mm512_dpbusd_epi32(acc, w6, _mm512_set1_epi32(xq[6]));
+    return _mm512_dpbusd_epi32(acc, w7, _mm512_set1_epi32(xq[7]));
+}
+
 // 128-bit pieces of rows k, 4 + k, 8 + k, 12 + k (lanes 0..3), each at `offset` in its row.
 static inline __m512i ck_lanes4(const uint8_t *const rows[GEMM_ROWS], int k, size_t offset) {
     __m512i v = _mm512_castsi128_si512(ck_tile_load128(rows[k] + offset));

@@ -375,20 +375,6 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
     return &terms.view;
 }
 
-// acc + one packed block (w0..w7: groups of 4 elements, lane = row) · one token's 32 activation
-// bytes at xq, as one chain of eight vpdpbusd (the folded and the per-block forms).
-static inline __attribute__((always_inline)) __m512i dot_block(__m512i acc, __m512i w0, __m512i w1, __m512i w2, __m512i w3,
-                                                               __m512i w4, __m512i w5, __m512i w6, __m512i w7, const int32_t *xq) {
-    acc = _mm512_dpbusd_epi32(acc, w0, _mm512_set1_epi32(xq[0]));
-    acc = _mm512_dpbusd_epi32(acc, w1, _mm512_set1_epi32(xq[1]));
-    acc = _mm512_dpbusd_epi32(acc, w2, _mm512_set1_epi32(xq[2]));
-    acc = _mm512_dpbusd_epi32(acc, w3, _mm512_set1_epi32(xq[3]));
-    acc = _mm512_dpbusd_epi32(acc, w4, _mm512_set1_epi32(xq[4]));
-    acc = _mm512_dpbusd_epi32(acc, w5, _mm512_set1_epi32(xq[5]));
-    acc = _mm512_dpbusd_epi32(acc, w6, _mm512_set1_epi32(xq[6]));
-    return _mm512_dpbusd_epi32(acc, w7, _mm512_set1_epi32(xq[7]));
-}
-
 // Tokens [t0, t0 + N) against one packed tile; form and N are constants after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
     int form, const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
@@ -434,7 +420,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma clang loop unroll(full)
                 for (int n = 0; n < N; n++) {
                     const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
-                    isum[n] = dot_block(isum[n], w0, w1, w2, w3, w4, w5, w6, w7, xq);
+                    isum[n] = ck_dot_block(isum[n], w0, w1, w2, w3, w4, w5, w6, w7, xq);
                 }
             } else {
                 const __m512i sc = _mm512_load_si512(sb + SB_SCALE(j));
@@ -443,7 +429,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
                     const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
                     const __m512i seed = form == GEMM_BLOCK ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j])
                                                             : _mm512_setzero_si512();
-                    const __m512i dot = dot_block(seed, w0, w1, w2, w3, w4, w5, w6, w7, xq);
+                    const __m512i dot = ck_dot_block(seed, w0, w1, w2, w3, w4, w5, w6, w7, xq);
                     isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, sc));
                 }
             }

@@ -111,15 +111,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma clang loop unroll(full)
         for (int n = 0; n < N; n++) {
             const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)b * CK_QK);
-            __m512i s = _mm512_set1_epi32(-offset * s0[(size_t)n * nb + b]);
-            s = _mm512_dpbusd_epi32(s, w0, _mm512_set1_epi32(xq[0]));
-            s = _mm512_dpbusd_epi32(s, w1, _mm512_set1_epi32(xq[1]));
-            s = _mm512_dpbusd_epi32(s, w2, _mm512_set1_epi32(xq[2]));
-            s = _mm512_dpbusd_epi32(s, w3, _mm512_set1_epi32(xq[3]));
-            s = _mm512_dpbusd_epi32(s, w4, _mm512_set1_epi32(xq[4]));
-            s = _mm512_dpbusd_epi32(s, w5, _mm512_set1_epi32(xq[5]));
-            s = _mm512_dpbusd_epi32(s, w6, _mm512_set1_epi32(xq[6]));
-            s = _mm512_dpbusd_epi32(s, w7, _mm512_set1_epi32(xq[7]));
+            const __m512i s = ck_dot_block(_mm512_set1_epi32(-offset * s0[(size_t)n * nb + b]), w0, w1, w2, w3, w4, w5, w6, w7, xq);
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(d0[(size_t)n * nb + b]));
             acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, acc[n]);
         }
