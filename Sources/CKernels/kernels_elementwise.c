@@ -17,7 +17,11 @@
 #endif
 
 // Bit-for-bit agreement with the old Swift loops needs every product rounded before its sum.
+#if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 static void silu_gate_scalar(float *gate, const float *up, size_t count) {
     for (size_t i = 0; i < count; i++) {
