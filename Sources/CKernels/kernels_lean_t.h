@@ -19,6 +19,19 @@ enum { CK_LEAN_Q4_BLOCKS = 16, CK_LEAN_Q4_XL = 0, CK_LEAN_Q4_XH = 4, CK_LEAN_Q4_
 // unsigned by +128) and the block's activation scale.
 enum { CK_LEAN_Q8_BLOCKS = 8, CK_LEAN_Q8_X = 0, CK_LEAN_Q8_SEED = 4, CK_LEAN_Q8_SCALE = 5, CK_LEAN_Q8_VECTORS = 6 };
 
+// Q4_K: per super-block (256 columns) and token, 5 vectors: X_0..X_3, the activation bytes matching
+// the weights' lane order, and the super-block's 16 activation floats (ck_kq_side's x16: xd_b of its
+// 8 blocks, odd blocks divided by 16, then xd_b * xsum_b). Lane i of X_v (and of the weights' vector
+// v) is sub-block i % 8, its elements 4k..4k+3 with k = 2v + i / 8: the nibble byte dword k of the
+// sub-block's pair (bytes 32 * (s / 2) + 4k..) masked to its low (even s) or high (odd s, as 16q)
+// nibbles. Every per-lane factor is then a sub-block's, repeated in both 256-bit halves.
+enum { CK_LEAN_Q4K_X = 0, CK_LEAN_Q4K_TERMS = 4, CK_LEAN_Q4K_VECTORS = 5 };
+
+/// Element (within the super-block's 256) of lane `lane`'s first activation byte in X_v.
+static inline int ck_lean_q4k_lane(int lane, int v) {
+    return 32 * (lane % 8) + 4 * (2 * v + lane / 8);
+}
+
 /// Block (within its group) and byte offset (within the block's 32 activations) of lane `lane`'s
 /// four activation bytes for vector `j` (0..7: XL_0..3, XH_0..3 for Q4_0; 0..3 for Q8_0).
 static inline void ck_lean_q4_lane(int lane, int j, int *block, int *offset) {
@@ -36,6 +49,10 @@ static inline void ck_lean_q8_lane(int lane, int j, int *block, int *offset) {
 /// (the layout above for `type`); blocks past the last full group are summed plainly.
 void ck_lean_rows_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const void *prep, float *y, size_t ldy);
+/// Q4_K rows [row0, row1) x a->tokens (2..CK_SMALL_T_MAX_TOKENS) from `prep` in the Q4_K layout above
+/// (kernels_lean_q4k_vnni512.c).
+void ck_lean_q4k_rows_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                              const void *prep, float *y, size_t ldy);
 /// The same on rows packed by ck_lean_pack (kernels_lean_pack.c), `w` the packed copy.
 void ck_lean_packed_rows_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                                  const void *prep, float *y, size_t ldy);
