@@ -31,26 +31,19 @@ static inline __attribute__((always_inline)) void lean_q4k_rows(const uint8_t *r
                                                                 float *y, size_t ldy, const void *unused) {
     (void)unused;
     const int nsb = a->cols / CK_QK_K;
-    // vpermt2d indexes over the super-block's 32 nibble dwords (two 64-byte loads): vector v lane i
-    // takes dword k = 2v + i / 8 of pair (i % 8) / 2; the masks keep sub-block i % 8's nibble.
-    __m512i pick[4];
-    for (int v = 0; v < 4; v++) {
-        int32_t idx[16];
-        for (int i = 0; i < 16; i++) idx[i] = 8 * ((i % 8) / 2) + 2 * v + i / 8;
-        pick[v] = _mm512_loadu_si512(idx);
-    }
-    const __m512i nibble = _mm512_set_epi32((int)0xf0f0f0f0, 0x0f0f0f0f, (int)0xf0f0f0f0, 0x0f0f0f0f, (int)0xf0f0f0f0, 0x0f0f0f0f,
-                                            (int)0xf0f0f0f0, 0x0f0f0f0f, (int)0xf0f0f0f0, 0x0f0f0f0f, (int)0xf0f0f0f0, 0x0f0f0f0f,
-                                            (int)0xf0f0f0f0, 0x0f0f0f0f, (int)0xf0f0f0f0, 0x0f0f0f0f);
-    // Row k's sc_{i % 8} in lane i (low byte; ck_q4k_scales4 puts row k's sc_j at byte 16k + j) and
-    // its d from the converted [d0 dmin0 d1 dmin1].
+    // Lanes 4P, 4P+1 of every 128-bit lane keep the low nibbles, 4P+2, 4P+3 the high ones (16q).
+    const __m512i nibble = _mm512_set4_epi32((int)0xf0f0f0f0, (int)0xf0f0f0f0, 0x0f0f0f0f, 0x0f0f0f0f);
+    // Row k's sc of lane l's sub-block 2 (l / 4) + (l % 4 >= 2) (low byte; ck_q4k_scales4 puts row k's
+    // sc_j at byte 16k + j), its d from the converted [d0 dmin0 d1 dmin1], and the token's xd_j in
+    // the same lanes from the 8 floats of its terms.
     __m512i sc_pick[2], d_pick[2];
     for (int k = 0; k < 2; k++) {
         uint8_t b[64] = { 0 };
-        for (int i = 0; i < 16; i++) b[4 * i] = (uint8_t)(16 * k + i % 8);
+        for (int l = 0; l < 16; l++) b[4 * l] = (uint8_t)(16 * k + 2 * (l / 4) + (l % 4 >= 2));
         sc_pick[k] = _mm512_loadu_si512(b);
         d_pick[k] = _mm512_set1_epi32(2 * k);
     }
+    const __m512i xd_lanes = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     const ck_q4k_min_lanes mins = ck_q4k_min_lanes_make();
     __m512 acc[2][CK_SMALL_T_MAX_TOKENS], accm[CK_SMALL_T_MAX_TOKENS];
     for (int t = 0; t < T; t++) {
@@ -68,7 +61,12 @@ static inline __attribute__((always_inline)) void lean_q4k_rows(const uint8_t *r
         for (int k = 0; k < R; k++) {
             for (int i = 0; i < 3; i++) _mm_prefetch((const char *)p[k] + LEAN_PREFETCH_BYTES + 64 * i, LEAN_PREFETCH_HINT);
             const __m512i q0 = _mm512_loadu_si512(p[k] + 16), q1 = _mm512_loadu_si512(p[k] + 80);
-            for (int v = 0; v < 4; v++) wq[k][v] = _mm512_and_si512(_mm512_permutex2var_epi32(q0, pick[v], q1), nibble);
+            const __m512i qa = _mm512_shuffle_i64x2(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512i qb = _mm512_shuffle_i64x2(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+            wq[k][0] = _mm512_and_si512(qa, nibble);
+            wq[k][1] = _mm512_and_si512(_mm512_shuffle_epi32(qa, _MM_PERM_BADC), nibble);
+            wq[k][2] = _mm512_and_si512(qb, nibble);
+            wq[k][3] = _mm512_and_si512(_mm512_shuffle_epi32(qb, _MM_PERM_BADC), nibble);
             f[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(CK_LOW_BYTES, sc_pick[k], sm)),
                                  _mm512_permutexvar_ps(d_pick[k], dd));
         }
@@ -79,7 +77,7 @@ static inline __attribute__((always_inline)) void lean_q4k_rows(const uint8_t *r
         for (int t = 0; t < T; t++) {
             const __m512i *x = step + (size_t)t * CK_LEAN_Q4K_VECTORS;
             const float *terms = (const float *)&x[CK_LEAN_Q4K_TERMS];
-            const __m512 xd = _mm512_broadcast_f32x8(_mm256_load_ps(terms));
+            const __m512 xd = _mm512_permutexvar_ps(xd_lanes, _mm512_castps256_ps512(_mm256_load_ps(terms)));
             const __m512 xdxs = _mm512_broadcast_f32x8(_mm256_load_ps(terms + 8));
             for (int k = 0; k < R; k++) {
                 __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k][0], x[CK_LEAN_Q4K_X]);

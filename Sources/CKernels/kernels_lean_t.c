@@ -8,7 +8,10 @@
 // a token's side is then only the vpdpbusd it needs plus one convert, scale product and FMA per 16
 // lanes. The sums are the same integer block dots times the same scale products, added in another
 // order: results agree with the one-token kernels to float rounding, not bit for bit, so speculative
-// verification keeps the small-batch kernels (LinearKernels.decodeIdentical).
+// verification keeps the small-batch kernels (LinearKernels.decodeIdentical). Q4_K
+// (kernels_lean_q4k_vnni512.c) shares each row's nibble split and scales over the tokens the same
+// way; it reads the per-32 activations as its decode kernel does (the same integer sub-block dots),
+// where the prefill GEMM it replaces at 4+ tokens requantizes them per 256.
 //
 // The activations are rearranged into the kernels' lane order once per product on the calling
 // thread (kernels_lean_t.h), then rows are split over the pool in chunks. Types and levels without

@@ -21,15 +21,17 @@ enum { CK_LEAN_Q8_BLOCKS = 8, CK_LEAN_Q8_X = 0, CK_LEAN_Q8_SEED = 4, CK_LEAN_Q8_
 
 // Q4_K: per super-block (256 columns) and token, 5 vectors: X_0..X_3, the activation bytes matching
 // the weights' lane order, and the super-block's 16 activation floats (ck_kq_side's x16: xd_b of its
-// 8 blocks, odd blocks divided by 16, then xd_b * xsum_b). Lane i of X_v (and of the weights' vector
-// v) is sub-block i % 8, its elements 4k..4k+3 with k = 2v + i / 8: the nibble byte dword k of the
-// sub-block's pair (bytes 32 * (s / 2) + 4k..) masked to its low (even s) or high (odd s, as 16q)
-// nibbles. Every per-lane factor is then a sub-block's, repeated in both 256-bit halves.
+// 8 blocks, odd blocks divided by 16, then xd_b * xsum_b). The weights' lane order is the Q4_K
+// decode kernel's (kernels_q4k_rows512.c): 128-bit lane P of vector v holds nibble pair P (bytes
+// 32P.. of the super-block's 128), int32 lanes 4P, 4P+1 its low nibbles (sub-block 2P), 4P+2, 4P+3
+// its high nibbles (sub-block 2P + 1, as 16q).
 enum { CK_LEAN_Q4K_X = 0, CK_LEAN_Q4K_TERMS = 4, CK_LEAN_Q4K_VECTORS = 5 };
 
-/// Element (within the super-block's 256) of lane `lane`'s first activation byte in X_v.
+/// Element (within the super-block's 256) of lane `lane`'s first activation byte in X_v: byte 4i of
+/// 128-bit lane P (lane = 4P + i) is element 64P + 8v + 4i (i < 2), else 64P + 32 + (8v ^ 8) + 4i - 8.
 static inline int ck_lean_q4k_lane(int lane, int v) {
-    return 32 * (lane % 8) + 4 * (2 * v + lane / 8);
+    const int P = lane / 4, j = 4 * (lane % 4), lo = 8 * v;
+    return 64 * P + (j < 8 ? lo + j : 32 + (lo ^ 8) + j - 8);
 }
 
 /// Block (within its group) and byte offset (within the block's 32 activations) of lane `lane`'s
