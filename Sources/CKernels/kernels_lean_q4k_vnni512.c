@@ -3,16 +3,21 @@
 // the lane layout).
 //
 // The Q4_K decode kernel (kernels_q4k_rows512.c) splits a row's nibbles and puts its scales in
-// lane order for every token: at 4 tokens through it (or the GEMM tiles, 0.85-0.9 of a decode
-// token per token) the weight side is paid 4 times. Here, per row and super-block and shared by
-// every token: 2 loads, 4 vpermt2d that give each int32 lane one sub-block (lane i: sub-block i % 8,
-// so every per-lane factor repeats in both 256-bit halves), 4 ANDs (odd sub-blocks stay 16q, their
-// activation scale is divided by 16, exact), the row's d * sc_j in lanes (one vpermb, convert,
-// multiply; the 6-bit scales of both rows unpacked together) and dmin * m_j of two rows in one
-// vector. Per token and row: 4 vpdpbusd into one chain, convert, d * sc_j times the token's xd_j,
-// FMA; per token and two rows one FMA of the min terms. The sums are the same integer sub-block dots
-// times the same factors as every Q4_K kernel, added in another order: results agree with the
-// one-token kernels to float rounding, not bit for bit.
+// lanes for every token: at 4 tokens through it (or the prefill GEMM, 0.73-0.81 of a decode token's
+// CPU per token streamed from memory) the weight side is paid again and again. Here, per row and
+// super-block and shared by every token: the decode kernel's nibble split (2 loads, 2 vshufi64x2,
+// 2 vpshufd, 4 ANDs: each int32 lane one sub-block, odd sub-blocks as 16q with their activation
+// scale divided by 16, exact), the row's d * sc_j in those lanes (one vpermb, convert, multiply;
+// the 6-bit scales of both rows of a pass unpacked together) and dmin * m_j of both rows in one
+// vector. Per token and row: 4 vpdpbusd into one chain, convert, (d * sc_j) x the token's xd_j,
+// FMA; per token and two rows one vpermps (xd_j in lanes) and one FMA of the min terms. The sums
+// are the same integer sub-block dots times the same factors as every Q4_K kernel on the same
+// per-32 activations, added in another order: results agree with the one-token kernels to float
+// rounding, not bit for bit.
+//
+// Nearly every instruction here is a 512-bit one, which Zen 4 runs as two 256-bit halves, so the
+// cost is about the instruction count: ~21 per row, super-block and token at 4 tokens (the decode
+// kernel ~37), of which 4 are vpdpbusd and ~9 the shared weight side.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
