@@ -105,12 +105,18 @@ static inline __m512 iq4xs_row_term(__m512 acc, __m512i dot, const uint8_t *sc, 
     return acc;
 }
 
+// ck_nt_iq4_values + 128, four times (vpermb's table: see the header). A constant: built in the
+// kernel, clang wrote it byte by byte on every call (a store-forwarding stall per group of rows).
+static const uint8_t iq4xs_grid[64] __attribute__((aligned(64))) = {
+#define IQ4XS_GRID16 1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241
+    IQ4XS_GRID16, IQ4XS_GRID16, IQ4XS_GRID16, IQ4XS_GRID16
+#undef IQ4XS_GRID16
+};
+
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void iq4xs_rows(
     const uint8_t *row, size_t row_bytes, int R, int ahead_groups, int to_l1, const uint8_t *terms, int nsb, float *y) {
-    uint8_t grid[64];
-    for (int i = 0; i < 64; i++) grid[i] = (uint8_t)(ck_nt_iq4_values[i % 16] + 128);
-    const __m512i table = _mm512_loadu_si512(grid);
+    const __m512i table = _mm512_loadu_si512(iq4xs_grid);
     // vpmultishiftqb controls over [row k's head twice] (qword 2k and 2k + 1: lanes 0-7, 8-15 of
     // row k): byte l of a lane pair takes bits 32 + 4b.. (scales_l nibble of block b) or
     // 12 + 2b.. (scales_h bits 2b, 2b + 1 as bits 4-5).
