@@ -459,9 +459,11 @@ static inline __attribute__((always_inline)) void gemm_tile(
 }
 
 // IQ4_XS's tile (GEMM_BLOCK): as gemm_tile, but the tokens' eight-vpdpbusd chains of a block run
-// interleaved, IQ4XS_CHAINS tokens at a time (weight k for every token, then k + 1): written chain by
-// chain, each token's eight dependent vpdpbusd were issued back to back and the tile waited on
-// their latency.
+// interleaved, IQ4XS_CHAINS tokens at a time (weight k for every token, then k + 1; GEMM alone at
+// 64 tokens +2-3 %, all eight at once spilled and was slower). What is left is the per-block
+// vpmulld by the 6-bit scale: one slot of the vpdpbusd pipes per eight (without it, in a timing
+// build, the tile ran 1.12x, as fast as Q3_K's), and the scale x grid product does not fit the
+// byte vpdpbusd multiplies (Docs/KERNEL-NOTES.md, "IQ4_XS").
 #ifndef IQ4XS_CHAINS
 #define IQ4XS_CHAINS 4
 #endif
@@ -491,11 +493,7 @@ static inline __attribute__((always_inline)) void gemm_tile_block(
                 __m512i dot[IQ4XS_CHAINS];
 #pragma clang loop unroll(full)
                 for (int n = n0; n < N && n < n0 + IQ4XS_CHAINS; n++)
-#ifdef ABL_NOSEED
-                    dot[n - n0] = _mm512_setzero_si512();
-#else
                     dot[n - n0] = _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j]);
-#endif
 #pragma clang loop unroll(full)
                 for (int k = 0; k < 8; k++) {
 #pragma clang loop unroll(full)
@@ -505,12 +503,7 @@ static inline __attribute__((always_inline)) void gemm_tile_block(
                     }
                 }
 #pragma clang loop unroll(full)
-                for (int n = n0; n < N && n < n0 + IQ4XS_CHAINS; n++)
-#ifdef ABL_NOMUL
-                    isum[n] = _mm512_add_epi32(isum[n], dot[n - n0]);
-#else
-                    isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot[n - n0], sc));
-#endif
+                for (int n = n0; n < N && n < n0 + IQ4XS_CHAINS; n++) isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot[n - n0], sc));
             }
         }
         const __m512 d = _mm512_load_ps((const float *)(sb + SB_D));
