@@ -32,12 +32,6 @@
 
 #define CK_NT_L1_STRETCH 8192
 
-static inline uint64_t nt_u64(const uint8_t *p) {
-    uint64_t u;
-    memcpy(&u, p, 8);
-    return u;
-}
-
 static inline uint16_t nt_u16(const uint8_t *p) {
     uint16_t u;
     memcpy(&u, p, 2);
