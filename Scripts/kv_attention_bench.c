@@ -12,7 +12,9 @@
 //   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages;
 //   NEXTPF=N prefetches N positions of the next chunk before each span (default 64, as decode does).
 //   CHUNK=N positions per chunk (default 256; KVCache uses 1,024 for q8_0/last at Ouro-1.4B);
-//   PAIR=N runs heads two at a time, N positions of each in turn (four streams in flight).
+//   PAIR=N runs heads two at a time, N positions of each in turn (four streams in flight);
+//   ORDER=chunk runs a layer chunk-major, as one-thread decode does: every head's span of chunk 0,
+//   then of chunk 1, ... (head-major, the default, is each head's chunks in turn).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
