@@ -28,22 +28,6 @@
 #define CK_Q8_GROUP 16
 
 
-// The 16 f16 scales of four consecutive head-dim-128 rows (16 blocks of 34 bytes from p: word
-// 17m for block m) as 16 words: four two-table word permutes over 128-byte windows instead of 16
-// word inserts (32 uops on Zen 4; the scales were ~a fifth of both kernels' instructions). Reads
-// p[0, 512), inside the four rows' 544 bytes.
-static inline __m256i scales16(const uint8_t *p) {
-    static const uint16_t words[32] = {0, 17, 34, 51, 4, 21, 38, 55, 8, 25, 42, 59, 12, 29, 46, 63};
-    const __m512i idx = _mm512_loadu_si512(words);
-    // Window w (bytes 128w..128w+127) holds blocks 4w..4w+3 at words 17m - 64w = 0/17/34/51 + 4w.
-    const __m512i w0 = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx, _mm512_loadu_si512(p + 64));
-    const __m512i w1 = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128), idx, _mm512_loadu_si512(p + 192));
-    const __m512i w2 = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 256), idx, _mm512_loadu_si512(p + 320));
-    const __m512i w3 = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 384), idx, _mm512_loadu_si512(p + 448));
-    const __m512i a = _mm512_mask_blend_epi16(0x00F0, w0, w1), b = _mm512_mask_blend_epi16(0xF000, w2, w3);
-    return _mm512_castsi512_si256(_mm512_mask_blend_epi16(0xFF00, a, b));
-}
-
 // The 8 lane sums of a0..a7 as [sum a0, ..., sum a7].
 static inline __m256i reduce8(const __m256i a[8]) {
     const __m256i h01 = _mm256_hadd_epi32(a[0], a[1]), h23 = _mm256_hadd_epi32(a[2], a[3]);
@@ -70,7 +54,6 @@ void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride
             start[b] = _mm256_set1_epi32(-16 * _mm_cvtsi128_si32(t));
         }
         const __m512 qd4 = _mm512_broadcast_f32x4(_mm_loadu_ps(qd));
-        const int packed = stride == 4 * CK_Q8_0_BYTES;  // rows back to back (the cache's runs): scales16
         // Lane 4L + i of the transposed sums holds position 4i + L.
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         for (int j0 = 0; j0 < whole; j0 += CK_Q8_GROUP) {
@@ -90,12 +73,12 @@ void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride
                         const uint8_t *block = row + (size_t)j * stride + b * CK_Q8_0_BYTES;
                         const __m256i k = _mm256_loadu_si256((const __m256i *)(block + 2));
                         d[4 * j + b] = _mm256_dpbusd_epi32(start[b], _mm256_xor_si256(k, flip), qb[b]);
-                        if (!packed) memcpy(&h[4 * j + b], block, 2);
+                        memcpy(&h[4 * j + b], block, 2);
                     }
                 const __m512i dots = _mm512_inserti64x4(_mm512_castsi256_si512(reduce8(d)), reduce8(d + 8), 1);
-                const __m512 dk = _mm512_cvtph_ps(packed ? scales16(row) : _mm256_setr_epi16((short)h[0], (short)h[1], (short)h[2],
-                    (short)h[3], (short)h[4], (short)h[5], (short)h[6], (short)h[7], (short)h[8], (short)h[9], (short)h[10],
-                    (short)h[11], (short)h[12], (short)h[13], (short)h[14], (short)h[15]));
+                const __m512 dk = _mm512_cvtph_ps(_mm256_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4],
+                    (short)h[5], (short)h[6], (short)h[7], (short)h[8], (short)h[9], (short)h[10], (short)h[11], (short)h[12],
+                    (short)h[13], (short)h[14], (short)h[15]));
                 terms[g] = _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(dk, qd4));
             }
             // Sum each row's four terms: a transpose-add over the four groups.
