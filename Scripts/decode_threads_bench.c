@@ -3,7 +3,8 @@
 // run as decode runs them (one job per q/k/v group, o, gate/up group, down: 384 jobs per token),
 // each job's rows split in contiguous halves over the threads (as pool.c does), a barrier per job.
 // What runs on the rows: a plain read (`read`: xor of 64-byte loads, software prefetch D bytes
-// ahead) or the real decode kernels (`q4_0`, `q4_k`, `iq4_nl`: ck_matmul_rows in 64-row chunks).
+// ahead) or the real decode kernels (`q4_0`, `q4_k`, `iq4_nl`, `iq4_xs`: ck_matmul_rows in 64-row
+// chunks).
 // Variants: --barrier spin (default) | futex | none (no barrier at all: each thread streams its
 // halves of every job back to back, the upper bound); --split half (default) | interleave (64-row
 // chunks dealt in turn); --prefetch-next BYTES (before the barrier, each thread prefetches the
@@ -11,7 +12,8 @@
 // file's threads); --gated (the gate/up job's task i is rows [64i, 64i + 64) of gate and then of
 // up, as the model's gated unit; --gated-rows N instead of 64; --pair-prefetch BYTES: the other
 // matrix's first rows of the task into L2 first). Prints GB/s of weights per token (best and
-// median of the timed tokens) and process CPU seconds / wall seconds.
+// median of the timed tokens), GB per CPU second of the timing thread (best token: on a shared
+// machine the one-thread figure that descheduling does not stretch) and process CPU seconds / wall seconds.
 //
 //   build (a folder of its own: gemm_bench.c's object would add a second main):
 //          mkdir -p /tmp/ck-dtb && for f in Sources/CKernels/*.c; do clang -O2 -ISources/CKernels/include \
@@ -215,6 +217,12 @@ static void token_barrier_none(void) {
 typedef struct { int job; } pool_ctx;
 static void pool_task(void *ctx, int index) { atomic_fetch_xor_explicit(&B.sink, run_chunk(&B.jobs[((pool_ctx *)ctx)->job], index), memory_order_relaxed); }
 
+static double thread_cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 static void *huge_alloc(size_t bytes) {
@@ -229,11 +237,12 @@ static void *huge_alloc(size_t bytes) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k|iq4_nl THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
+        fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k|iq4_nl|iq4_xs THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
                         "       [--prefetch BYTES (read mode)] [--prefetch-next BYTES] [--pool] [--gated] [--gated-rows N] [--pair-prefetch BYTES] [--tokens N]\n");
         return 2;
     }
-    B.mode = strcmp(argv[1], "read") == 0 ? 0 : strcmp(argv[1], "q4_0") == 0 ? CK_TYPE_Q4_0 : strcmp(argv[1], "q4_k") == 0 ? CK_TYPE_Q4_K : strcmp(argv[1], "iq4_nl") == 0 ? CK_TYPE_IQ4_NL : -1;
+    B.mode = strcmp(argv[1], "read") == 0 ? 0 : strcmp(argv[1], "q4_0") == 0 ? CK_TYPE_Q4_0 : strcmp(argv[1], "q4_k") == 0 ? CK_TYPE_Q4_K : strcmp(argv[1], "iq4_nl") == 0 ? CK_TYPE_IQ4_NL
+           : strcmp(argv[1], "iq4_xs") == 0 ? CK_TYPE_IQ4_XS : -1;
     B.threads = atoi(argv[2]);
     B.prefetch = 8192;
     B.gated_rows = CHUNK_ROWS;
@@ -254,18 +263,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "decode_threads_bench: bad arguments (THREADS is 1 or 2)\n");
         return 2;
     }
-    // Q4_0 / IQ4_NL: 18 bytes per 32; Q4_K: 144 per 256 - all 0.5625 bytes per weight.
-    const int k_type = B.mode == CK_TYPE_Q4_K;
-    const size_t row2048 = k_type ? HIDDEN / 256 * 144 : HIDDEN / 32 * 18, row5632 = k_type ? FFN / 256 * 144 : FFN / 32 * 18;
+    // Q4_0 / IQ4_NL: 18 bytes per 32; Q4_K: 144 per 256 - all 0.5625 bytes per weight; IQ4_XS: 136 per 256.
+    const int k_type = B.mode == CK_TYPE_Q4_K || B.mode == CK_TYPE_IQ4_XS;
+    const size_t sb_bytes = B.mode == CK_TYPE_IQ4_XS ? 136 : 144;
+    const size_t row2048 = k_type ? HIDDEN / 256 * sb_bytes : HIDDEN / 32 * 18, row5632 = k_type ? FFN / 256 * sb_bytes : FFN / 32 * 18;
     const size_t layer_bytes = 4 * (size_t)HIDDEN * row2048 + 2 * (size_t)FFN * row2048 + (size_t)HIDDEN * row5632;
     const size_t total = layer_bytes * LAYERS;
     uint8_t *w = huge_alloc(total);
     float *y = malloc(sizeof(float) * (3 * HIDDEN + 2 * FFN + HIDDEN));
     if (!w || !y) { fprintf(stderr, "decode_threads_bench: out of memory\n"); return 1; }
-    // Random bytes with small finite f16 scales (every 2 bytes of a Q4_0 block's head; Q4_K's d, dmin).
+    // Random bytes with small finite f16 scales (every 2 bytes of a Q4_0 block's head; Q4_K's d, dmin;
+    // IQ4_XS's d, its second f16 slot being scale bits).
     uint64_t s = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < total; i += 8) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; memcpy(w + i, &s, 8); }
-    const size_t block = k_type ? 144 : 18;
+    const size_t block = k_type ? sb_bytes : 18;
     for (size_t i = 0; i + block <= total; i += block) {
         const uint16_t h = 0x2000;   // f16 ~0.0078
         memcpy(w + i, &h, 2);
@@ -296,7 +307,7 @@ int main(int argc, char **argv) {
         }
     }
     const int warm = 1, n = warm + tokens;
-    double *times = malloc(sizeof(double) * n);
+    double *times = malloc(sizeof(double) * n), *cpu_times = malloc(sizeof(double) * n);
     pthread_t th;
     worker_arg arg = { n };
     const int own_threads = B.threads == 2 && !use_pool;
@@ -304,7 +315,7 @@ int main(int argc, char **argv) {
     const double c0 = cpu_now();
     double wall = 0;
     for (int t = 0; t < n; t++) {
-        const double t0 = now();
+        const double t0 = now(), tc0 = thread_cpu_now();
         if (use_pool) {
             for (int st = 0; st < STEPS; st++)
                 for (int i = 0; i < LAYERS * 4; i++) {
@@ -319,15 +330,17 @@ int main(int argc, char **argv) {
             }
         }
         times[t] = now() - t0;
+        cpu_times[t] = thread_cpu_now() - tc0;
         if (t >= warm) wall += times[t];
     }
     const double cpu = cpu_now() - c0;
     if (own_threads) pthread_join(th, NULL);
     qsort(times + warm, tokens, sizeof(double), cmp_double);
+    qsort(cpu_times + warm, tokens, sizeof(double), cmp_double);
     const double gb = (double)total * STEPS / 1e9;
-    printf("%-5s threads %d %-6s %-10s%s rows %d pair %zu prefetch %5zu next %5zu %s: GB/token %.3f  best %.1f GB/s  median %.1f GB/s  cpu/wall %.2f  (%d tokens) %llx\n",
+    printf("%-5s threads %d %-6s %-10s%s rows %d pair %zu prefetch %5zu next %5zu %s: GB/token %.3f  best %.1f GB/s  median %.1f GB/s  per main-thread CPU s: best %.1f GB/s  cpu/wall %.2f  (%d tokens) %llx\n",
            argv[1], B.threads, use_pool ? "pool" : B.barrier == BARRIER_SPIN ? "spin" : B.barrier == BARRIER_FUTEX ? "futex" : "none",
            B.split == SPLIT_HALF ? "half" : "interleave", gated ? " gated" : "", B.gated_rows, B.pair_prefetch, B.prefetch, B.prefetch_next, use_pool ? "(ck_parallel_for)" : "",
-           gb, gb / times[warm], gb / times[warm + tokens / 2], cpu / (wall + times[0]), tokens, (unsigned long long)(atomic_load(&B.sink) & 0xf));
+           gb, gb / times[warm], gb / times[warm + tokens / 2], gb / cpu_times[warm], cpu / (wall + times[0]), tokens, (unsigned long long)(atomic_load(&B.sink) & 0xf));
     return 0;
 }

@@ -12,7 +12,9 @@
 //   arguments: positions repeats layers heads inner-repeats; HUGE=1 puts the chunks in 2 MiB pages;
 //   NEXTPF=N prefetches N positions of the next chunk before each span (default 64, as decode does).
 //   CHUNK=N positions per chunk (default 256; KVCache uses 1,024 for q8_0/last at Ouro-1.4B);
-//   PAIR=N runs heads two at a time, N positions of each in turn (four streams in flight).
+//   PAIR=N runs heads two at a time, N positions of each in turn (four streams in flight);
+//   ORDER=chunk runs a layer chunk-major, as one-thread decode does: every head's span of chunk 0,
+//   then of chunk 1, ... (head-major, the default, is each head's chunks in turn).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +40,22 @@ int main(int argc,char**argv){
   for(int i=0;i<dim;i++)q[i]=(rand()/(float)RAND_MAX-0.5f);
   double bytes=(double)layers*heads*positions*rb*2*4*(argc>5?atoi(argv[5]):1); int inner=argc>5?atoi(argv[5]):1;
   static float scratch2[2][64*64+2]; int pair=getenv("PAIR")?atoi(getenv("PAIR")):0;
-  int nextpf=getenv("NEXTPF")?atoi(getenv("NEXTPF")):64;
+  int nextpf=getenv("NEXTPF")?atoi(getenv("NEXTPF")):64, chunkmajor=getenv("ORDER")&&!strcmp(getenv("ORDER"),"chunk");
   for(int r=0;r<reps;r++){
     double t0=now();
-    for(int step=0;step<4*inner;step++) for(int l=0;l<layers;l++) for(int h=0;h<heads;h++){
+    if(chunkmajor) for(int step=0;step<4*inner;step++) for(int l=0;l<layers;l++){
+      // Chunk-major: every head's state at once, the heads' runs of one chunk in address order
+      // (head h's K run ends where head h + 1's begins: one K and one V stream per chunk and layer).
+      ck_attn_rows st[64]; static float outs[64][128], mxs[64], sms[64], scr[64][64*64+2];
+      for(int h=0;h<heads;h++){ck_attn_rows t={.rows=1,.dim=dim,.q=q,.ldq=dim,.limit0=positions+1,.rows_per_position=1,.scale=0.088f,.max=&mxs[h],.sum=&sms[h],.out=outs[h],.ldo=dim,.scratch=scr[h]}; st[h]=t; ck_attn_begin(&st[h]);}
+      for(int c=0;c<nchunks;c++){ int first=c*CH, count=positions-first<CH?positions-first:CH;
+        for(int h=0;h<heads;h++){
+          ck_kv_span sp={CK_KV_Q8_0, chunks[c]+((size_t)(l*2+0)*heads+h)*CH*rb, chunks[c]+((size_t)(l*2+1)*heads+h)*CH*rb, rb,count,first};
+          ck_attend(&sp,&st[h]); } }
+      for(int h=0;h<heads;h++) ck_attn_finish(&st[h],outs[h],dim);
+      out[0]=outs[0][0];
+    }
+    else for(int step=0;step<4*inner;step++) for(int l=0;l<layers;l++) for(int h=0;h<heads;h++){
       if(pair){ if(h%2) continue;  // heads h and h+1 in turn, 64 positions at a time: four streams in flight
         ck_attn_rows s2[2]; float mx2[2],sm2[2],out2[2][128];
         for(int i=0;i<2;i++){ck_attn_rows t={.rows=1,.dim=dim,.q=q,.ldq=dim,.limit0=positions+1,.rows_per_position=1,.scale=0.088f,.max=&mx2[i],.sum=&sm2[i],.out=out2[i],.ldo=dim,.scratch=scratch2[i]}; s2[i]=t; ck_attn_begin(&s2[i]);}

@@ -199,12 +199,6 @@ AVX2 static inline __m256 exp256(__m256 x) {
     return _mm256_andnot_ps(underflow, _mm256_mul_ps(y, _mm256_castsi256_ps(n)));
 }
 
-AVX2 static void exp_avx2(float *x, int n, float shift) {
-    const __m256 s = _mm256_set1_ps(shift);
-    int j = 0;
-    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), s)));
-    for (; j < n; j++) x[j] = expf(x[j] - shift);
-}
 #undef AVX2
 #endif
 
@@ -253,19 +247,61 @@ static inline __attribute__((always_inline)) void softmax_step(ck_attn_rows *s, 
     s->sum[r] += block_sum;
 }
 
+static void softmax_step_plain(ck_attn_rows *s, int r, float *row, int visible) { softmax_step(s, r, row, visible, exp_plain); }
+
+#if defined(__x86_64__)
+// softmax_step with its max, exponentials and sum eight lanes at a time (the scalar loops' add
+// and compare chains were ~a tenth of a decode step's attention with the rows in L2): the same
+// max and exponentials, the block sum in another order.
+__attribute__((target("avx2,fma,f16c"))) static void softmax_step_avx2(ck_attn_rows *s, int r, float *row, int visible) {
+    __m256 top = _mm256_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 8 <= visible; j += 8) top = _mm256_max_ps(top, _mm256_loadu_ps(row + j));
+    __m128 t = _mm_max_ps(_mm256_castps256_ps128(top), _mm256_extractf128_ps(top, 1));
+    t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_max_ss(t, _mm_movehdup_ps(t));
+    float block_max = _mm_cvtss_f32(t);
+    for (; j < visible; j++) block_max = row[j] > block_max ? row[j] : block_max;
+    const float previous = s->max[r];
+    const float running = block_max > previous ? block_max : previous;
+    const __m256 shift = _mm256_set1_ps(running);
+    __m256 total = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= visible; j += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + j), shift));
+        _mm256_storeu_ps(row + j, e);
+        total = _mm256_add_ps(total, e);
+    }
+    float block_sum = hsum256(total);
+    for (; j < visible; j++) {
+        row[j] = expf(row[j] - running);
+        block_sum += row[j];
+    }
+    if (running != previous) {
+        const float correction = previous == -INFINITY ? 0.0f : expf(previous - running);
+        float *o = s->out + (size_t)r * s->ldo;
+        for (int i = 0; i < s->dim; i++) o[i] *= correction;
+        s->sum[r] *= correction;
+        s->max[r] = running;
+    }
+    s->sum[r] += block_sum;
+}
+#endif
+
 void ck_attn_softmax_step(ck_attn_rows *s, int r, float *scores, int visible) {
 #if defined(__x86_64__)
     if (ck_level() >= CK_LEVEL_AVX2) {
-        softmax_step(s, r, scores, visible, exp_avx2);
+        softmax_step_avx2(s, r, scores, visible);
         return;
     }
 #endif
-    softmax_step(s, r, scores, visible, exp_plain);
+    softmax_step_plain(s, r, scores, visible);
 }
 
 // The loop, inlined into one function per (type, level) so the row kernels inline too.
+typedef void (*kv_softmax_fn)(ck_attn_rows *s, int r, float *row, int visible);
+
 static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *span, ck_attn_rows *s, kv_dot_fn dot,
-                                                              kv_axpy_fn axpy, kv_exp_fn exp_fn) {
+                                                              kv_axpy_fn axpy, kv_softmax_fn softmax) {
     const int dim = s->dim;
     float *scores = s->scratch;                      // [CK_ATTN_TILE][CK_ATTN_BLOCK]
     for (int r0 = 0; r0 < s->rows; r0 += CK_ATTN_TILE) {
@@ -288,7 +324,7 @@ static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *
             // Online softmax: rescale what each row has so far to the new running max.
             for (int r = r0; r < r1; r++) {
                 const int visible = visible_in_block(s, r, p0, n);
-                if (visible > 0) softmax_step(s, r, scores + (r - r0) * CK_ATTN_BLOCK, visible, exp_fn);
+                if (visible > 0) softmax(s, r, scores + (r - r0) * CK_ATTN_BLOCK, visible);
             }
             for (int j = 0; j < n; j++) {
                 const void *value = values + (size_t)j * span->stride;
@@ -301,16 +337,18 @@ static inline __attribute__((always_inline)) void attend_body(const ck_kv_span *
     }
 }
 
-#define ATTEND_FN(name, attr, dot, axpy, exp_fn) \
-    attr static void name(const ck_kv_span *span, ck_attn_rows *s) { attend_body(span, s, dot, axpy, exp_fn); }
-ATTEND_FN(attend_f32_plain, , dot_f32_plain, axpy_f32_plain, exp_plain)
-ATTEND_FN(attend_f16_plain, , dot_f16_plain, axpy_f16_plain, exp_plain)
-ATTEND_FN(attend_q8_0_plain, , dot_q8_0_plain, axpy_q8_0_plain, exp_plain)
+// Every path at a level takes the same softmax step (ck_attn_softmax_step's): a verification
+// pass's batched rows (kernels_attention_rows.c) must equal one-token calls bit for bit.
+#define ATTEND_FN(name, attr, dot, axpy, softmax) \
+    attr static void name(const ck_kv_span *span, ck_attn_rows *s) { attend_body(span, s, dot, axpy, softmax); }
+ATTEND_FN(attend_f32_plain, , dot_f32_plain, axpy_f32_plain, softmax_step_plain)
+ATTEND_FN(attend_f16_plain, , dot_f16_plain, axpy_f16_plain, softmax_step_plain)
+ATTEND_FN(attend_q8_0_plain, , dot_q8_0_plain, axpy_q8_0_plain, softmax_step_plain)
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
-ATTEND_FN(attend_f32_avx2, AVX2, dot_f32_avx2, axpy_f32_avx2, exp_avx2)
-ATTEND_FN(attend_f16_avx2, AVX2, dot_f16_avx2, axpy_f16_avx2, exp_avx2)
-ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, exp_avx2)
+ATTEND_FN(attend_f32_avx2, AVX2, dot_f32_avx2, axpy_f32_avx2, softmax_step_avx2)
+ATTEND_FN(attend_f16_avx2, AVX2, dot_f16_avx2, axpy_f16_avx2, softmax_step_avx2)
+ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, softmax_step_avx2)
 #undef AVX2
 #endif
 

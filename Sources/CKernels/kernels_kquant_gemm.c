@@ -458,6 +458,65 @@ static inline __attribute__((always_inline)) void gemm_tile(
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
+// IQ4_XS's tile (GEMM_BLOCK): as gemm_tile, but the tokens' eight-vpdpbusd chains of a block run
+// interleaved, IQ4XS_CHAINS tokens at a time (weight k for every token, then k + 1; GEMM alone at
+// 64 tokens +2-3 %, all eight at once spilled and was slower). What is left is the per-block
+// vpmulld by the 6-bit scale: one slot of the vpdpbusd pipes per eight (without it, in a timing
+// build, the tile ran 1.12x, as fast as Q3_K's), and the scale x grid product does not fit the
+// byte vpdpbusd multiplies (Docs/KERNEL-NOTES.md, "IQ4_XS").
+#ifndef IQ4XS_CHAINS
+#define IQ4XS_CHAINS 4
+#endif
+static inline __attribute__((always_inline)) void gemm_tile_block(
+    const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
+    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
+    const int nsb = cols / CK_QK_K;
+    const size_t stride = (size_t)cols;
+    __m512 acc[GEMM_TOKENS];
+#pragma clang loop unroll(full)
+    for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
+    const int8_t *x0 = a->qs + (size_t)t0 * stride;
+    const int32_t *side0 = a->side + (size_t)t0 * (size_t)a->side_stride;
+    for (int s = 0; s < nsb; s++) {
+        const __m512i *sb = scales + (size_t)s * SB_VECTORS;
+        __m512i isum[GEMM_TOKENS];
+#pragma clang loop unroll(full)
+        for (int n = 0; n < N; n++) isum[n] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
+            __m512i w[8];
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 8; k++) w[k] = _mm512_load_si512(wp + k);
+            const __m512i sc = _mm512_load_si512(sb + SB_SCALE(j));
+#pragma clang loop unroll(full)
+            for (int n0 = 0; n0 < N; n0 += IQ4XS_CHAINS) {
+                __m512i dot[IQ4XS_CHAINS];
+#pragma clang loop unroll(full)
+                for (int n = n0; n < N && n < n0 + IQ4XS_CHAINS; n++)
+                    dot[n - n0] = _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j]);
+#pragma clang loop unroll(full)
+                for (int k = 0; k < 8; k++) {
+#pragma clang loop unroll(full)
+                    for (int n = n0; n < N && n < n0 + IQ4XS_CHAINS; n++) {
+                        const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
+                        dot[n - n0] = _mm512_dpbusd_epi32(dot[n - n0], w[k], _mm512_set1_epi32(xq[k]));
+                    }
+                }
+#pragma clang loop unroll(full)
+                for (int n = n0; n < N && n < n0 + IQ4XS_CHAINS; n++) isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot[n - n0], sc));
+            }
+        }
+        const __m512 d = _mm512_load_ps((const float *)(sb + SB_D));
+#pragma clang loop unroll(full)
+        for (int n = 0; n < N; n++) {
+            const __m512 xd = _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)nsb + (size_t)s]);
+            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(d, xd), acc[n]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
+}
+
 // ---- Q5_K: the next tile fetched a few lines per block ----
 // Ablations at 64 tokens (Docs/KERNEL-NOTES.md): packing a tile cost ~12 % of Q5_K's GEMM, of
 // which only ~4 % were its instructions (a second pack of the same, now cached, tile) and the rest
@@ -563,7 +622,7 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
         const __mmask16 mask = ck_tile_mask(n);
         pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
 #define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask)
-#define TILE_BLOCK(t, N) gemm_tile(GEMM_BLOCK, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_BLOCK(t, N) gemm_tile_block(pack, scales, x, cols, t, N, y, ldy, r0, mask)
 #define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask)
 #define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask)
         if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);

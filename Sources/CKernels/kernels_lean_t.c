@@ -8,7 +8,10 @@
 // a token's side is then only the vpdpbusd it needs plus one convert, scale product and FMA per 16
 // lanes. The sums are the same integer block dots times the same scale products, added in another
 // order: results agree with the one-token kernels to float rounding, not bit for bit, so speculative
-// verification keeps the small-batch kernels (LinearKernels.decodeIdentical).
+// verification keeps the small-batch kernels (LinearKernels.decodeIdentical). Q4_K
+// (kernels_lean_q4k_vnni512.c) shares each row's nibble split and scales over the tokens the same
+// way; it reads the per-32 activations as its decode kernel does (the same integer sub-block dots),
+// where the prefill GEMM it replaces at 4+ tokens requantizes them per 256.
 //
 // The activations are rearranged into the kernels' lane order once per product on the calling
 // thread (kernels_lean_t.h), then rows are split over the pool in chunks. Types and levels without
@@ -16,13 +19,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels_kquant.h"
 #include "kernels_lean_t.h"
 
 int ck_lean_tokens(int type) {
 #if defined(__x86_64__)
     if (ck_level() < CK_LEVEL_AVX512VNNI_GEMM) return 0;
     switch (type) {
-    case CK_TYPE_Q4_0: return ck_has_vbmi() ? CK_SMALL_T_MAX_TOKENS : 0;
+    case CK_TYPE_Q4_0:
+    case CK_TYPE_Q4_K: return ck_has_vbmi() ? CK_SMALL_T_MAX_TOKENS : 0;
     case CK_TYPE_Q8_0: return CK_SMALL_T_MAX_TOKENS;
     default: return 0;
     }
@@ -32,10 +37,37 @@ int ck_lean_tokens(int type) {
 #endif
 }
 
+// Q4_K: per sub-block j of a super-block (one activation block b), the integer dot of its nibbles
+// with the activations, then xd_b * (d * sc_j * dot - dmin * m_j * xsum_b), as every Q4_K kernel.
+static float q4k_row_reference(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xsum, int nsb) {
+    float total = 0;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *p = row + (size_t)s * CK_Q4_K_BYTES;
+        uint8_t sm[16];
+        ck_q4k_scales(p + 4, sm);
+        const float d = ck_half_at(p), dmin = ck_half_at(p + 2);
+        for (int j = 0; j < 8; j++) {
+            const int b = 8 * s + j;
+            const uint8_t *q = p + 16 + 32 * (j / 2);
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) dot += (j % 2 ? q[l] >> 4 : q[l] & 0x0f) * x[(size_t)b * CK_QK + l];
+            total += xd[b] * (d * (float)sm[j] * (float)dot - dmin * (float)sm[8 + j] * (float)xsum[b]);
+        }
+    }
+    return total;
+}
+
 // Plain C: the same integer block dots and scale products as every kernel, summed block by block.
 void ck_lean_rows_reference(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                             float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
+    if (type == CK_TYPE_Q4_K) {
+        for (int r = row0; r < row1; r++)
+            for (int t = 0; t < a->tokens; t++)
+                y[(size_t)t * ldy + (size_t)r] = q4k_row_reference((const uint8_t *)w + (size_t)r * row_bytes, a->qs + (size_t)t * a->cols,
+                                                                   a->d + (size_t)t * nb, a->sums + (size_t)t * nb, a->cols / CK_QK_K);
+        return;
+    }
     for (int r = row0; r < row1; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * row_bytes;
         for (int t = 0; t < a->tokens; t++) {
@@ -107,8 +139,26 @@ static void prepare_q8(const ck_activations *a, int32_t *prep) {
         }
 }
 
+// Q4_K: super-block by super-block, token by token; the 16 floats are ck_kq_side's x16.
+static void prepare_q4k(const ck_activations *a, int32_t *prep) {
+    const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
+    for (int s = 0; s < nsb; s++)
+        for (int t = 0; t < T; t++) {
+            int32_t *out = prep + ((size_t)s * T + t) * CK_LEAN_Q4K_VECTORS * 16;
+            const int8_t *x = a->qs + (size_t)t * a->cols + (size_t)s * CK_QK_K;
+            for (int v = 0; v < 4; v++)
+                for (int lane = 0; lane < 16; lane++) memcpy(&out[(CK_LEAN_Q4K_X + v) * 16 + lane], x + ck_lean_q4k_lane(lane, v), 4);
+            float *terms = (float *)&out[CK_LEAN_Q4K_TERMS * 16];
+            for (int j = 0; j < 8; j++) {
+                const size_t b = (size_t)t * nb + 8 * (size_t)s + j;
+                terms[j] = a->d[b] * (j & 1 ? 1.0f / 16 : 1.0f);   // odd sub-blocks are read as 16q
+                terms[8 + j] = a->d[b] * (float)a->sums[b];
+            }
+        }
+}
+
 // The calling thread's prepared activations for one type (kept for the thread's life).
-static _Thread_local struct { void *bytes; size_t capacity; } prep_storage[2];
+static _Thread_local struct { void *bytes; size_t capacity; } prep_storage[3];
 
 static void *prepared(int slot, size_t bytes) {
     if (prep_storage[slot].capacity < bytes) {
@@ -128,7 +178,7 @@ typedef struct {
     const ck_product *products;
     int count;
     const ck_activations *a;
-    const void *prep[2];   // Q4_0, Q8_0; NULL: that type takes ck_matmul_rows
+    const void *prep[3];   // Q4_0, Q8_0, Q4_K; NULL: that type takes ck_matmul_rows
     const void *const *packed;   // per product: its weights packed by ck_lean_pack, or NULL
     int gated;             // products[0], [1] = gate, up: a task runs the same rows of both, then silu
     int chunk;
@@ -139,6 +189,10 @@ typedef struct {
 static void lean_rows(const lean_job *job, int i, int row0, int row1) {
     const ck_product *p = &job->products[i];
 #if defined(__x86_64__)
+    if (p->type == CK_TYPE_Q4_K && job->prep[2]) {
+        ck_lean_q4k_rows_vnni512(p->w, p->row_bytes, row0, row1, job->a, job->prep[2], p->y, p->ldy);
+        return;
+    }
     const void *prep = p->type == CK_TYPE_Q4_0 ? job->prep[0] : p->type == CK_TYPE_Q8_0 ? job->prep[1] : NULL;
     if (prep && job->packed && job->packed[i]) {
         ck_lean_packed_rows_vnni512(p->type, job->packed[i], p->row_bytes, row0, row1, job->a, prep, p->y, p->ldy);
@@ -176,10 +230,11 @@ static void lean_task(void *ctx, int index) {
 static size_t lean_prepare(lean_job *job, const ck_product *products, int count, const ck_activations *a) {
     const int T = a->tokens, nb = a->cols / CK_QK;
     if (T >= 2 && T <= CK_SMALL_T_MAX_TOKENS) {
-        int wants[2] = { 0, 0 };
+        int wants[3] = { 0, 0, 0 };
         for (int i = 0; i < count; i++) {
             if (products[i].type == CK_TYPE_Q4_0 && ck_lean_tokens(CK_TYPE_Q4_0) >= T) wants[0] = 1;
             if (products[i].type == CK_TYPE_Q8_0 && ck_lean_tokens(CK_TYPE_Q8_0) >= T) wants[1] = 1;
+            if (products[i].type == CK_TYPE_Q4_K && ck_lean_tokens(CK_TYPE_Q4_K) >= T && a->cols % CK_QK_K == 0) wants[2] = 1;
         }
         if (wants[0]) {
             void *prep = prepared(0, (size_t)(nb / CK_LEAN_Q4_BLOCKS) * T * CK_LEAN_Q4_VECTORS * 64 + 64);
@@ -190,6 +245,11 @@ static size_t lean_prepare(lean_job *job, const ck_product *products, int count,
             void *prep = prepared(1, (size_t)(nb / CK_LEAN_Q8_BLOCKS) * T * CK_LEAN_Q8_VECTORS * 64 + 64);
             if (prep) prepare_q8(a, prep);
             job->prep[1] = prep;
+        }
+        if (wants[2]) {
+            void *prep = prepared(2, (size_t)(a->cols / CK_QK_K) * T * CK_LEAN_Q4K_VECTORS * 64 + 64);
+            if (prep) prepare_q4k(a, prep);
+            job->prep[2] = prep;
         }
     }
     size_t work = 0;

@@ -19,6 +19,21 @@ enum { CK_LEAN_Q4_BLOCKS = 16, CK_LEAN_Q4_XL = 0, CK_LEAN_Q4_XH = 4, CK_LEAN_Q4_
 // unsigned by +128) and the block's activation scale.
 enum { CK_LEAN_Q8_BLOCKS = 8, CK_LEAN_Q8_X = 0, CK_LEAN_Q8_SEED = 4, CK_LEAN_Q8_SCALE = 5, CK_LEAN_Q8_VECTORS = 6 };
 
+// Q4_K: per super-block (256 columns) and token, 5 vectors: X_0..X_3, the activation bytes matching
+// the weights' lane order, and the super-block's 16 activation floats (ck_kq_side's x16: xd_b of its
+// 8 blocks, odd blocks divided by 16, then xd_b * xsum_b). The weights' lane order is the Q4_K
+// decode kernel's (kernels_q4k_rows512.c): 128-bit lane P of vector v holds nibble pair P (bytes
+// 32P.. of the super-block's 128), int32 lanes 4P, 4P+1 its low nibbles (sub-block 2P), 4P+2, 4P+3
+// its high nibbles (sub-block 2P + 1, as 16q).
+enum { CK_LEAN_Q4K_X = 0, CK_LEAN_Q4K_TERMS = 4, CK_LEAN_Q4K_VECTORS = 5 };
+
+/// Element (within the super-block's 256) of lane `lane`'s first activation byte in X_v: byte 4i of
+/// 128-bit lane P (lane = 4P + i) is element 64P + 8v + 4i (i < 2), else 64P + 32 + (8v ^ 8) + 4i - 8.
+static inline int ck_lean_q4k_lane(int lane, int v) {
+    const int P = lane / 4, j = 4 * (lane % 4), lo = 8 * v;
+    return 64 * P + (j < 8 ? lo + j : 32 + (lo ^ 8) + j - 8);
+}
+
 /// Block (within its group) and byte offset (within the block's 32 activations) of lane `lane`'s
 /// four activation bytes for vector `j` (0..7: XL_0..3, XH_0..3 for Q4_0; 0..3 for Q8_0).
 static inline void ck_lean_q4_lane(int lane, int j, int *block, int *offset) {
@@ -36,6 +51,10 @@ static inline void ck_lean_q8_lane(int lane, int j, int *block, int *offset) {
 /// (the layout above for `type`); blocks past the last full group are summed plainly.
 void ck_lean_rows_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const void *prep, float *y, size_t ldy);
+/// Q4_K rows [row0, row1) x a->tokens (2..CK_SMALL_T_MAX_TOKENS) from `prep` in the Q4_K layout above
+/// (kernels_lean_q4k_vnni512.c).
+void ck_lean_q4k_rows_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
+                              const void *prep, float *y, size_t ldy);
 /// The same on rows packed by ck_lean_pack (kernels_lean_pack.c), `w` the packed copy.
 void ck_lean_packed_rows_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                                  const void *prep, float *y, size_t ldy);

@@ -59,91 +59,70 @@ static inline __attribute__((always_inline)) void lean_finish(int type, const ui
     }
 }
 
-// R (1 or 2) Q4_0 rows from `row` on, tokens t0..t0+T-1; both rows share every load of the prepared
-// activations (with one row per pass the kernel was bound by those loads: 10 per token and group
-// for 12 vector ops).
-static inline __attribute__((always_inline)) void lean_q4_rows(const uint8_t *row, size_t row_bytes, const int R, const int T,
-                                                               const __m512i *prep, const ck_activations *a, int t0, int r,
-                                                               float *y, size_t ldy, const lean_q4_weights_fn weights) {
-    const int groups = a->cols / CK_QK / CK_LEAN_Q4_BLOCKS;
-    // With 8+ independent (row, token) chains in flight one chain of 8 vpdpbusd per lane is not
+// R (1 or 2) rows of `type` (Q4_0 or Q8_0, a constant after inlining) from `row` on, tokens
+// t0..t0+T-1; both rows share every load of the prepared activations (with one row per pass the Q4_0
+// kernel was bound by those loads: 10 per token and group for 12 vector ops). A group's weight
+// vectors come in the order of its activation vectors (Q4_0: G_0..G_3 low, then high nibbles), and
+// the vpdpbusd of a token alternate between two chains (the first seeded): integer sums, so their
+// order does not change the result.
+static inline __attribute__((always_inline)) void lean_group_rows(const int type, const uint8_t *row, size_t row_bytes, const int R,
+                                                                  const int T, const __m512i *prep, const ck_activations *a, int t0,
+                                                                  int r, float *y, size_t ldy, const lean_q4_weights_fn q4_weights,
+                                                                  const lean_q8_weights_fn q8_weights) {
+    const int q4 = type == CK_TYPE_Q4_0;
+    const int blocks = q4 ? CK_LEAN_Q4_BLOCKS : CK_LEAN_Q8_BLOCKS, block_bytes = q4 ? CK_Q4_0_BYTES : CK_Q8_0_BYTES;
+    const int vectors = q4 ? CK_LEAN_Q4_VECTORS : CK_LEAN_Q8_VECTORS, dots = q4 ? 8 : 4;
+    const int seed_at = q4 ? CK_LEAN_Q4_SEED : CK_LEAN_Q8_SEED, scale_at = q4 ? CK_LEAN_Q4_SCALE : CK_LEAN_Q8_SCALE;
+    const int groups = a->cols / CK_QK / blocks;
+    // Q4_0: with 8+ independent (row, token) chains in flight one chain of 8 vpdpbusd per lane is not
     // latency-bound, and it saves the add of two half chains.
-    const int chained = R * T >= 8;
+    const int chained = q4 && R * T >= 8;
     __m512 acc[2][CK_SMALL_T_MAX_TOKENS];
     for (int k = 0; k < R; k++)
         for (int t = 0; t < T; t++) acc[k][t] = _mm512_setzero_ps();
     for (int g = 0; g < groups; g++) {
-        __m512i l[2][4], h[2][4];
+        __m512i wv[2][8];
         __m512 ws[2];
         for (int k = 0; k < R; k++) {
-            const uint8_t *p = row + (size_t)k * row_bytes + (size_t)g * CK_LEAN_Q4_BLOCKS * CK_Q4_0_BYTES;
+            const uint8_t *p = row + (size_t)k * row_bytes + (size_t)g * blocks * block_bytes;
             for (int i = 0; i < 5; i++) _mm_prefetch((const char *)p + LEAN_PREFETCH_BYTES + 64 * i, LEAN_PREFETCH_HINT);
-            weights(p, l[k], h[k], &ws[k]);
+            if (q4) q4_weights(p, wv[k], wv[k] + 4, &ws[k]);
+            else q8_weights(p, wv[k], &ws[k]);
         }
-        const __m512i *step = prep + ((size_t)g * a->tokens + t0) * CK_LEAN_Q4_VECTORS;
+        const __m512i *step = prep + ((size_t)g * a->tokens + t0) * vectors;
         for (int t = 0; t < T; t++) {
-            const __m512i *x = step + (size_t)t * CK_LEAN_Q4_VECTORS;
-            const __m512i seed = x[CK_LEAN_Q4_SEED];
-            const __m512 xs = _mm512_castsi512_ps(x[CK_LEAN_Q4_SCALE]);
-            __m512i lo[2], hi[2];
+            const __m512i *x = step + (size_t)t * vectors;
+            const __m512 xs = _mm512_castsi512_ps(x[scale_at]);
+            __m512i c0[2], c1[2];
             for (int k = 0; k < R; k++) {
-                lo[k] = seed;
-                hi[k] = _mm512_setzero_si512();
+                c0[k] = x[seed_at];
+                c1[k] = _mm512_setzero_si512();
             }
-            for (int j = 0; j < 4; j++) {
-                const __m512i xl = x[CK_LEAN_Q4_XL + j], xh = x[CK_LEAN_Q4_XH + j];
+            for (int j = 0; j < dots; j += 2)
                 for (int k = 0; k < R; k++) {
-                    lo[k] = _mm512_dpbusd_epi32(lo[k], l[k][j], xl);
-                    if (chained) lo[k] = _mm512_dpbusd_epi32(lo[k], h[k][j], xh);
-                    else hi[k] = _mm512_dpbusd_epi32(hi[k], h[k][j], xh);
+                    c0[k] = _mm512_dpbusd_epi32(c0[k], wv[k][j], x[j]);
+                    if (chained) c0[k] = _mm512_dpbusd_epi32(c0[k], wv[k][j + 1], x[j + 1]);
+                    else c1[k] = _mm512_dpbusd_epi32(c1[k], wv[k][j + 1], x[j + 1]);
                 }
-            }
             for (int k = 0; k < R; k++) {
-                const __m512i d = chained ? lo[k] : _mm512_add_epi32(lo[k], hi[k]);
+                const __m512i d = chained ? c0[k] : _mm512_add_epi32(c0[k], c1[k]);
                 acc[k][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws[k], xs), acc[k][t]);
             }
         }
     }
-    lean_finish(CK_TYPE_Q4_0, row, row_bytes, R, T, groups * CK_LEAN_Q4_BLOCKS, acc, a, t0, r, y, ldy);
+    lean_finish(type, row, row_bytes, R, T, groups * blocks, acc, a, t0, r, y, ldy);
+}
+
+static inline __attribute__((always_inline)) void lean_q4_rows(const uint8_t *row, size_t row_bytes, const int R, const int T,
+                                                               const __m512i *prep, const ck_activations *a, int t0, int r,
+                                                               float *y, size_t ldy, const lean_q4_weights_fn weights) {
+    lean_group_rows(CK_TYPE_Q4_0, row, row_bytes, R, T, prep, a, t0, r, y, ldy, weights, NULL);
 }
 
 static inline __attribute__((always_inline)) void lean_q8_rows(const uint8_t *row, size_t row_bytes, const int R, const int T,
                                                                const __m512i *prep, const ck_activations *a, int t0, int r,
                                                                float *y, size_t ldy, const lean_q8_weights_fn weights) {
-    const int groups = a->cols / CK_QK / CK_LEAN_Q8_BLOCKS;
-    __m512 acc[2][CK_SMALL_T_MAX_TOKENS];
-    for (int k = 0; k < R; k++)
-        for (int t = 0; t < T; t++) acc[k][t] = _mm512_setzero_ps();
-    for (int g = 0; g < groups; g++) {
-        __m512i gv[2][4];
-        __m512 ws[2];
-        for (int k = 0; k < R; k++) {
-            const uint8_t *p = row + (size_t)k * row_bytes + (size_t)g * CK_LEAN_Q8_BLOCKS * CK_Q8_0_BYTES;
-            for (int i = 0; i < 5; i++) _mm_prefetch((const char *)p + LEAN_PREFETCH_BYTES + 64 * i, LEAN_PREFETCH_HINT);
-            weights(p, gv[k], &ws[k]);
-        }
-        const __m512i *step = prep + ((size_t)g * a->tokens + t0) * CK_LEAN_Q8_VECTORS;
-        for (int t = 0; t < T; t++) {
-            const __m512i *x = step + (size_t)t * CK_LEAN_Q8_VECTORS;
-            const __m512i seed = x[CK_LEAN_Q8_SEED];
-            const __m512 xs = _mm512_castsi512_ps(x[CK_LEAN_Q8_SCALE]);
-            __m512i d0[2], d1[2];
-            for (int k = 0; k < R; k++) {
-                d0[k] = seed;
-                d1[k] = _mm512_setzero_si512();
-            }
-            for (int j = 0; j < 4; j += 2) {
-                const __m512i x0 = x[CK_LEAN_Q8_X + j], x1 = x[CK_LEAN_Q8_X + j + 1];
-                for (int k = 0; k < R; k++) {
-                    d0[k] = _mm512_dpbusd_epi32(d0[k], gv[k][j], x0);
-                    d1[k] = _mm512_dpbusd_epi32(d1[k], gv[k][j + 1], x1);
-                }
-            }
-            for (int k = 0; k < R; k++)
-                acc[k][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0[k], d1[k])), _mm512_mul_ps(ws[k], xs), acc[k][t]);
-        }
-    }
-    lean_finish(CK_TYPE_Q8_0, row, row_bytes, R, T, groups * CK_LEAN_Q8_BLOCKS, acc, a, t0, r, y, ldy);
+    lean_group_rows(CK_TYPE_Q8_0, row, row_bytes, R, T, prep, a, t0, r, y, ldy, NULL, weights);
 }
 
 /// R rows x T tokens from t0 on (one instantiation per R and T, so the loops above unroll).
@@ -174,8 +153,9 @@ typedef void (*lean_rows_fn)(const uint8_t *row, size_t row_bytes, const __m512i
 static inline void lean_rows_passes(const lean_rows_fn (*fns)[8], int type, const void *w, size_t row_bytes, int row0,
                                     int row1, const ck_activations *a, const void *prep, float *y, size_t ldy) {
     const int T = a->tokens;
-    const size_t per_token = type == CK_TYPE_Q4_0 ? (size_t)(a->cols / CK_QK / CK_LEAN_Q4_BLOCKS) * CK_LEAN_Q4_VECTORS * 64
-                                                  : (size_t)(a->cols / CK_QK / CK_LEAN_Q8_BLOCKS) * CK_LEAN_Q8_VECTORS * 64;
+    const size_t per_token = type == CK_TYPE_Q4_0   ? (size_t)(a->cols / CK_QK / CK_LEAN_Q4_BLOCKS) * CK_LEAN_Q4_VECTORS * 64
+                             : type == CK_TYPE_Q4_K ? (size_t)(a->cols / 256) * CK_LEAN_Q4K_VECTORS * 64
+                                                    : (size_t)(a->cols / CK_QK / CK_LEAN_Q8_BLOCKS) * CK_LEAN_Q8_VECTORS * 64;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);
     const int one_pass = T <= 4 || per_token * (size_t)T <= 24576;
     const int R = T <= 4 || !one_pass ? 2 : 1;

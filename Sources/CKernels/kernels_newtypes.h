@@ -66,6 +66,9 @@ void ck_nt_rows_vnni_blocks(int type, const void *w, size_t row_bytes, int row0,
 /// ck_kq_side_prepare for Q4_K (Q5_K), Q6_K (Q3_K) or none (IQ4_XS) on the same activations.
 void ck_nt_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const ck_kq_side *side, float *y, size_t ldy);
+/// IQ4_XS rows [row0, row1) x each token, four rows per activation load (kernels_iq4xs_rows512.c;
+/// needs ck_has_vbmi()); 0 if its per-thread activation terms could not be allocated.
+int ck_iq4xs_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a, float *y, size_t ldy);
 /// One row times one token on 512-bit VNNI (kernels_newtypes_vnni512.c); nsb super-blocks.
 float ck_q5k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const float *xdxs, int nsb);
 float ck_q3k_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xdg, const float *gs, int nsb);

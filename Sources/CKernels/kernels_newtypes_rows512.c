@@ -1,6 +1,8 @@
-// Q5_K, Q3_K and IQ4_XS decode on 512-bit VNNI + VBMI + GFNI: four weight rows per pass over one
+// Q5_K and Q3_K decode on 512-bit VNNI + VBMI + GFNI: four weight rows per pass over one
 // token's activations (the VNNI levels' kernels below four tokens when ck_has_vbmi(); more tokens
-// go to the GEMM or the 256-bit row kernels). The design follows the four-row Q4_K and Q6_K
+// go to the GEMM or the 256-bit row kernels); IQ4_XS's is kernels_iq4xs_rows512.c (laid out as the
+// Q4_K kernel since 2026-11-30; it was here, with its grid looked up by vpshufb and two rows' dots
+// summed by nt_sum4). The design follows the four-row Q4_K and Q6_K
 // kernels of 2026-11-29 (four vpdpbusd per row summed by unpack-and-add steps; the Q4_K
 // kernel now chains them, kernels_q4k_rows512.c); the one-row kernels of
 // kernels_newtypes_vnni512.c were compute-bound (as fast on a matrix in L3 as from DRAM:
@@ -10,12 +12,12 @@
 //   match once per super-block and shared by the four rows.
 // - The fifth (Q5_K) / third (Q3_K) quant bit is one GF2P8AFFINEQB of the broadcast high-bit
 //   bytes (a different source bit per 256-bit half), merged with the masked low bits by one
-//   VPTERNLOGD; IQ4_XS's grid is one vpshufb of the 16 values + 128 (unsigned for vpdpbusd).
-// - The four vpdpbusd results of a row (or of two rows' halves, IQ4_XS) are summed in the integer
-//   domain by two unpack-and-add steps (nt_sum4) to one lane per scale group; the offsets
-//   (IQ4_XS: 128 * the block's activation sum; Q3_K: 4 * the group's) are subtracted there and the
-//   6-bit scales multiplied in as integers (vpmulld; all exact), leaving one convert and one FMA by
-//   d * xd per row and super-block. The scales of the four rows are unpacked together.
+//   VPTERNLOGD.
+// - The four vpdpbusd results of a row are summed in the integer domain by two unpack-and-add
+//   steps (nt_sum4) to one lane per scale group; Q3_K's offsets (4 * the group's activation sum)
+//   are subtracted there and the 6-bit scales multiplied in as integers (vpmulld; all exact),
+//   leaving one convert and one FMA by d * xd per row and super-block. The scales of the four
+//   rows are unpacked together.
 // - Prefetch: the next group of four rows at the pace this one is consumed, into L1 when the group
 //   is at most CK_NT_L1_STRETCH bytes, else into L2.
 // Results differ from the one-row kernels' by f32 rounding only (the integer sums are the same).
@@ -29,12 +31,6 @@
 #include "kernels_kquant_rows512.h"
 
 #define CK_NT_L1_STRETCH 8192
-
-static inline uint64_t nt_u64(const uint8_t *p) {
-    uint64_t u;
-    memcpy(&u, p, 8);
-    return u;
-}
 
 static inline uint16_t nt_u16(const uint8_t *p) {
     uint16_t u;
@@ -70,84 +66,6 @@ static inline __m512i nt_q3k_scales4(__m512i v) {
 // Prefetch of the group after this one (R rows of `bytes` per super-block), at this group's pace.
 static inline void nt_prefetch_next(const uint8_t *row, size_t row_bytes, int R, int s, int bytes, int to_l1) {
     ck_prefetch_stretch(row + (size_t)R * row_bytes, s, (size_t)R * (size_t)bytes, to_l1);
-}
-
-// ---------------------------------------------------------------------------------------------
-// IQ4_XS, R rows (1..4, a constant after inlining) from `row` on, one token. Per row, the 128
-// nibble bytes are two 64-byte loads, blocks 0-3 and 4-7, one block per 128-bit lane: low nibbles
-// are its elements 0..15, high nibbles 16..31. Two chained vpdpbusd per load give per lane i four
-// partial sums of block i (4i..4i+3); nt_sum4 over (row a: blocks 0-3, 4-7; row b: 0-3, 4-7)
-// gives lane 4i + j = row a + j/2's block i + 4 (j % 2).
-static inline __attribute__((always_inline)) void iq4xs_rows(
-    const uint8_t *row, size_t row_bytes, int R, int to_l1, const int8_t *x, const float *xd,
-    const int32_t *xsum, int nsb, float *y) {
-    uint8_t shifted[16];
-    for (int i = 0; i < 16; i++) shifted[i] = (uint8_t)(ck_nt_iq4_values[i] + 128);
-    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)shifted));
-    const __m512i m0f = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
-    const __m512i block = _mm512_set_epi32(7, 3, 7, 3, 6, 2, 6, 2, 5, 1, 5, 1, 4, 0, 4, 0);
-    // Lane 4i + j of pair m takes row 2m + j/2.
-    const __m512i pair_row[2] = { _mm512_set4_epi32(1, 1, 0, 0), _mm512_set4_epi32(3, 3, 2, 2) };
-    // The scale of lane 4i + j (row r = 2m + j/2, block b = i + 4 (j % 2)) from the rows' first 8
-    // bytes (row r at byte 8r): byte 0 of the lane takes scales_l byte 4 + b/2, byte 1 scales_h
-    // byte 2 + b/4; ls = (byte 0 >> 4 (b % 2)) & 15 | ((byte 1 >> 2 (b % 4)) & 3) << 4.
-    __m512i scale_idx[2];
-    uint32_t shift_lo[16], shift_hi[16];
-    for (int m = 0; m < 2; m++) {
-        uint8_t idx[64] = { 0 };
-        for (int l = 0; l < 16; l++) {
-            const int r = 2 * m + (l % 4) / 2, b = l / 4 + 4 * (l % 2);
-            idx[4 * l] = (uint8_t)(8 * r + 4 + b / 2);
-            idx[4 * l + 1] = (uint8_t)(8 * r + 2 + b / 4);
-            shift_lo[l] = (uint32_t)(4 * (b % 2));
-            shift_hi[l] = (uint32_t)(8 + 2 * (b % 4) - 4);
-        }
-        scale_idx[m] = _mm512_loadu_si512(idx);
-    }
-    const __m512i shl = _mm512_loadu_si512(shift_lo), shh = _mm512_loadu_si512(shift_hi);
-    const __mmask64 two_bytes = 0x3333333333333333ull;
-    __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
-    const int pairs = (R + 1) / 2;
-    for (int s = 0; s < nsb; s++) {
-        const uint8_t *p[4];
-        for (int k = 0; k < 4; k++) p[k] = row + (size_t)(R > k ? k : 0) * row_bytes + (size_t)s * CK_IQ4_XS_BYTES;
-        nt_prefetch_next(row, row_bytes, R, s, CK_IQ4_XS_BYTES, to_l1);
-        const int8_t *xs = x + (size_t)s * CK_QK_K;
-        const __m512i x0 = _mm512_loadu_si512(xs), x1 = _mm512_loadu_si512(xs + 64);
-        const __m512i x2 = _mm512_loadu_si512(xs + 128), x3 = _mm512_loadu_si512(xs + 192);
-        // Per 128-bit lane i: elements 0..15 (lo) and 16..31 (hi) of block i (0-3) or 4 + i (4-7).
-        const __m512i xlo0 = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m512i xhi0 = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
-        const __m512i xlo1 = _mm512_shuffle_i64x2(x2, x3, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m512i xhi1 = _mm512_shuffle_i64x2(x2, x3, _MM_SHUFFLE(3, 1, 3, 1));
-        const __m512 xdv = _mm512_permutexvar_ps(block, _mm512_castps256_ps512(_mm256_loadu_ps(xd + 8 * (size_t)s)));
-        const __m512i excess = _mm512_slli_epi32(
-            _mm512_permutexvar_epi32(block, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xsum + 8 * (size_t)s)))), 7);
-        const __m512i heads = _mm512_castsi256_si512(_mm256_set_epi64x((long long)nt_u64(p[3]), (long long)nt_u64(p[2]),
-                                                                       (long long)nt_u64(p[1]), (long long)nt_u64(p[0])));
-        const __m512 d4 = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, (short)nt_u16(p[3]), (short)nt_u16(p[2]),
-                                                                            (short)nt_u16(p[1]), (short)nt_u16(p[0]))));
-        __m512i dots[4][2];
-        for (int k = 0; k < 2 * pairs; k++) {
-            const __m512i q0 = _mm512_loadu_si512(p[k] + 8), q1 = _mm512_loadu_si512(p[k] + 72);
-            const __m512i l0 = _mm512_shuffle_epi8(table, _mm512_and_si512(q0, m0f));
-            const __m512i h0 = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q0, 4), m0f));
-            const __m512i l1 = _mm512_shuffle_epi8(table, _mm512_and_si512(q1, m0f));
-            const __m512i h1 = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q1, 4), m0f));
-            dots[k][0] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, l0, xlo0), h0, xhi0);
-            dots[k][1] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, l1, xlo1), h1, xhi1);
-        }
-        for (int m = 0; m < pairs; m++) {
-            const __m512i v = _mm512_maskz_permutexvar_epi8(two_bytes, scale_idx[m], heads);
-            const __m512i ls = _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(v, shl), _mm512_set1_epi32(0x0f)),
-                                                                _mm512_and_si512(_mm512_srlv_epi32(v, shh), _mm512_set1_epi32(0x30))),
-                                                _mm512_set1_epi32(32));
-            const __m512i sum = _mm512_sub_epi32(nt_sum4(dots[2 * m][0], dots[2 * m][1], dots[2 * m + 1][0], dots[2 * m + 1][1]), excess);
-            const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pair_row[m], d4), xdv);
-            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(sum, ls)), scale, acc[m]);
-        }
-    }
-    for (int k = 0; k < R; k++) y[k] = _mm512_mask_reduce_add_ps(k % 2 ? 0xcccc : 0x3333, acc[k / 2]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,12 +192,6 @@ static inline __attribute__((always_inline)) void q3k_rows(
     for (int k = 0; k < R; k++) y[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-static void iq4xs_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xd, const int32_t *xsum, int nsb, float *y) {
-    iq4xs_rows(row, row_bytes, 4, 4 * row_bytes <= CK_NT_L1_STRETCH, x, xd, xsum, nsb, y);
-}
-static void iq4xs_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xd, const int32_t *xsum, int nsb, float *y) {
-    iq4xs_rows(row, row_bytes, 1, 1, x, xd, xsum, nsb, y);
-}
 static void q5k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xd, const float *xdxs, int nsb, float *y) {
     q5k_rows(row, row_bytes, 4, 4 * row_bytes <= CK_NT_L1_STRETCH, x, xd, xdxs, nsb, y);
 }
@@ -295,20 +207,21 @@ static void q3k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, con
 
 void ck_nt_decode_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                           const ck_kq_side *side, float *y, size_t ldy) {
-    const int nb = a->cols / CK_QK, ng = a->cols / 16, nsb = a->cols / CK_QK_K;
+    if (type == CK_TYPE_IQ4_XS) {
+        if (!ck_iq4xs_decode_vnni512(w, row_bytes, row0, row1, a, y, ldy)) ck_nt_rows_vnni_blocks(type, w, row_bytes, row0, row1, a, y, ldy);
+        return;
+    }
+    const int ng = a->cols / 16, nsb = a->cols / CK_QK_K;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;
-        const float *xd = a->d + (size_t)t * nb;
         float *yt = y + (size_t)t * ldy;
         int r = row0;
 #define NT_ROWS(rows4, rows1, ...)                                                                                   \
     for (; r + 4 <= row1; r += 4) rows4((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, __VA_ARGS__, nsb, yt + r); \
     for (; r < row1; r++) rows1((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, __VA_ARGS__, nsb, yt + r)
-        if (type == CK_TYPE_IQ4_XS) {
-            NT_ROWS(iq4xs_rows4, iq4xs_rows1, xd, a->sums + (size_t)t * nb);
-        } else if (type == CK_TYPE_Q5_K) {
-            NT_ROWS(q5k_rows4, q5k_rows1, xd, side->xdxs + (size_t)t * nb);
+        if (type == CK_TYPE_Q5_K) {
+            NT_ROWS(q5k_rows4, q5k_rows1, a->d + (size_t)t * (a->cols / CK_QK), side->xdxs + (size_t)t * (a->cols / CK_QK));
         } else {
             NT_ROWS(q3k_rows4, q3k_rows1, side->xdg + (size_t)t * ng, side->sum16 + (size_t)t * ng);
         }

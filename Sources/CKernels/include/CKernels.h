@@ -119,8 +119,9 @@ int ck_matmul_lean_gated(const ck_product *gate_up, const void *const *packed, c
 int ck_lean_pack(int type, const void *w, size_t row_bytes, int rows, int cols, void *out, int threads);
 /// Most tokens the compute-lean kernel takes for `type` at the current level; 0 when it has none.
 int ck_lean_tokens(int type);
-/// Plain C reference of the lean products (Q4_0, Q8_0): integer block dots times (weight scale x
-/// activation scale), summed in block order; rows [row0, row1), y[t * ldy + r].
+/// Plain C reference of the lean products (Q4_0, Q8_0, Q4_K): integer block dots times (weight scale x
+/// activation scale), summed in block order (Q4_K: per sub-block xd * (d sc dot - dmin m xsum), as
+/// every Q4_K kernel); rows [row0, row1), y[t * ldy + r].
 void ck_lean_rows_reference(int type, const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                             float *y, size_t ldy);
 
