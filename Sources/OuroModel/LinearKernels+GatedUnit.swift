@@ -33,12 +33,11 @@ extension LinearKernels {
         }
     }
 
-    /// gate[i] = silu(gate[i]) * up[i], as torch computes silu: x / (1 + e^-x).
+    /// gate[i] = silu(gate[i]) * up[i], as torch computes silu: x / (1 + e^-x). In C (ck_silu_gate):
+    /// 16 lanes at a time on the AVX-512 levels, each result bit for bit the scalar expression's
+    /// with glibc's expf (the Swift loop of expf calls was ~4 % of a one-thread 64-token prefill).
     static func siluGate(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let x = gate[i]
-            gate[i] = (x / (1 + expf(-x))) * up[i]
-        }
+        ck_silu_gate(gate, up, count)
     }
 }
 

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 import Quantization
@@ -224,17 +225,11 @@ public final class OuroRunner: @unchecked Sendable {
         cblas_saxpy(Int32(R * H), 1, a.projected.pointer, 1, h, 1)
     }
 
-    /// RMSNorm per row in f32: x * 1/sqrt(mean(x²) + eps) * w. `output` may alias `input`.
+    /// RMSNorm per row in f32: x * 1/sqrt(mean(x²) + eps) * w, the squares summed in element order.
+    /// `output` may alias `input`. In C (ck_rms_norm: 16 rows at a time, bit for bit the scalar loop).
     func rmsNorm(_ input: UnsafeMutablePointer<Float>, rows: Int, weight: [Float], into output: UnsafeMutablePointer<Float>) {
-        let H = config.hiddenSize
         weight.withUnsafeBufferPointer { w in
-            for r in 0..<rows {
-                let x = input + r * H, y = output + r * H
-                var sum: Float = 0
-                for i in 0..<H { sum += x[i] * x[i] }
-                let scale = 1 / (sum / Float(H) + eps).squareRoot()
-                for i in 0..<H { y[i] = w[i] * (x[i] * scale) }
-            }
+            ck_rms_norm(input, output, w.baseAddress!, rows, config.hiddenSize, eps)
         }
     }
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ck_float_rows.h"
+#include "ck_elementwise.h"
 
 #ifdef __cplusplus
 extern "C" {
