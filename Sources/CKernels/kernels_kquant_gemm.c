@@ -112,7 +112,7 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     for (int s = 0; s < nsb; s++) {
         __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i q[4];
-        if (type != CK_TYPE_Q5_K) ck_tile_prefetch_next(w, row_bytes, r0, (size_t)s * sb_bytes, sb_bytes);   // Q5_K: q5k_tile fetches
+        if (type != CK_TYPE_Q5_K) ck_tile_prefetch_next(w, row_bytes, r0, (size_t)s * sb_bytes, sb_bytes);   // Q5_K: its tile fetches (tile_fetch)
         if (type == CK_TYPE_Q4_K || type == CK_TYPE_Q5_K) {
             // Block j: nibble j & 1 of qs[32 (j / 2) + l]; Q5_K adds bit j of qh[l] as bit 4.
             const size_t o = (size_t)s * (type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : CK_Q5_K_BYTES);
@@ -375,10 +375,31 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
     return &terms.view;
 }
 
-// Tokens [t0, t0 + N) against one packed tile; form and N are constants after inlining.
+// Q5_K: the next tile fetched a few lines per block.
+// Ablations at 64 tokens (Docs/KERNEL-NOTES.md): packing a tile cost ~12 % of Q5_K's GEMM, of
+// which only ~4 % were its instructions (a second pack of the same, now cached, tile) and the rest
+// waiting on the weights, although pack_tile fetches the next tile into L2 while it packs: ~350-1000
+// prefetches at once overflow the miss queue. Here every block step of the tile also fetches two
+// lines of the next tile (its 16 rows are one contiguous range), so they arrive spread over the
+// first token groups: GEMM alone 2-4 % faster. The other types pass no fetch (not measured there).
+typedef struct {
+    const char *next, *end;   // the next tile's bytes not yet fetched
+} tile_fetch;
+
+static inline __attribute__((always_inline)) void fetch_step(tile_fetch *f) {
+    for (int i = 0; i < 2; i++) {
+        if (f->next < f->end) {
+            _mm_prefetch(f->next, _MM_HINT_T1);
+            f->next += 64;
+        }
+    }
+}
+
+// Tokens [t0, t0 + N) against one packed tile; form, N and whether `fetch` is given are constants
+// after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
     int form, const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
-    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
+    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask, tile_fetch *fetch) {
     const int nsb = cols / CK_QK_K;
     const size_t stride = (size_t)cols;
     __m512 acc[GEMM_TOKENS];
@@ -393,6 +414,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
         for (int n = 0; n < N; n++)
             isum[n] = form == GEMM_FOLDED ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + (size_t)s]) : _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
+            if (fetch) fetch_step(fetch);
             const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
             const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
             const __m512i w2 = _mm512_load_si512(wp + 2), w3 = _mm512_load_si512(wp + 3);
@@ -427,9 +449,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #pragma clang loop unroll(full)
                 for (int n = 0; n < N; n++) {
                     const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
-                    const __m512i seed = form == GEMM_BLOCK ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + 8 * (size_t)s + (size_t)j])
-                                                            : _mm512_setzero_si512();
-                    const __m512i dot = ck_dot_block(seed, w0, w1, w2, w3, w4, w5, w6, w7, xq);
+                    const __m512i dot = ck_dot_block(_mm512_setzero_si512(), w0, w1, w2, w3, w4, w5, w6, w7, xq);
                     isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, sc));
                 }
             }
@@ -517,90 +537,6 @@ static inline __attribute__((always_inline)) void gemm_tile_block(
     for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
 }
 
-// ---- Q5_K: the next tile fetched a few lines per block ----
-// Ablations at 64 tokens (Docs/KERNEL-NOTES.md): packing a tile cost ~12 % of Q5_K's GEMM, of
-// which only ~4 % were its instructions (a second pack of the same, now cached, tile) and the rest
-// waiting on the weights, although pack_tile fetches the next tile into L2 while it packs: ~350-1000
-// prefetches at once overflow the miss queue. Here every block step of the tile also fetches two
-// lines of the next tile (its 16 rows are one contiguous range), so they arrive spread over the
-// first token groups: GEMM alone 2-4 % faster. The tile is gemm_tile's GEMM_MIN form otherwise.
-typedef struct {
-    const char *next, *end;   // the next tile's bytes not yet fetched
-} tile_fetch;
-
-static inline __attribute__((always_inline)) void fetch_step(tile_fetch *f) {
-    for (int i = 0; i < 2; i++) {
-        if (f->next < f->end) {
-            _mm_prefetch(f->next, _MM_HINT_T1);
-            f->next += 64;
-        }
-    }
-}
-
-static inline __attribute__((always_inline)) void q5k_tile(
-    const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
-    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask, tile_fetch *fetch) {
-    const int nsb = cols / CK_QK_K;
-    const size_t stride = (size_t)cols;
-    __m512 acc[GEMM_TOKENS];
-#pragma clang loop unroll(full)
-    for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
-    const int8_t *x0 = a->qs + (size_t)t0 * stride;
-    const int32_t *side0 = a->side + (size_t)t0 * (size_t)a->side_stride;
-    for (int s = 0; s < nsb; s++) {
-        const __m512i *sb = scales + (size_t)s * SB_VECTORS;
-        __m512i isum[GEMM_TOKENS];
-#pragma clang loop unroll(full)
-        for (int n = 0; n < N; n++) isum[n] = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j++) {
-            fetch_step(fetch);
-            const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
-            const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
-            const __m512i w2 = _mm512_load_si512(wp + 2), w3 = _mm512_load_si512(wp + 3);
-            const __m512i w4 = _mm512_load_si512(wp + 4), w5 = _mm512_load_si512(wp + 5);
-            const __m512i w6 = _mm512_load_si512(wp + 6), w7 = _mm512_load_si512(wp + 7);
-            const __m512i sc = _mm512_load_si512(sb + SB_SCALE(j));
-#pragma clang loop unroll(full)
-            for (int n = 0; n < N; n++) {
-                const int32_t *xq = (const int32_t *)(x0 + (size_t)n * stride + (size_t)s * CK_QK_K + 32 * (size_t)j);
-                const __m512i dot = ck_dot_block(_mm512_setzero_si512(), w0, w1, w2, w3, w4, w5, w6, w7, xq);
-                isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, sc));
-            }
-        }
-        const __m512 d = _mm512_load_ps((const float *)(sb + SB_D));
-#pragma clang loop unroll(full)
-        for (int n = 0; n < N; n++) {
-            const __m512 xd = _mm512_set1_ps(a->d[(size_t)(t0 + n) * (size_t)nsb + (size_t)s]);
-            const int32_t *pairs = side0 + (size_t)n * (size_t)a->side_stride + 4 * (size_t)s;
-            __m512i m0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(0)), _mm512_set1_epi32(pairs[0]));
-            __m512i m1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(sb + SB_MINS(1)), _mm512_set1_epi32(pairs[1]));
-            m0 = _mm512_dpwssd_epi32(m0, _mm512_load_si512(sb + SB_MINS(2)), _mm512_set1_epi32(pairs[2]));
-            m1 = _mm512_dpwssd_epi32(m1, _mm512_load_si512(sb + SB_MINS(3)), _mm512_set1_epi32(pairs[3]));
-            const __m512 mins = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(m0, m1)), _mm512_load_ps((const float *)(sb + SB_DMIN)));
-            acc[n] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[n]), d, mins), xd, acc[n]);
-        }
-    }
-#pragma clang loop unroll(full)
-    for (int n = 0; n < N; n++) _mm512_mask_storeu_ps(y + (size_t)(t0 + n) * ldy + r0, store_mask, acc[n]);
-}
-
-// Q5_K rows [row0, row1): as ck_kq_gemm_vnni512 with q5k_tile (same results bit for bit).
-static void q5k_gemm(const uint8_t *w, size_t row_bytes, int row0, int row1, const act256 *x, int T, int cols,
-                     uint8_t *pack, __m512i *scales, float *y, size_t ldy) {
-    const int nsb = cols / CK_QK_K;
-    for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
-        const int n = ck_tile_count(r0, row1);
-        const __mmask16 mask = ck_tile_mask(n);
-        pack_tile(CK_TYPE_Q5_K, w, row_bytes, r0, n, nsb, pack, scales);
-        const int next_end = r0 + 2 * GEMM_ROWS < row1 ? r0 + 2 * GEMM_ROWS : row1;
-        tile_fetch fetch = { (const char *)(w + (size_t)(r0 + GEMM_ROWS) * row_bytes),
-                             (const char *)(w + (size_t)(next_end > r0 + GEMM_ROWS ? next_end : r0 + GEMM_ROWS) * row_bytes) };
-#define TILE_Q5K(t, N) q5k_tile(pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
-        GEMM_TOKEN_GROUPS(T, TILE_Q5K);
-#undef TILE_Q5K
-    }
-}
-
 int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row1,
                        const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
@@ -613,25 +549,28 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
     if (!pack) return 0;
     __m512i *scales = (__m512i *)(pack + weight_bytes);
     const int cols = a->cols;
-    if (type == CK_TYPE_Q5_K) {
-        q5k_gemm(w, row_bytes, row0, row1, x, T, cols, pack, scales, y, ldy);
-        return 1;
-    }
     for (int r0 = row0; r0 < row1; r0 += GEMM_ROWS) {
         const int n = ck_tile_count(r0, row1);
         const __mmask16 mask = ck_tile_mask(n);
         pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
-#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+        // Q5_K's next tile (the following 16 rows, one contiguous range) fetched during the token groups.
+        const int next_end = r0 + 2 * GEMM_ROWS < row1 ? r0 + 2 * GEMM_ROWS : row1;
+        tile_fetch fetch = { (const char *)w + (size_t)(r0 + GEMM_ROWS) * row_bytes,
+                             (const char *)w + (size_t)(next_end > r0 + GEMM_ROWS ? next_end : r0 + GEMM_ROWS) * row_bytes };
+#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask, NULL)
 #define TILE_BLOCK(t, N) gemm_tile_block(pack, scales, x, cols, t, N, y, ldy, r0, mask)
-#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask)
-#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask)
+#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask, NULL)
+#define TILE_MIN_FETCH(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
+#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask, NULL)
         if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);
         else if (form == GEMM_FOLDED) GEMM_TOKEN_GROUPS(T, TILE_FOLDED);
         else if (form == GEMM_BLOCK) GEMM_TOKEN_GROUPS(T, TILE_BLOCK);
+        else if (type == CK_TYPE_Q5_K) GEMM_TOKEN_GROUPS(T, TILE_MIN_FETCH);
         else GEMM_TOKEN_GROUPS(T, TILE_MIN);
 #undef TILE_GROUPS
 #undef TILE_BLOCK
 #undef TILE_MIN
+#undef TILE_MIN_FETCH
 #undef TILE_FOLDED
     }
     return 1;
