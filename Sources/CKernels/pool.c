@@ -40,10 +40,11 @@
 #define CK_SHARE_ONE 1024        // caller's task share in fixed point (1024 = all tasks)
 #define CK_SHARE_LIMIT 768       // average share above which the other threads are not helping
 // The mode judge:
-#define CK_PROBE_JOBS 64         // jobs in a probe (the first is not timed: workers wake or settle)
+#define CK_PROBE_JOBS 64         // jobs in a solo probe (the first is not timed: workers settle)
+#define CK_PROBE_PARALLEL_JOBS 32 // jobs in a parallel probe (shorter: on a busy machine each costs)
 #define CK_PROBE_EVERY 8192      // parallel mode: jobs between solo probes when nothing looks wrong
 #define CK_PROBE_SOON 64         // least jobs between a probe and one brought forward by trouble
-#define CK_SOLO_PROBES_FIRST 256 // solo mode: jobs before the first parallel probe; doubles up to
+#define CK_SOLO_PROBES_FIRST 512 // solo mode: jobs before the first parallel probe; doubles up to
 #define CK_SOLO_PROBES_MAX 8192  // this while solo keeps winning
 #define CK_WINDOW_JOBS 512       // the current mode's timings are halved past this many jobs
 #define CK_WINDOW_MIN 16         // fewer jobs in the mode's window than this: too little to compare
@@ -357,7 +358,7 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
         }
     }
     if (--pool.until_probe <= 0) {
-        pool.probe_left = CK_PROBE_JOBS;
+        pool.probe_left = pool.solo_mode ? CK_PROBE_PARALLEL_JOBS : CK_PROBE_JOBS;
         pool.probe_jobs = 0;
         pool.probe_ns = pool.probe_work = 0;
     }
