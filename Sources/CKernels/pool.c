@@ -40,10 +40,11 @@
 #define CK_SHARE_ONE 1024        // caller's task share in fixed point (1024 = all tasks)
 #define CK_SHARE_LIMIT 768       // average share above which the other threads are not helping
 // The mode judge:
-#define CK_PROBE_JOBS 64         // jobs in a solo probe (the first is not timed: workers settle)
-#define CK_PROBE_PARALLEL_JOBS 32 // jobs in a parallel probe (shorter: on a busy machine each costs)
+#define CK_PROBE_JOBS 32         // jobs in a solo probe (the first is not timed: workers settle)
+#define CK_PROBE_PARALLEL_JOBS 32 // jobs in a parallel probe
 #define CK_PROBE_EVERY 8192      // parallel mode: jobs between solo probes when nothing looks wrong
-#define CK_PROBE_SOON 64         // least jobs between a probe and one brought forward by trouble
+#define CK_PROBE_SOON 64         // least jobs between a probe and the next (the check of a first win)
+#define CK_TROUBLE_SOON 256      // least jobs between a probe and one brought forward by trouble, at first
 #define CK_SOLO_PROBES_FIRST 512 // solo mode: jobs before the first parallel probe; doubles up to
 #define CK_SOLO_PROBES_MAX 8192  // this while solo keeps winning
 #define CK_WINDOW_JOBS 512       // the current mode's timings are halved past this many jobs
@@ -51,6 +52,14 @@
 #define CK_GAP_MAX_NS 1000000    // serial time charged to a job at most (longer: not decode's loop)
 #define CK_MARGIN 1.05           // the other mode must be this much faster per unit of work
 #define CK_KINDS 64              // job kinds remembered (function, task count)
+// CPU share: on a busy machine (the scheduler shares CPU time per process group) two threads may
+// get little more CPU time than one, and the spinning worker then takes the caller's. Each
+// CK_SHARE_WINDOW_NS of parallel jobs the process's CPU seconds per second are read; below
+// CK_CPUS_MIN a solo probe comes forward and runs at least CK_SHARE_PROBE_NS (the scheduler moves
+// a process group's share between CPUs over tens of ms: a probe of a few ms would not see it).
+#define CK_SHARE_WINDOW_NS 64000000
+#define CK_CPUS_MIN 1.25
+#define CK_SHARE_PROBE_NS 64000000
 
 // Each participant owns a contiguous range of a job's task indices and claims them front to back;
 // one whose range is empty takes the other ranges' tasks from the back. Neighbouring tasks are
@@ -92,6 +101,9 @@ static struct {
     int caller_share;                    // running average of the caller's share of tasks
     int parallel_since_stall;            // parallel jobs since the last stall
     uint64_t last_end;                   // when the previous job ended (0: none yet)
+    uint64_t share_wall, share_cpu;      // start of the current CPU-share window: wall and process CPU ns
+    uint64_t probe_start, probe_min_ns;  // when the current probe began; the least it runs
+    int low_share;                       // the last CPU-share window was below CK_CPUS_MIN
     double mode_ns, mode_work;           // the current mode's recent jobs: wall ns (serial time before
     int mode_jobs;                       //   each included) and work, halved past CK_WINDOW_JOBS jobs
     double probe_ns, probe_work;         // the current probe's timed jobs
@@ -103,8 +115,8 @@ static struct {
     .caller_share = CK_SHARE_ONE / 2,
     .parallel_since_stall = CK_STALL_WINDOW,
     .until_probe = CK_PROBE_EVERY,
-    .since_probe = CK_PROBE_SOON,
-    .soon_spacing = CK_PROBE_SOON,
+    .since_probe = CK_PROBE_EVERY,
+    .soon_spacing = CK_TROUBLE_SOON,
 };
 
 // OURO_POOL_PROFILE=1: where the threads' time goes, printed to stderr at exit (diagnostics only).
@@ -113,7 +125,7 @@ static struct {
     uint64_t jobs, parallel_jobs, solo_jobs, tasks, own_tasks;
     uint64_t job_ns, own_ns, wait_ns, gap_ns, last_end, wake_ns, wake_count;
     uint64_t wait_hist[6], wait_hist_ns[6];   // caller waits: < 2, < 8, < 32, < 128, < 1000 us, longer
-    uint64_t trig_stall, trig_lopsided;  // probes brought forward: by stalls, by the caller's share
+    uint64_t trig_stall, trig_lopsided, trig_cpus; // probes brought forward: by stalls, by the caller's share, by CPU share
     uint64_t probes_solo, probes_solo_won, probes_parallel, probes_parallel_won, to_solo, to_parallel;
     double last_solo_rate, last_parallel_rate; // ns per work unit: the last probe vs its mode's window
     _Atomic uint64_t worker_ns, worker_tasks;
@@ -124,6 +136,12 @@ static _Atomic uint64_t job_serials;
 static _Thread_local uint64_t current_job;
 
 uint64_t ck_current_job(void) { return current_job; }
+
+static uint64_t process_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static uint64_t now_ns(void) {
     struct timespec t;
@@ -145,11 +163,11 @@ static void print_profile(void) {
     for (int i = 0; i < 6; i++)
         fprintf(stderr, " %s %llu / %.1f", bins[i], (unsigned long long)prof.wait_hist[i], prof.wait_hist_ns[i] * ms);
     fprintf(stderr, "\npool: judge: solo probes %llu (solo faster %llu), parallel probes %llu (parallel faster %llu); "
-            "switches to solo %llu, to parallel %llu; probes brought forward by stalls %llu, by the caller's share %llu\n",
+            "switches to solo %llu, to parallel %llu; probes brought forward by stalls %llu, by the caller's share %llu, by CPU share %llu\n",
             (unsigned long long)prof.probes_solo, (unsigned long long)prof.probes_solo_won,
             (unsigned long long)prof.probes_parallel, (unsigned long long)prof.probes_parallel_won,
             (unsigned long long)prof.to_solo, (unsigned long long)prof.to_parallel,
-            (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided);
+            (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided, (unsigned long long)prof.trig_cpus);
 }
 
 static void profile_start(void) {
@@ -223,8 +241,8 @@ void ck_parallel_forget_rates(void) {
     pool.mode_jobs = 0;
     pool.probe_left = 0;
     pool.solo_wins = 0;
-    pool.since_probe = CK_PROBE_SOON;
-    pool.soon_spacing = CK_PROBE_SOON;
+    pool.since_probe = CK_PROBE_EVERY;
+    pool.soon_spacing = CK_TROUBLE_SOON;
     if (!pool.solo_mode) pool.until_probe = CK_PROBE_EVERY;
     for (int i = 0; i < CK_KINDS; i++) pool.kinds[i].fn = NULL;
     pthread_mutex_unlock(&pool.call_lock);
@@ -271,6 +289,7 @@ static void start_mode(int solo) {
 /// A probe has ended: compare it with the current mode's recent jobs, per unit of work.
 static void judge_probe(void) {
     pool.since_probe = 0;
+    pool.share_wall = 0;                      // CPU share is judged over parallel jobs only
     if (pool.mode_jobs < CK_WINDOW_MIN || pool.probe_work <= 0 || pool.mode_work <= 0) {
         pool.until_probe = CK_PROBE_SOON;     // too little to compare: look again soon
         return;
@@ -292,7 +311,7 @@ static void judge_probe(void) {
         }
     } else if (probe_faster) {
         // One window can be unlucky (a worker preempted once): a second probe soon must agree.
-        pool.soon_spacing = CK_PROBE_SOON;
+        pool.soon_spacing = CK_TROUBLE_SOON;
         if (++pool.solo_wins >= 2) start_mode(1);
         else pool.until_probe = CK_PROBE_SOON;
     } else {
@@ -322,7 +341,9 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
             pool.probe_ns += (double)ns;
             pool.probe_work += work;
         }
-        if (--pool.probe_left == 0) judge_probe();
+        // A probe for low CPU share runs at least probe_min_ns.
+        if (--pool.probe_left == 0 && now_ns() - pool.probe_start < pool.probe_min_ns) pool.probe_left = 1;
+        if (pool.probe_left == 0) judge_probe();
         return;
     }
     pool.mode_ns += (double)ns;
@@ -347,10 +368,24 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
         // Average over ~16 jobs of 8+ tasks (fewer say little).
         if (count >= 8) pool.caller_share += (own_tasks * CK_SHARE_ONE / count - pool.caller_share) / 16;
         const int lopsided = pool.caller_share > CK_SHARE_LIMIT;
+        // CPU seconds per second of the process over the last window of parallel jobs.
+        int starved = 0;
+        const uint64_t wall = now_ns();
+        if (pool.share_wall == 0 || wall < pool.share_wall) {
+            pool.share_wall = wall;
+            pool.share_cpu = process_cpu_ns();
+        } else if (wall - pool.share_wall >= CK_SHARE_WINDOW_NS) {
+            const uint64_t cpu = process_cpu_ns();
+            starved = (double)(cpu - pool.share_cpu) < CK_CPUS_MIN * (double)(wall - pool.share_wall);
+            pool.share_wall = wall;
+            pool.share_cpu = cpu;
+            pool.low_share = starved;
+        }
         const int soonest = pool.soon_spacing - pool.since_probe > 1 ? pool.soon_spacing - pool.since_probe : 1;
-        if ((stalled || lopsided) && soonest < pool.until_probe) {
+        if ((stalled || lopsided || starved) && soonest < pool.until_probe) {
             if (prof.on) {
-                if (stalled) prof.trig_stall++;
+                if (starved) prof.trig_cpus++;
+                else if (stalled) prof.trig_stall++;
                 else prof.trig_lopsided++;
             }
             pool.until_probe = soonest;
@@ -359,6 +394,10 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
     }
     if (--pool.until_probe <= 0) {
         pool.probe_left = pool.solo_mode ? CK_PROBE_PARALLEL_JOBS : CK_PROBE_JOBS;
+        pool.probe_start = now_ns();
+        pool.share_wall = 0;
+        pool.probe_min_ns = !pool.solo_mode && pool.low_share ? CK_SHARE_PROBE_NS : 0;
+        pool.low_share = 0;
         pool.probe_jobs = 0;
         pool.probe_ns = pool.probe_work = 0;
     }
@@ -438,6 +477,7 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     // The serial time since the previous job is charged to this one (a spinning worker can slow
     // it on a busy machine); a long gap is other work (loading, sampling), charged at most CK_GAP_MAX_NS.
     const uint64_t gap = pool.last_end && p0 > pool.last_end ? p0 - pool.last_end : 0;
+    if (gap >= CK_GAP_MAX_NS) pool.share_wall = 0;   // other work between: a new CPU-share window
     if (prof.on) {
         prof.jobs++;
         if (prof.last_end) prof.gap_ns += p0 - prof.last_end;

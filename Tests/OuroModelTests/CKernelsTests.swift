@@ -270,9 +270,11 @@ final class CKernelsTests: XCTestCase {
             jobs += 1
             if !solo && ck_parallel_solo_jobs_left() == 0 { break }
         }
-        for _ in 0..<300 { run(caller: 300, worker: 0) }   // past the check of a new mode (a solo probe soon after)
-        XCTAssertEqual(ck_parallel_solo_jobs_left(), 0, "not back to parallel jobs after \(jobs) jobs")
-        XCTAssertGreaterThan(offCaller.pointee, 0)
+        // Parallel again: the worker takes most tasks (probes may still run some jobs alone: these
+        // tasks sleep, so the process uses little CPU, which looks like a busy machine).
+        offCaller.pointee = 0
+        for _ in 0..<300 { run(caller: 300, worker: 0) }
+        XCTAssertGreaterThan(Int(offCaller.pointee), 300 * count / 4, "not back to parallel jobs after \(jobs) jobs")
         ck_parallel_forget_rates()
     }
 
