@@ -9,12 +9,13 @@
 // per unit of work, and now and then runs a short stretch of jobs the other way (a probe) to
 // compare. Work is measured per kind of job (its function and task count) by the caller's own
 // time per task, so a stretch of attention jobs is not compared with a stretch of products.
-// Parallel jobs are the default; a solo probe every CK_PROBE_EVERY jobs (sooner after stalls or a
-// lopsided share of tasks: the signs of a descheduled worker) costs ~0.3 % on a quiet machine.
-// Two solo probes in a row that beat the parallel jobs around them switch to running on the caller
-// alone (workers sleep), with parallel probes at growing intervals; a parallel probe that wins
-// switches back. So no pause is longer than a measured loss justifies, and a quiet machine, where
-// parallel jobs are ~1.5x faster, never runs solo for longer than a probe.
+// Parallel jobs are the default; a solo probe runs every CK_PROBE_EVERY jobs, sooner after the signs
+// of a descheduled worker (stalls, a lopsided share of tasks) or of a busy machine (the process
+// getting little more than one CPU second per second). Two solo probes in a row that beat the
+// parallel jobs around them switch to running on the caller alone (workers sleep), with parallel
+// probes at growing intervals; a parallel probe that wins switches back. So no pause is longer than
+// a measured loss justifies, and a quiet machine, where parallel jobs are ~1.5x faster, never runs
+// solo for longer than a probe (measured: probes cost ~2 % there; Docs/KERNEL-NOTES.md).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
