@@ -13,7 +13,7 @@
 // of a descheduled worker (stalls, a lopsided share of tasks) or of a busy machine (the process
 // getting little more than one CPU second per second). Two solo probes in a row that beat the
 // parallel jobs around them switch to running on the caller alone (workers sleep), with parallel
-// probes at growing intervals; a parallel probe that wins switches back. So no pause is longer than
+// probes at growing intervals; two parallel probes in a row that win switch back. So no pause is longer than
 // a measured loss justifies, and a quiet machine, where parallel jobs are ~1.5x faster, never runs
 // solo for longer than a probe (measured: probes cost ~2 % there; Docs/KERNEL-NOTES.md).
 #define _GNU_SOURCE
@@ -50,16 +50,18 @@
 #define CK_SOLO_PROBES_MAX 8192  // this while solo keeps winning
 #define CK_WINDOW_JOBS 512       // the current mode's timings are halved past this many jobs
 #define CK_WINDOW_MIN 16         // fewer jobs in the mode's window than this: too little to compare
-#define CK_GAP_MAX_NS 1000000    // serial time charged to a job at most (longer: not decode's loop)
+#define CK_GAP_MAX_NS 20000000   // serial time before a job longer than this is other work: not charged
 #define CK_MARGIN 1.05           // the other mode must be this much faster per unit of work
 #define CK_KINDS 64              // job kinds remembered (function, task count)
 // CPU share: on a busy machine (the scheduler shares CPU time per process group) two threads may
 // get little more CPU time than one, and the spinning worker then takes the caller's. Each
 // CK_SHARE_WINDOW_NS of parallel jobs the process's CPU seconds per second are read; below
 // CK_CPUS_MIN a solo probe comes forward and runs at least CK_SHARE_PROBE_NS (the scheduler moves
-// a process group's share between CPUs over tens of ms: a probe of a few ms would not see it).
+// a process group's share between CPUs over tens of ms: a probe of a few ms would not see it), as
+// every parallel probe does (one that ran a few ms could look lucky and switch back too early).
+// (1.5: with one busy thread beside ours in its group, 1.33 CPUs, two threads lost 20 %.)
 #define CK_SHARE_WINDOW_NS 64000000
-#define CK_CPUS_MIN 1.25
+#define CK_CPUS_MIN 1.5
 #define CK_SHARE_PROBE_NS 64000000
 
 // Each participant owns a contiguous range of a job's task indices and claims them front to back;
@@ -97,6 +99,7 @@ static struct {
     int until_probe;                     // jobs of the current mode until the next probe
     int since_probe;                     // jobs since the last probe ended
     int solo_wins;                       // solo probes in a row that beat parallel jobs
+    int parallel_wins;                   // parallel probes in a row that beat solo jobs
     int solo_spacing;                    // solo mode: jobs between parallel probes
     int soon_spacing;                    // parallel mode: least jobs between probes brought forward
     int caller_share;                    // running average of the caller's share of tasks
@@ -104,7 +107,8 @@ static struct {
     uint64_t last_end;                   // when the previous job ended (0: none yet)
     uint64_t share_wall, share_cpu;      // start of the current CPU-share window: wall and process CPU ns
     uint64_t probe_start, probe_min_ns;  // when the current probe began; the least it runs
-    int low_share;                       // the last CPU-share window was below CK_CPUS_MIN
+    int low_share;                       // a CPU-share window below CK_CPUS_MIN brought this probe forward
+    int cpus_low;                        // the last whole CPU-share window was below CK_CPUS_MIN
     double mode_ns, mode_work;           // the current mode's recent jobs: wall ns (serial time before
     int mode_jobs;                       //   each included) and work, halved past CK_WINDOW_JOBS jobs
     double probe_ns, probe_work;         // the current probe's timed jobs
@@ -169,6 +173,8 @@ static void print_profile(void) {
             (unsigned long long)prof.probes_parallel, (unsigned long long)prof.probes_parallel_won,
             (unsigned long long)prof.to_solo, (unsigned long long)prof.to_parallel,
             (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided, (unsigned long long)prof.trig_cpus);
+    fprintf(stderr, "pool: last probe's comparison: wall ns per unit of work solo %.3f, parallel %.3f\n",
+            prof.last_solo_rate, prof.last_parallel_rate);
 }
 
 static void profile_start(void) {
@@ -242,10 +248,12 @@ void ck_parallel_forget_rates(void) {
     pool.mode_jobs = 0;
     pool.probe_left = 0;
     pool.solo_wins = 0;
+    pool.parallel_wins = 0;
     pool.since_probe = CK_PROBE_EVERY;
     pool.soon_spacing = CK_TROUBLE_SOON;
     if (!pool.solo_mode) pool.until_probe = CK_PROBE_EVERY;
     for (int i = 0; i < CK_KINDS; i++) pool.kinds[i].fn = NULL;
+    pool.cpus_low = 0;
     pthread_mutex_unlock(&pool.call_lock);
 }
 
@@ -279,6 +287,7 @@ static void start_mode(int solo) {
     pool.mode_work = pool.probe_work;
     pool.mode_jobs = pool.probe_jobs;
     pool.solo_wins = 0;
+    pool.parallel_wins = 0;
     if (solo) {
         pool.solo_spacing = CK_SOLO_PROBES_FIRST;
         pool.until_probe = pool.solo_spacing;
@@ -304,17 +313,32 @@ static void judge_probe(void) {
         else { prof.probes_solo++; prof.probes_solo_won += probe_faster; }
     }
     if (pool.solo_mode) {
-        if (probe_faster) {
+        // Two in a row here too: on a machine whose load comes and goes, one parallel probe can
+        // catch a quiet moment, and switching back and forth costs more than either mode.
+        if (probe_faster && ++pool.parallel_wins >= 2) {
             start_mode(0);
+        } else if (probe_faster) {
+            pool.until_probe = CK_PROBE_SOON;
         } else {
+            pool.parallel_wins = 0;
             if (pool.solo_spacing < CK_SOLO_PROBES_MAX) pool.solo_spacing *= 2;
             pool.until_probe = pool.solo_spacing;
         }
     } else if (probe_faster) {
         // One window can be unlucky (a worker preempted once): a second probe soon must agree.
-        pool.soon_spacing = CK_TROUBLE_SOON;
-        if (++pool.solo_wins >= 2) start_mode(1);
-        else pool.until_probe = CK_PROBE_SOON;
+        // Two in a row, and the process short of CPU time (below CK_CPUS_MIN over the last window):
+        // with ~2 CPUs to itself a solo probe can still win now and then (a parallel window with a
+        // few ms of stalls), never for long.
+        if (++pool.solo_wins < 2) {
+            pool.soon_spacing = CK_TROUBLE_SOON;
+            pool.until_probe = CK_PROBE_SOON;
+        } else if (pool.cpus_low) {
+            start_mode(1);
+        } else {
+            pool.solo_wins = 0;
+            pool.until_probe = CK_PROBE_EVERY;
+            if (pool.soon_spacing < CK_PROBE_EVERY) pool.soon_spacing *= 2;
+        }
     } else {
         // Parallel jobs won: trouble signs that brought this probe forward did not cost, so the
         // next such probe waits twice as long (a machine where lone stalls are common but cheap).
@@ -342,7 +366,7 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
             pool.probe_ns += (double)ns;
             pool.probe_work += work;
         }
-        // A probe for low CPU share runs at least probe_min_ns.
+        // A parallel probe, or a solo probe for low CPU share, runs at least probe_min_ns.
         if (--pool.probe_left == 0 && now_ns() - pool.probe_start < pool.probe_min_ns) pool.probe_left = 1;
         if (pool.probe_left == 0) judge_probe();
         return;
@@ -381,6 +405,7 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
             pool.share_wall = wall;
             pool.share_cpu = cpu;
             pool.low_share = starved;
+            pool.cpus_low = starved;
         }
         const int soonest = pool.soon_spacing - pool.since_probe > 1 ? pool.soon_spacing - pool.since_probe : 1;
         if ((stalled || lopsided || starved) && soonest < pool.until_probe) {
@@ -397,7 +422,7 @@ static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int 
         pool.probe_left = pool.solo_mode ? CK_PROBE_PARALLEL_JOBS : CK_PROBE_JOBS;
         pool.probe_start = now_ns();
         pool.share_wall = 0;
-        pool.probe_min_ns = !pool.solo_mode && pool.low_share ? CK_SHARE_PROBE_NS : 0;
+        pool.probe_min_ns = pool.solo_mode || pool.low_share ? CK_SHARE_PROBE_NS : 0;
         pool.low_share = 0;
         pool.probe_jobs = 0;
         pool.probe_ns = pool.probe_work = 0;
@@ -475,10 +500,14 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     pthread_mutex_lock(&pool.call_lock);
     profile_start();
     const uint64_t p0 = now_ns();
-    // The serial time since the previous job is charged to this one (a spinning worker can slow
-    // it on a busy machine); a long gap is other work (loading, sampling), charged at most CK_GAP_MAX_NS.
-    const uint64_t gap = pool.last_end && p0 > pool.last_end ? p0 - pool.last_end : 0;
-    if (gap >= CK_GAP_MAX_NS) pool.share_wall = 0;   // other work between: a new CPU-share window
+    // The serial time since the previous job is charged to this one (the caller preempted there
+    // for a time slice, as a spinning worker on a busy machine makes it, is a cost of the mode);
+    // a gap longer than CK_GAP_MAX_NS is other work (loading, another phase) and not charged.
+    uint64_t gap = pool.last_end && p0 > pool.last_end ? p0 - pool.last_end : 0;
+    if (gap >= CK_GAP_MAX_NS) {
+        gap = 0;
+        pool.share_wall = 0;                      // and starts a new CPU-share window
+    }
     if (prof.on) {
         prof.jobs++;
         if (prof.last_end) prof.gap_ns += p0 - prof.last_end;
@@ -488,7 +517,7 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         if (!atomic_load_explicit(&pool.resting, memory_order_relaxed)) atomic_store_explicit(&pool.resting, 1, memory_order_relaxed);
         run_inline(count, fn, ctx);
         const uint64_t s1 = now_ns();
-        note_job(fn, count, s1 - p0 + (gap < CK_GAP_MAX_NS ? gap : CK_GAP_MAX_NS), (double)(s1 - p0) / count, 0, count, 0);
+        note_job(fn, count, s1 - p0 + gap, (double)(s1 - p0) / count, 0, count, 0);
         pool.last_end = s1;
         if (prof.on) {
             prof.solo_jobs++;
@@ -537,7 +566,7 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         prof.wait_hist_ns[bin] += w;
     }
     if (!prof.no_guard)
-        note_job(fn, count, t2 - p0 + (gap < CK_GAP_MAX_NS ? gap : CK_GAP_MAX_NS), own > 0 ? (double)(t1 - t0) / own : 0, 1, own, t2 - t1);
+        note_job(fn, count, t2 - p0 + gap, own > 0 ? (double)(t1 - t0) / own : 0, 1, own, t2 - t1);
     pool.last_end = t2;
     pthread_mutex_unlock(&pool.call_lock);
 }
