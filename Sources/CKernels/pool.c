@@ -1,20 +1,21 @@
-// A tiny persistent thread pool for ck_parallel_for. Decode issues ~700 small products per token,
+// A tiny persistent thread pool for ck_parallel_for. Decode issues ~500 small products per token,
 // so waking threads through the kernel each time would cost more than the work; workers spin
 // briefly on a generation counter, then sleep on a condition variable.
 //
-// On a shared machine two threads can be slower than one, in two ways. A worker descheduled while
-// it holds a task makes the caller wait a whole time slice (ms) for a job worth ~0.1 ms. And with
-// more runnable threads than cores, a worker that is mostly off-CPU takes few tasks while its
-// spinning still costs the process CPU share. The caller detects both: a wait for other threads far
-// longer than its own time per task (a second stall within 256 jobs: a lone one happens on an idle
-// machine too, and is cheaper than a pause), or a running average of the share of tasks it ran
-// itself above 3/4 (idle machine: ~1/2 with two threads). Then jobs run on the caller alone for a
-// while (workers go to sleep), longer after repeated trouble, and threads are tried again.
-// A stall is not always worth a pause: with the worker preempted now and then (a busy machine
-// whose other processes get a fifth of the cores) two threads still beat one by 10-15 % stalls
-// included. So the caller also times what it gets per task: wall ns per task of recent parallel
-// jobs, stalls included, against the last stretch run alone. A trigger while parallel jobs are
-// clearly the faster is ignored; the solo figure is re-measured after CK_SOLO_STALE parallel jobs.
+// On a shared machine two threads can be slower than one: a worker descheduled while it holds a
+// task makes the caller wait a time slice (ms) for a job worth ~0.1 ms, and a spinning worker
+// takes CPU share the caller could use. Whether the second thread pays off is judged by what it
+// gets, not by guesses: the mode judge (below) times every job, the serial code before it included,
+// per unit of work, and now and then runs a short stretch of jobs the other way (a probe) to
+// compare. Work is measured per kind of job (its function and task count) by the caller's own
+// time per task, so a stretch of attention jobs is not compared with a stretch of products.
+// Parallel jobs are the default; a solo probe runs every CK_PROBE_EVERY jobs, sooner after the signs
+// of a descheduled worker (stalls, a lopsided share of tasks) or of a busy machine (the process
+// getting little more than one CPU second per second). Two solo probes in a row that beat the
+// parallel jobs around them switch to running on the caller alone (workers sleep), with parallel
+// probes at growing intervals; two parallel probes in a row that win switch back. So no pause is longer than
+// a measured loss justifies, and a quiet machine, where parallel jobs are ~1.5x faster, never runs
+// solo for longer than a probe (measured: probes cost ~2 % there; Docs/KERNEL-NOTES.md).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,18 +33,36 @@
 
 #define CK_MAX_WORKERS 63
 #define CK_SPIN_ROUNDS 20000     // ~0.5 ms of pause loops before sleeping
+#define CK_LINE 64
+// Signs of a descheduled worker (they only bring the next probe forward):
 #define CK_STALL_MIN_NS 100000   // a wait for other threads' tasks longer than this and than
 #define CK_STALL_TASKS 8         // this many of the caller's own tasks is a stall
-#define CK_SOLO_MIN 256          // jobs run on the caller alone after a stall (~1/3 of a token)
-#define CK_SOLO_MAX 16384
-#define CK_STALL_WINDOW 256      // a stall counts only if the previous one was this few jobs ago
-#define CK_PROBE_JOBS 64         // trouble within this many parallel jobs of a retry doubles the pause
+#define CK_STALL_WINDOW 256      // two stalls this few jobs apart are trouble (a lone one is not)
 #define CK_SHARE_ONE 1024        // caller's task share in fixed point (1024 = all tasks)
 #define CK_SHARE_LIMIT 768       // average share above which the other threads are not helping
-#define CK_LINE 64
-#define CK_RATE_TASKS 8192       // parallel tasks the per-task rate averages over (decayed)
-#define CK_RATE_MIN_TASKS 1024   // fewer parallel tasks than this say too little to override a trigger
-#define CK_SOLO_STALE 4096       // parallel jobs after which the solo rate is measured again
+// The mode judge:
+#define CK_PROBE_JOBS 32         // jobs in a solo probe (the first is not timed: workers settle)
+#define CK_PROBE_PARALLEL_JOBS 32 // jobs in a parallel probe
+#define CK_PROBE_EVERY 8192      // parallel mode: jobs between solo probes when nothing looks wrong
+#define CK_PROBE_SOON 64         // least jobs between a probe and the next (the check of a first win)
+#define CK_TROUBLE_SOON 256      // least jobs between a probe and one brought forward by trouble, at first
+#define CK_SOLO_PROBES_FIRST 512 // solo mode: jobs before the first parallel probe; doubles up to
+#define CK_SOLO_PROBES_MAX 8192  // this while solo keeps winning
+#define CK_WINDOW_JOBS 512       // the current mode's timings are halved past this many jobs
+#define CK_WINDOW_MIN 16         // fewer jobs in the mode's window than this: too little to compare
+#define CK_GAP_MAX_NS 20000000   // serial time before a job longer than this is other work: not charged
+#define CK_MARGIN 1.05           // the other mode must be this much faster per unit of work
+#define CK_KINDS 64              // job kinds remembered (function, task count)
+// CPU share: on a busy machine (the scheduler shares CPU time per process group) two threads may
+// get little more CPU time than one, and the spinning worker then takes the caller's. Each
+// CK_SHARE_WINDOW_NS of parallel jobs the process's CPU seconds per second are read; below
+// CK_CPUS_MIN a solo probe comes forward and runs at least CK_SHARE_PROBE_NS (the scheduler moves
+// a process group's share between CPUs over tens of ms: a probe of a few ms would not see it), as
+// every parallel probe does (one that ran a few ms could look lucky and switch back too early).
+// (1.5: with one busy thread beside ours in its group, 1.33 CPUs, two threads lost 20 %.)
+#define CK_SHARE_WINDOW_NS 64000000
+#define CK_CPUS_MIN 1.5
+#define CK_SHARE_PROBE_NS 64000000
 
 // Each participant owns a contiguous range of a job's task indices and claims them front to back;
 // one whose range is empty takes the other ranges' tasks from the back. Neighbouring tasks are
@@ -72,22 +91,37 @@ static struct {
     uint64_t serial;             // the job's ck_current_job()
     _Alignas(CK_LINE) struct { _Alignas(CK_LINE) _Atomic uint64_t word; } ranges[CK_MAX_WORKERS + 1]; // per participant: CK_PACK(generation, end, next)
     _Alignas(CK_LINE) _Atomic int completed;       // tasks finished in the current job
-    // Stall guard, under call_lock.
-    _Alignas(CK_LINE) int solo_left;     // jobs still to run on the caller alone
-    int solo_length;                     // length of the next solo stretch
-    int parallel_since_solo;             // parallel jobs since the last solo stretch ended
+    // Mode judge, under call_lock (see the top of the file).
+    _Alignas(CK_LINE) _Atomic int resting;   // jobs run on the caller alone: spinning workers sleep now
+    int solo_mode;                       // 1: jobs run on the caller alone, with parallel probes
+    int probe_left;                      // jobs left in the current probe of the other mode
+    int probe_jobs;                      // jobs of the current probe so far
+    int until_probe;                     // jobs of the current mode until the next probe
+    int since_probe;                     // jobs since the last probe ended
+    int solo_wins;                       // solo probes in a row that beat parallel jobs
+    int parallel_wins;                   // parallel probes in a row that beat solo jobs
+    int solo_spacing;                    // solo mode: jobs between parallel probes
+    int soon_spacing;                    // parallel mode: least jobs between probes brought forward
     int caller_share;                    // running average of the caller's share of tasks
     int parallel_since_stall;            // parallel jobs since the last stall
-    uint64_t parallel_ns, parallel_tasks; // recent parallel jobs' wall time and tasks (halved past CK_RATE_TASKS)
-    uint64_t solo_ns, solo_tasks;        // the current solo stretch so far
-    uint64_t solo_rate;                  // ns per task x 16 of the last whole solo stretch; 0: none
-    int parallel_since_rate;             // parallel jobs since solo_rate was measured
+    uint64_t last_end;                   // when the previous job ended (0: none yet)
+    uint64_t share_wall, share_cpu;      // start of the current CPU-share window: wall and process CPU ns
+    uint64_t probe_start, probe_min_ns;  // when the current probe began; the least it runs
+    int low_share;                       // a CPU-share window below CK_CPUS_MIN brought this probe forward
+    int cpus_low;                        // the last whole CPU-share window was below CK_CPUS_MIN
+    double mode_ns, mode_work;           // the current mode's recent jobs: wall ns (serial time before
+    int mode_jobs;                       //   each included) and work, halved past CK_WINDOW_JOBS jobs
+    double probe_ns, probe_work;         // the current probe's timed jobs
+    struct { ck_task_fn fn; int count; float task_ns; } kinds[CK_KINDS]; // caller's ns per task, per kind
 } pool = {
     .call_lock = PTHREAD_MUTEX_INITIALIZER,
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .caller_share = CK_SHARE_ONE / 2,
     .parallel_since_stall = CK_STALL_WINDOW,
+    .until_probe = CK_PROBE_EVERY,
+    .since_probe = CK_PROBE_EVERY,
+    .soon_spacing = CK_TROUBLE_SOON,
 };
 
 // OURO_POOL_PROFILE=1: where the threads' time goes, printed to stderr at exit (diagnostics only).
@@ -96,7 +130,9 @@ static struct {
     uint64_t jobs, parallel_jobs, solo_jobs, tasks, own_tasks;
     uint64_t job_ns, own_ns, wait_ns, gap_ns, last_end, wake_ns, wake_count;
     uint64_t wait_hist[6], wait_hist_ns[6];   // caller waits: < 2, < 8, < 32, < 128, < 1000 us, longer
-    uint64_t trig_stall, trig_lopsided, trig_kept; // guard triggers: by stalls, by the caller's share; kept parallel
+    uint64_t trig_stall, trig_lopsided, trig_cpus; // probes brought forward: by stalls, by the caller's share, by CPU share
+    uint64_t probes_solo, probes_solo_won, probes_parallel, probes_parallel_won, to_solo, to_parallel;
+    double last_solo_rate, last_parallel_rate; // ns per work unit: the last probe vs its mode's window
     _Atomic uint64_t worker_ns, worker_tasks;
 } prof;
 
@@ -105,6 +141,12 @@ static _Atomic uint64_t job_serials;
 static _Thread_local uint64_t current_job;
 
 uint64_t ck_current_job(void) { return current_job; }
+
+static uint64_t process_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static uint64_t now_ns(void) {
     struct timespec t;
@@ -125,8 +167,14 @@ static void print_profile(void) {
     fprintf(stderr, "pool: caller waits (count / ms):");
     for (int i = 0; i < 6; i++)
         fprintf(stderr, " %s %llu / %.1f", bins[i], (unsigned long long)prof.wait_hist[i], prof.wait_hist_ns[i] * ms);
-    fprintf(stderr, "\npool: guard triggers: stalls %llu, caller's share %llu; parallel kept (faster per task) %llu\n",
-            (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided, (unsigned long long)prof.trig_kept);
+    fprintf(stderr, "\npool: judge: solo probes %llu (solo faster %llu), parallel probes %llu (parallel faster %llu); "
+            "switches to solo %llu, to parallel %llu; probes brought forward by stalls %llu, by the caller's share %llu, by CPU share %llu\n",
+            (unsigned long long)prof.probes_solo, (unsigned long long)prof.probes_solo_won,
+            (unsigned long long)prof.probes_parallel, (unsigned long long)prof.probes_parallel_won,
+            (unsigned long long)prof.to_solo, (unsigned long long)prof.to_parallel,
+            (unsigned long long)prof.trig_stall, (unsigned long long)prof.trig_lopsided, (unsigned long long)prof.trig_cpus);
+    fprintf(stderr, "pool: last probe's comparison: wall ns per unit of work solo %.3f, parallel %.3f\n",
+            prof.last_solo_rate, prof.last_parallel_rate);
 }
 
 static void profile_start(void) {
@@ -188,57 +236,197 @@ static int run_tasks(unsigned gen, int self, int parts) {
 
 int ck_parallel_solo_jobs_left(void) {
     pthread_mutex_lock(&pool.call_lock);
-    int left = pool.solo_left;
+    // Solo mode: the jobs until its next parallel probe; a solo probe: the probe's jobs left.
+    int left = pool.solo_mode ? (pool.probe_left > 0 ? 0 : pool.until_probe) : pool.probe_left;
     pthread_mutex_unlock(&pool.call_lock);
     return left;
 }
 
 void ck_parallel_forget_rates(void) {
     pthread_mutex_lock(&pool.call_lock);
-    pool.solo_rate = 0;
-    pool.solo_ns = pool.solo_tasks = 0;
-    pool.parallel_ns = pool.parallel_tasks = 0;
-    pool.parallel_since_rate = 0;
+    pool.mode_ns = pool.mode_work = 0;
+    pool.mode_jobs = 0;
+    pool.probe_left = 0;
+    pool.solo_wins = 0;
+    pool.parallel_wins = 0;
+    pool.since_probe = CK_PROBE_EVERY;
+    pool.soon_spacing = CK_TROUBLE_SOON;
+    if (!pool.solo_mode) pool.until_probe = CK_PROBE_EVERY;
+    for (int i = 0; i < CK_KINDS; i++) pool.kinds[i].fn = NULL;
+    pool.cpus_low = 0;
     pthread_mutex_unlock(&pool.call_lock);
 }
 
-/// After a parallel job: pause parallel jobs after a stall or when the caller has been doing
-/// nearly all the work; longer if the last retry ran into the same.
-static void note_job(uint64_t own_ns, int own_tasks, int count, uint64_t wait_ns) {
-    if (prof.no_guard) return;
-    const uint64_t per_task = own_tasks > 0 ? own_ns / (uint64_t)own_tasks : own_ns;
-    int stalled = 0;
-    if (wait_ns > CK_STALL_MIN_NS && wait_ns > CK_STALL_TASKS * per_task) {
-        stalled = pool.parallel_since_stall < CK_STALL_WINDOW;
-        pool.parallel_since_stall = 0;
-    } else if (pool.parallel_since_stall < CK_STALL_WINDOW) {
-        pool.parallel_since_stall++;
+/// The caller's ns per task remembered for jobs of `fn` with `count` tasks (0 when new).
+static float *kind_task_ns(ck_task_fn fn, int count) {
+    const unsigned h = (unsigned)(((uintptr_t)fn >> 4) ^ ((uintptr_t)fn >> 12) ^ (unsigned)count * 2654435761u) % CK_KINDS;
+    for (int probe = 0; probe < 8; probe++) {
+        const unsigned i = (h + (unsigned)probe) % CK_KINDS;
+        if (pool.kinds[i].fn == fn && pool.kinds[i].count == count) return &pool.kinds[i].task_ns;
+        if (pool.kinds[i].fn == NULL) {
+            pool.kinds[i].fn = fn;
+            pool.kinds[i].count = count;
+            pool.kinds[i].task_ns = 0;
+            return &pool.kinds[i].task_ns;
+        }
     }
-    // Average over ~16 jobs of 8+ tasks (fewer say little); a new average starts at an even split.
-    if (count >= 8) pool.caller_share += (own_tasks * CK_SHARE_ONE / count - pool.caller_share) / 16;
-    const int lopsided = pool.parallel_since_solo >= 16 && pool.caller_share > CK_SHARE_LIMIT;
-    if (!stalled && !lopsided) {
-        pool.parallel_since_solo++;
+    pool.kinds[h].fn = fn;             // full: the kind at home gives way
+    pool.kinds[h].count = count;
+    pool.kinds[h].task_ns = 0;
+    return &pool.kinds[h].task_ns;
+}
+
+static void start_mode(int solo) {
+    if (prof.on && solo != pool.solo_mode) {
+        if (solo) prof.to_solo++;
+        else prof.to_parallel++;
+    }
+    pool.solo_mode = solo;
+    // The probe's timings are the new mode's first window.
+    pool.mode_ns = pool.probe_ns;
+    pool.mode_work = pool.probe_work;
+    pool.mode_jobs = pool.probe_jobs;
+    pool.solo_wins = 0;
+    pool.parallel_wins = 0;
+    if (solo) {
+        pool.solo_spacing = CK_SOLO_PROBES_FIRST;
+        pool.until_probe = pool.solo_spacing;
+    } else {
+        pool.until_probe = CK_PROBE_SOON;     // a lucky probe is found out soon
+    }
+}
+
+/// A probe has ended: compare it with the current mode's recent jobs, per unit of work.
+static void judge_probe(void) {
+    pool.since_probe = 0;
+    pool.share_wall = 0;                      // CPU share is judged over parallel jobs only
+    if (pool.mode_jobs < CK_WINDOW_MIN || pool.probe_work <= 0 || pool.mode_work <= 0) {
+        pool.until_probe = CK_PROBE_SOON;     // too little to compare: look again soon
         return;
     }
+    const double probe_rate = pool.probe_ns / pool.probe_work, mode_rate = pool.mode_ns / pool.mode_work;
+    const int probe_faster = probe_rate * CK_MARGIN < mode_rate;
     if (prof.on) {
-        if (stalled) prof.trig_stall++;
-        else prof.trig_lopsided++;
+        prof.last_solo_rate = pool.solo_mode ? mode_rate : probe_rate;
+        prof.last_parallel_rate = pool.solo_mode ? probe_rate : mode_rate;
+        if (pool.solo_mode) { prof.probes_parallel++; prof.probes_parallel_won += probe_faster; }
+        else { prof.probes_solo++; prof.probes_solo_won += probe_faster; }
     }
-    if (pool.solo_rate && pool.parallel_since_rate < CK_SOLO_STALE && pool.parallel_tasks >= CK_RATE_MIN_TASKS &&
-        10 * (pool.parallel_ns * 16 / pool.parallel_tasks) < 9 * pool.solo_rate) {
-        // Parallel jobs are still >= 10 % faster per task, their stalls included: keep them.
-        if (prof.on) prof.trig_kept++;
-        pool.caller_share = CK_SHARE_ONE / 2;
-        pool.parallel_since_solo++;
+    if (pool.solo_mode) {
+        // Two in a row here too: on a machine whose load comes and goes, one parallel probe can
+        // catch a quiet moment, and switching back and forth costs more than either mode.
+        if (probe_faster && ++pool.parallel_wins >= 2) {
+            start_mode(0);
+        } else if (probe_faster) {
+            pool.until_probe = CK_PROBE_SOON;
+        } else {
+            pool.parallel_wins = 0;
+            if (pool.solo_spacing < CK_SOLO_PROBES_MAX) pool.solo_spacing *= 2;
+            pool.until_probe = pool.solo_spacing;
+        }
+    } else if (probe_faster) {
+        // One window can be unlucky (a worker preempted once): a second probe soon must agree.
+        // Two in a row, and the process short of CPU time (below CK_CPUS_MIN over the last window):
+        // with ~2 CPUs to itself a solo probe can still win now and then (a parallel window with a
+        // few ms of stalls), never for long.
+        if (++pool.solo_wins < 2) {
+            pool.soon_spacing = CK_TROUBLE_SOON;
+            pool.until_probe = CK_PROBE_SOON;
+        } else if (pool.cpus_low) {
+            start_mode(1);
+        } else {
+            pool.solo_wins = 0;
+            pool.until_probe = CK_PROBE_EVERY;
+            if (pool.soon_spacing < CK_PROBE_EVERY) pool.soon_spacing *= 2;
+        }
+    } else {
+        // Parallel jobs won: trouble signs that brought this probe forward did not cost, so the
+        // next such probe waits twice as long (a machine where lone stalls are common but cheap).
+        pool.solo_wins = 0;
+        pool.until_probe = CK_PROBE_EVERY;
+        if (pool.soon_spacing < CK_PROBE_EVERY) pool.soon_spacing *= 2;
+    }
+}
+
+/// After every job: `ns` its wall time with the serial time before it, `task_ns` the caller's own
+/// time per task in it (0: none measured), `wait_ns` how long a parallel job's caller waited for
+/// the other threads' last tasks.
+static void note_job(ck_task_fn fn, int count, uint64_t ns, double task_ns, int parallel, int own_tasks, uint64_t wait_ns) {
+    float *kind = kind_task_ns(fn, count);
+    const int probing = pool.probe_left > 0;
+    if (task_ns > 0) {
+        // Work units come from the mode the pool is in, not a probe's, so a probe and the window it
+        // is compared with are counted in the same units.
+        if (*kind == 0) *kind = (float)task_ns;
+        else if (!probing) *kind += ((float)task_ns - *kind) / 8;
+    }
+    const double work = (double)count * (double)*kind;
+    if (probing) {
+        if (pool.probe_jobs++ > 0) {
+            pool.probe_ns += (double)ns;
+            pool.probe_work += work;
+        }
+        // A parallel probe, or a solo probe for low CPU share, runs at least probe_min_ns.
+        if (--pool.probe_left == 0 && now_ns() - pool.probe_start < pool.probe_min_ns) pool.probe_left = 1;
+        if (pool.probe_left == 0) judge_probe();
         return;
     }
-    pool.caller_share = CK_SHARE_ONE / 2;
-    if (pool.solo_length < CK_SOLO_MIN) pool.solo_length = CK_SOLO_MIN;
-    else if (pool.parallel_since_solo < CK_PROBE_JOBS && pool.solo_length < CK_SOLO_MAX) pool.solo_length *= 2;
-    else if (pool.parallel_since_solo >= CK_PROBE_JOBS) pool.solo_length = CK_SOLO_MIN;
-    pool.solo_left = pool.solo_length;
-    pool.parallel_since_solo = 0;
+    pool.mode_ns += (double)ns;
+    pool.mode_work += work;
+    if (++pool.mode_jobs > CK_WINDOW_JOBS) {
+        pool.mode_ns /= 2;
+        pool.mode_work /= 2;
+        pool.mode_jobs /= 2;
+    }
+    pool.since_probe++;
+    if (parallel) {
+        // Signs of a descheduled worker bring the next solo probe forward (never sooner than
+        // soon_spacing jobs after the last): a lone stall happens on an idle machine too.
+        int stalled = 0;
+        const double own = own_tasks > 0 ? task_ns : 0;
+        if (wait_ns > CK_STALL_MIN_NS && (double)wait_ns > CK_STALL_TASKS * own) {
+            stalled = pool.parallel_since_stall < CK_STALL_WINDOW;
+            pool.parallel_since_stall = 0;
+        } else if (pool.parallel_since_stall < CK_STALL_WINDOW) {
+            pool.parallel_since_stall++;
+        }
+        // Average over ~16 jobs of 8+ tasks (fewer say little).
+        if (count >= 8) pool.caller_share += (own_tasks * CK_SHARE_ONE / count - pool.caller_share) / 16;
+        const int lopsided = pool.caller_share > CK_SHARE_LIMIT;
+        // CPU seconds per second of the process over the last window of parallel jobs.
+        int starved = 0;
+        const uint64_t wall = now_ns();
+        if (pool.share_wall == 0 || wall < pool.share_wall) {
+            pool.share_wall = wall;
+            pool.share_cpu = process_cpu_ns();
+        } else if (wall - pool.share_wall >= CK_SHARE_WINDOW_NS) {
+            const uint64_t cpu = process_cpu_ns();
+            starved = (double)(cpu - pool.share_cpu) < CK_CPUS_MIN * (double)(wall - pool.share_wall);
+            pool.share_wall = wall;
+            pool.share_cpu = cpu;
+            pool.low_share = starved;
+            pool.cpus_low = starved;
+        }
+        const int soonest = pool.soon_spacing - pool.since_probe > 1 ? pool.soon_spacing - pool.since_probe : 1;
+        if ((stalled || lopsided || starved) && soonest < pool.until_probe) {
+            if (prof.on) {
+                if (starved) prof.trig_cpus++;
+                else if (stalled) prof.trig_stall++;
+                else prof.trig_lopsided++;
+            }
+            pool.until_probe = soonest;
+            pool.caller_share = CK_SHARE_ONE / 2;
+        }
+    }
+    if (--pool.until_probe <= 0) {
+        pool.probe_left = pool.solo_mode ? CK_PROBE_PARALLEL_JOBS : CK_PROBE_JOBS;
+        pool.probe_start = now_ns();
+        pool.share_wall = 0;
+        pool.probe_min_ns = pool.solo_mode || pool.low_share ? CK_SHARE_PROBE_NS : 0;
+        pool.low_share = 0;
+        pool.probe_jobs = 0;
+        pool.probe_ns = pool.probe_work = 0;
+    }
 }
 
 typedef struct {
@@ -253,7 +441,8 @@ static void *worker_main(void *arg) {
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
-            if (++spins < CK_SPIN_ROUNDS) { CK_PAUSE(); continue; }
+            // Jobs running on the caller alone: sleep now rather than spin on the caller's CPU share.
+            if (++spins < CK_SPIN_ROUNDS && !atomic_load_explicit(&pool.resting, memory_order_relaxed)) { CK_PAUSE(); continue; }
             pthread_mutex_lock(&pool.lock);
             atomic_fetch_add(&pool.sleepers, 1);
             while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
@@ -311,23 +500,25 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     pthread_mutex_lock(&pool.call_lock);
     profile_start();
     const uint64_t p0 = now_ns();
+    // The serial time since the previous job is charged to this one (the caller preempted there
+    // for a time slice, as a spinning worker on a busy machine makes it, is a cost of the mode);
+    // a gap longer than CK_GAP_MAX_NS is other work (loading, another phase) and not charged.
+    uint64_t gap = pool.last_end && p0 > pool.last_end ? p0 - pool.last_end : 0;
+    if (gap >= CK_GAP_MAX_NS) {
+        gap = 0;
+        pool.share_wall = 0;                      // and starts a new CPU-share window
+    }
     if (prof.on) {
         prof.jobs++;
         if (prof.last_end) prof.gap_ns += p0 - prof.last_end;
     }
-    if (pool.solo_left > 0) {
-        pool.solo_left--;
-        const uint64_t s0 = now_ns();
+    const int solo = !prof.no_guard && (pool.solo_mode != (pool.probe_left > 0));
+    if (solo) {
+        if (!atomic_load_explicit(&pool.resting, memory_order_relaxed)) atomic_store_explicit(&pool.resting, 1, memory_order_relaxed);
         run_inline(count, fn, ctx);
         const uint64_t s1 = now_ns();
-        pool.solo_ns += s1 - s0;
-        pool.solo_tasks += (uint64_t)count;
-        if (pool.solo_left == 0) {
-            pool.solo_rate = pool.solo_tasks ? pool.solo_ns * 16 / pool.solo_tasks : 0;
-            pool.solo_ns = pool.solo_tasks = 0;
-            pool.parallel_ns = pool.parallel_tasks = 0;
-            pool.parallel_since_rate = 0;
-        }
+        note_job(fn, count, s1 - p0 + gap, (double)(s1 - p0) / count, 0, count, 0);
+        pool.last_end = s1;
         if (prof.on) {
             prof.solo_jobs++;
             prof.last_end = s1;
@@ -335,6 +526,7 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool.call_lock);
         return;
     }
+    if (atomic_load_explicit(&pool.resting, memory_order_relaxed)) atomic_store_explicit(&pool.resting, 0, memory_order_relaxed);
     // The caller never waits for a worker that has not shown up (it may be descheduled on a busy
     // machine): only for tasks already claimed to finish; unclaimed ones it runs itself.
     ensure_workers(threads - 1);
@@ -373,13 +565,8 @@ void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         prof.wait_hist[bin]++;
         prof.wait_hist_ns[bin] += w;
     }
-    pool.parallel_ns += t2 - p0;
-    pool.parallel_tasks += (uint64_t)count;
-    if (pool.parallel_tasks > CK_RATE_TASKS) {
-        pool.parallel_ns /= 2;
-        pool.parallel_tasks /= 2;
-    }
-    if (pool.parallel_since_rate < CK_SOLO_STALE) pool.parallel_since_rate++;
-    note_job(t1 - t0, own, count, t2 - t1);
+    if (!prof.no_guard)
+        note_job(fn, count, t2 - p0 + gap, own > 0 ? (double)(t1 - t0) / own : 0, 1, own, t2 - t1);
+    pool.last_end = t2;
     pthread_mutex_unlock(&pool.call_lock);
 }

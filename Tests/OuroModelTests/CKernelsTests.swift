@@ -174,7 +174,8 @@ final class CKernelsTests: XCTestCase {
     }
 
     /// Workers that sit on a task far longer than the caller's own tasks take (as when descheduled
-    /// on a busy machine), twice within a few jobs, make the pool run the next jobs on the caller alone.
+    /// on a busy machine), twice within a few jobs, bring a probe forward: the next jobs run on the
+    /// caller alone.
     func testParallelForRunsOnCallerAloneAfterAWorkerStalls() {
         struct Probe {
             let caller: pthread_t
@@ -200,9 +201,8 @@ final class CKernelsTests: XCTestCase {
             }
             return (0..<count).reduce(0) { $0 + Int(offCaller[$1]) }
         }
-        // Drain any pause left by earlier tests and forget their per-task times (their tasks may
-        // have been far slower than these, which would make parallel jobs look worth keeping
-        // through any stall), then stall until a worker has taken a task.
+        // Drain any solo stretch left by earlier tests and forget their timings, then stall until
+        // a worker has taken a task.
         while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
         ck_parallel_forget_rates()
         var stalledTasks = 0, runs = 0
@@ -213,9 +213,69 @@ final class CKernelsTests: XCTestCase {
         XCTAssertGreaterThan(stalledTasks, 0, "no worker ever took a task")
         let left = ck_parallel_solo_jobs_left()
         XCTAssertGreaterThan(left, 0)
-        XCTAssertEqual(run(stall: false), 0, "a task ran off the calling thread during the pause")
+        XCTAssertEqual(run(stall: false), 0, "a task ran off the calling thread during the probe")
         XCTAssertEqual(ck_parallel_solo_jobs_left(), left - 1)
         while ck_parallel_solo_jobs_left() > 0 { _ = run(stall: false) }
+        ck_parallel_forget_rates()
+    }
+
+    /// The pool's mode follows measured speed: while a worker's tasks take far longer than the
+    /// caller's (a worker that keeps being descheduled), jobs switch to the caller alone; once
+    /// parallel jobs are faster again, a parallel probe finds it and they switch back. (Sleeps, not
+    /// work, so the verdicts hold on a loaded machine too: each mode is ~3x the faster in turn.)
+    func testParallelForSwitchesModeByMeasuredSpeed() {
+        struct Job {
+            let caller: pthread_t
+            let callerTask: UInt32, workerTask: UInt32   // microseconds asleep per task
+            let offCaller: UnsafeMutablePointer<Int32>
+        }
+        let offCaller = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        defer { offCaller.deallocate() }
+        let count = 16
+        func run(caller: UInt32, worker: UInt32) {
+            var job = Job(caller: pthread_self(), callerTask: caller, workerTask: worker, offCaller: offCaller)
+            withUnsafeMutablePointer(to: &job) { context in
+                ck_parallel_for(Int32(count), 2, { context, _ in
+                    let job = context!.assumingMemoryBound(to: Job.self).pointee
+                    if pthread_equal(pthread_self(), job.caller) == 0 {
+                        job.offCaller.pointee += 1
+                        if job.workerTask > 0 { usleep(job.workerTask) }
+                    } else {
+                        usleep(job.callerTask)
+                    }
+                }, context)
+            }
+        }
+        while ck_parallel_solo_jobs_left() > 0 { run(caller: 0, worker: 0) }
+        ck_parallel_forget_rates()
+        // A slow worker: parallel jobs take >= 8 ms, alone ~16 x 0.2 ms. The pool must settle on the
+        // caller alone (a solo stretch longer than one probe) within a few hundred jobs.
+        var jobs = 0
+        while ck_parallel_solo_jobs_left() <= 64 && jobs < 600 {
+            run(caller: 200, worker: 8_000)
+            jobs += 1
+        }
+        XCTAssertGreaterThan(ck_parallel_solo_jobs_left(), 64, "still parallel after \(jobs) jobs with a slow worker")
+        offCaller.pointee = 0
+        for _ in 0..<32 { run(caller: 200, worker: 8_000) }
+        XCTAssertEqual(offCaller.pointee, 0, "a task ran off the calling thread in solo mode")
+        // A worker with nothing to wait for: alone ~16 x 0.3 ms, parallel ~0.3-0.6 ms (the worker takes
+        // all but the caller's first task or two). The next parallel probe (after the rest of the
+        // solo stretch) switches back.
+        jobs = 0
+        offCaller.pointee = 0
+        while jobs < 1000 {
+            let solo = ck_parallel_solo_jobs_left() > 0
+            run(caller: 300, worker: 0)
+            jobs += 1
+            if !solo && ck_parallel_solo_jobs_left() == 0 { break }
+        }
+        // Parallel again: the worker takes most tasks (probes may still run some jobs alone: these
+        // tasks sleep, so the process uses little CPU, which looks like a busy machine).
+        offCaller.pointee = 0
+        for _ in 0..<300 { run(caller: 300, worker: 0) }
+        XCTAssertGreaterThan(Int(offCaller.pointee), 300 * count / 4, "not back to parallel jobs after \(jobs) jobs")
+        ck_parallel_forget_rates()
     }
 
     /// The quantized model end to end on every kernel level and thread count: each stays close to

@@ -132,13 +132,13 @@ void ck_lean_rows_reference(int type, const void *w, size_t row_bytes, int row0,
 typedef void (*ck_task_fn)(void *ctx, int index);
 void ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
 
-/// Jobs ck_parallel_for will still run on the caller alone because a worker was recently found
-/// descheduled while holding a task (see pool.c); 0 on an undisturbed machine.
+/// Jobs ck_parallel_for will still run on the caller alone before trying threads again (pool.c's
+/// mode judge: a solo probe's jobs left, or in solo mode the jobs until its next parallel probe);
+/// 0 while jobs run in parallel, as on an undisturbed machine.
 int ck_parallel_solo_jobs_left(void);
 
-/// Forgets the per-task times the stall guard weighs (pool.c): until a new stretch on the caller
-/// alone is timed, a stall pauses parallel jobs again whatever they gained. Per-task times say
-/// something only while the tasks stay alike, so call this when a different kind of work starts.
+/// Forgets the timings the pool's mode judge weighs (its windows and per-kind task times) and the
+/// probe schedule built on them; the mode stays. Call this when a different kind of work starts.
 void ck_parallel_forget_rates(void);
 
 /// XOR of all bytes (so nothing is optimised away): a read-bandwidth probe over memory the model
