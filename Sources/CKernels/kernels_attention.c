@@ -227,6 +227,19 @@ static inline int visible_in_block(const ck_attn_rows *s, int r, int p0, int n) 
     return limit < 0 ? 0 : limit > n ? n : limit;
 }
 
+// The end of an online-softmax step: what row r has so far rescaled from its previous running max
+// to the new one, and the block's sum of exponentials added.
+static inline __attribute__((always_inline)) void softmax_advance(ck_attn_rows *s, int r, float previous, float running, float block_sum) {
+    if (running != previous) {
+        const float correction = previous == -INFINITY ? 0.0f : expf(previous - running);
+        float *o = s->out + (size_t)r * s->ldo;
+        for (int i = 0; i < s->dim; i++) o[i] *= correction;
+        s->sum[r] *= correction;
+        s->max[r] = running;
+    }
+    s->sum[r] += block_sum;
+}
+
 // Online softmax over one block of a row's scores: exp(score - running max) in place, and what
 // the row has so far rescaled to the new running max.
 static inline __attribute__((always_inline)) void softmax_step(ck_attn_rows *s, int r, float *row, int visible, kv_exp_fn exp_fn) {
@@ -237,14 +250,7 @@ static inline __attribute__((always_inline)) void softmax_step(ck_attn_rows *s, 
     exp_fn(row, visible, running);
     float block_sum = 0;
     for (int j = 0; j < visible; j++) block_sum += row[j];
-    if (running != previous) {
-        const float correction = previous == -INFINITY ? 0.0f : expf(previous - running);
-        float *o = s->out + (size_t)r * s->ldo;
-        for (int i = 0; i < s->dim; i++) o[i] *= correction;
-        s->sum[r] *= correction;
-        s->max[r] = running;
-    }
-    s->sum[r] += block_sum;
+    softmax_advance(s, r, previous, running, block_sum);
 }
 
 static void softmax_step_plain(ck_attn_rows *s, int r, float *row, int visible) { softmax_step(s, r, row, visible, exp_plain); }
@@ -276,14 +282,7 @@ __attribute__((target("avx2,fma,f16c"))) static void softmax_step_avx2(ck_attn_r
         row[j] = expf(row[j] - running);
         block_sum += row[j];
     }
-    if (running != previous) {
-        const float correction = previous == -INFINITY ? 0.0f : expf(previous - running);
-        float *o = s->out + (size_t)r * s->ldo;
-        for (int i = 0; i < s->dim; i++) o[i] *= correction;
-        s->sum[r] *= correction;
-        s->max[r] = running;
-    }
-    s->sum[r] += block_sum;
+    softmax_advance(s, r, previous, running, block_sum);
 }
 #endif
 

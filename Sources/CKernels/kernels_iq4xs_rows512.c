@@ -39,17 +39,6 @@
 // the four grid vectors take them, then the chains' starting values (-128 x each int32 lane's
 // activation sum), then xd of each lane's block.
 #define IQ4XS_TERM_BYTES 384
-static _Thread_local uint8_t *token_terms;
-static _Thread_local size_t token_terms_capacity;
-
-static uint8_t *token_terms_storage(size_t bytes) {
-    if (bytes > token_terms_capacity) {
-        free(token_terms);
-        token_terms = aligned_alloc(64, bytes);
-        token_terms_capacity = token_terms ? bytes : 0;
-    }
-    return token_terms;
-}
 
 // The block of int32 lane L: lanes 4i, 4i+1 block i, lanes 4i+2, 4i+3 block 4+i.
 static inline int iq4xs_lane_block(int L) { return L % 4 < 2 ? L / 4 : 4 + L / 4; }
@@ -184,7 +173,7 @@ static void iq4xs_rows1(const uint8_t *row, size_t row_bytes, const uint8_t *ter
 
 int ck_iq4xs_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K;
-    uint8_t *terms = token_terms_storage((size_t)nsb * IQ4XS_TERM_BYTES);
+    uint8_t *terms = ck_rows512_token_terms((size_t)nsb * IQ4XS_TERM_BYTES);
     if (!terms) return 0;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);
     for (int t = 0; t < a->tokens; t++) {

@@ -7,12 +7,27 @@
 #define OURO_CKERNELS_KQUANT_ROWS512_H
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline uint32_t ck_u32_at(const uint8_t *p) {
     uint32_t u;
     memcpy(&u, p, 4);
     return u;
+}
+
+// A thread's scratch for one token's terms, made per call and kept for the thread's life (each
+// kernel file that includes this header has its own); 64-byte aligned, `bytes` rounded up to whole
+// lines; NULL if it could not be grown.
+static inline uint8_t *ck_rows512_token_terms(size_t bytes) {
+    static _Thread_local uint8_t *buffer;
+    static _Thread_local size_t capacity;
+    if (bytes > capacity) {
+        free(buffer);
+        buffer = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        capacity = buffer ? bytes : 0;
+    }
+    return buffer;
 }
 
 // The prefetch that paces a group of rows: super-block s of the group being read prefetches the

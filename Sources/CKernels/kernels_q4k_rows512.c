@@ -46,17 +46,6 @@
 // as the four quant vectors take them, then xd in lane order (16 floats), then xd_b * xsum_b of
 // the eight blocks twice (16 floats, the min terms' lanes).
 #define CK_Q4K_TERM_BYTES 384
-static _Thread_local uint8_t *token_terms;
-static _Thread_local size_t token_terms_capacity;
-
-static uint8_t *token_terms_storage(size_t bytes) {
-    if (bytes > token_terms_capacity) {
-        free(token_terms);
-        token_terms = aligned_alloc(64, bytes);
-        token_terms_capacity = token_terms ? bytes : 0;
-    }
-    return token_terms;
-}
 
 // Quant vector v's byte j of 128-bit lane P is element 64P + lo_v + j (j < 8, low nibble) or
 // 64P + 32 + (lo_v ^ 8) + j - 8 (high nibble), lo_v = 0, 8, 16, 24 (A, A swapped, B, B swapped).
@@ -194,7 +183,7 @@ static void q4k_rows1(const uint8_t *row, size_t row_bytes, const uint8_t *terms
 void ck_q4k_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                            const ck_kq_side *side, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K;
-    uint8_t *terms = token_terms_storage((size_t)nsb * CK_Q4K_TERM_BYTES);
+    uint8_t *terms = ck_rows512_token_terms((size_t)nsb * CK_Q4K_TERM_BYTES);
     if (!terms) {
         ck_kq_rows_vnni_blocks(CK_TYPE_Q4_K, w, row_bytes, row0, row1, a, y, ldy);
         return;

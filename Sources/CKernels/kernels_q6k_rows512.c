@@ -37,20 +37,6 @@
 #define CK_Q6K_AHEAD_BYTES 16384
 #endif
 
-// One token's terms, made per call on the calling thread (kept for the thread's life): cols/4
-// accumulator seeds, then cols/16 xd_g in lane order; NULL if it could not be grown.
-static _Thread_local int32_t *token_terms;
-static _Thread_local size_t token_terms_capacity;
-
-static int32_t *token_terms_storage(size_t words) {
-    if (words > token_terms_capacity) {
-        free(token_terms);
-        token_terms = aligned_alloc(64, (words * 4 + 63) / 64 * 64);
-        token_terms_capacity = token_terms ? words : 0;
-    }
-    return token_terms;
-}
-
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void q6k_rows(
     const uint8_t *row, size_t row_bytes, int R, int ahead_groups, int to_l1, const int8_t *x, const float *xdg,
@@ -122,7 +108,8 @@ static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, con
 void ck_q6k_decode_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                            const ck_kq_side *side, float *y, size_t ldy) {
     const int ng = a->cols / 16, nsb = a->cols / CK_QK_K;
-    int32_t *seeds = token_terms_storage((size_t)a->cols / 4 + (size_t)ng);
+    // One token's terms: cols/4 accumulator seeds, then cols/16 xd_g in lane order.
+    int32_t *seeds = (int32_t *)ck_rows512_token_terms(4 * ((size_t)a->cols / 4 + (size_t)ng));
     if (!seeds) {
         ck_kq_rows_vnni_blocks(CK_TYPE_Q6_K, w, row_bytes, row0, row1, a, y, ldy);
         return;
