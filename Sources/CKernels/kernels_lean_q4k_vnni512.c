@@ -108,7 +108,7 @@ static inline __attribute__((always_inline)) void q4k_unit_weights(const uint8_t
     f[3] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(CK_LOW_BYTES, lanes->m_hi, sm)), dmin);
 }
 
-// One row, tokens t0..t0+T-1 (T <= 4: the accumulators and a unit's 16 weight vectors and 4 factor
+// One row, tokens t0..t0+T-1 (T = 2..4: the accumulators and a unit's 16 weight vectors and 4 factor
 // vectors stay in registers).
 static inline __attribute__((always_inline)) void lean_q4k_row(const uint8_t *row, const int T, const __m512i *prep,
                                                                const ck_activations *a, int t0, int r, float *y, size_t ldy) {
@@ -151,17 +151,18 @@ typedef void (*lean_q4k_row_fn)(const uint8_t *row, const __m512i *prep, const c
                           size_t ldy) {                                                                              \
         lean_q4k_row(row, TT, prep, a, t0, r, y, ldy);                                                              \
     }
-LEAN_Q4K_ROW_VARIANT(1) LEAN_Q4K_ROW_VARIANT(2) LEAN_Q4K_ROW_VARIANT(3) LEAN_Q4K_ROW_VARIANT(4)
-static const lean_q4k_row_fn q4k_variants[4] = { q4k_t1, q4k_t2, q4k_t3, q4k_t4 };
+LEAN_Q4K_ROW_VARIANT(2) LEAN_Q4K_ROW_VARIANT(3) LEAN_Q4K_ROW_VARIANT(4)
+static const lean_q4k_row_fn q4k_variants[3] = { q4k_t2, q4k_t3, q4k_t4 };   // 2..4 tokens
 
 void ck_lean_q4k_rows_vnni512(const void *w, size_t row_bytes, int row0, int row1, const ck_activations *a,
                               const void *prep, float *y, size_t ldy) {
-    const int T = a->tokens, passes = (T + 3) / 4;   // passes of <= 4 tokens, each row's weights once per pass
+    // Passes of 2..4 tokens (a->tokens >= 2), each row's weights arranged once per pass.
+    const int T = a->tokens, passes = (T + 3) / 4;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);
     for (int r = row0; r < row1; r++)
         for (int p = 0, t0 = 0; p < passes; p++) {
             const int TT = (T - t0) / (passes - p);
-            q4k_variants[TT - 1]((const uint8_t *)w + (size_t)r * row_bytes, (const __m512i *)prep, a, t0, r, y, ldy);
+            q4k_variants[TT - 2]((const uint8_t *)w + (size_t)r * row_bytes, (const __m512i *)prep, a, t0, r, y, ldy);
             t0 += TT;
         }
 }
