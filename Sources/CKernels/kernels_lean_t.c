@@ -139,20 +139,26 @@ static void prepare_q8(const ck_activations *a, int32_t *prep) {
         }
 }
 
-// Q4_K: super-block by super-block, token by token; the 16 floats are ck_kq_side's x16.
+// Q4_K: unit by unit (4 super-blocks), token by token; super-blocks past the row's end are zero.
 static void prepare_q4k(const ck_activations *a, int32_t *prep) {
     const int nb = a->cols / CK_QK, nsb = a->cols / CK_QK_K, T = a->tokens;
-    for (int s = 0; s < nsb; s++)
+    const int units = (nsb + CK_LEAN_Q4K_SUPERS - 1) / CK_LEAN_Q4K_SUPERS;
+    for (int u = 0; u < units; u++)
         for (int t = 0; t < T; t++) {
-            int32_t *out = prep + ((size_t)s * T + t) * CK_LEAN_Q4K_VECTORS * 16;
-            const int8_t *x = a->qs + (size_t)t * a->cols + (size_t)s * CK_QK_K;
-            for (int v = 0; v < 4; v++)
-                for (int lane = 0; lane < 16; lane++) memcpy(&out[(CK_LEAN_Q4K_X + v) * 16 + lane], x + ck_lean_q4k_lane(lane, v), 4);
-            float *terms = (float *)&out[CK_LEAN_Q4K_TERMS * 16];
-            for (int j = 0; j < 8; j++) {
-                const size_t b = (size_t)t * nb + 8 * (size_t)s + j;
-                terms[j] = a->d[b] * (j & 1 ? 1.0f / 16 : 1.0f);   // odd sub-blocks are read as 16q
-                terms[8 + j] = a->d[b] * (float)a->sums[b];
+            int32_t *out = prep + ((size_t)u * T + t) * CK_LEAN_Q4K_VECTORS * 16;
+            memset(out, 0, CK_LEAN_Q4K_VECTORS * 64);
+            const int first = u * CK_LEAN_Q4K_SUPERS * CK_QK_K;
+            const int8_t *x = a->qs + (size_t)t * a->cols;
+            float *terms = (float *)&out[CK_LEAN_Q4K_XD_LO * 16];
+            for (int lane = 0; lane < 16; lane++) {
+                if (first + ck_lean_q4k_element(lane, 0, 0) >= a->cols) continue;
+                for (int high = 0; high < 2; high++) {
+                    for (int k = 0; k < 8; k++)
+                        memcpy(&out[(CK_LEAN_Q4K_LO + 8 * high + k) * 16 + lane], x + first + ck_lean_q4k_element(lane, k, high), 4);
+                    const size_t b = (size_t)t * nb + (size_t)(first + ck_lean_q4k_element(lane, 0, high)) / CK_QK;
+                    terms[16 * high + lane] = a->d[b] * (high ? 1.0f / 16 : 1.0f);   // high sub-blocks are read as 16q
+                    terms[32 + 16 * high + lane] = a->d[b] * (float)a->sums[b];
+                }
             }
         }
 }
@@ -247,7 +253,8 @@ static size_t lean_prepare(lean_job *job, const ck_product *products, int count,
             job->prep[1] = prep;
         }
         if (wants[2]) {
-            void *prep = prepared(2, (size_t)(a->cols / CK_QK_K) * T * CK_LEAN_Q4K_VECTORS * 64 + 64);
+            const size_t units = (size_t)(a->cols / CK_QK_K + CK_LEAN_Q4K_SUPERS - 1) / CK_LEAN_Q4K_SUPERS;
+            void *prep = prepared(2, units * T * CK_LEAN_Q4K_VECTORS * 64 + 64);
             if (prep) prepare_q4k(a, prep);
             job->prep[2] = prep;
         }

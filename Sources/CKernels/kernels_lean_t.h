@@ -19,19 +19,18 @@ enum { CK_LEAN_Q4_BLOCKS = 16, CK_LEAN_Q4_XL = 0, CK_LEAN_Q4_XH = 4, CK_LEAN_Q4_
 // unsigned by +128) and the block's activation scale.
 enum { CK_LEAN_Q8_BLOCKS = 8, CK_LEAN_Q8_X = 0, CK_LEAN_Q8_SEED = 4, CK_LEAN_Q8_SCALE = 5, CK_LEAN_Q8_VECTORS = 6 };
 
-// Q4_K: per super-block (256 columns) and token, 5 vectors: X_0..X_3, the activation bytes matching
-// the weights' lane order, and the super-block's 16 activation floats (ck_kq_side's x16: xd_b of its
-// 8 blocks, odd blocks divided by 16, then xd_b * xsum_b). The weights' lane order is the Q4_K
-// decode kernel's (kernels_q4k_rows512.c): 128-bit lane P of vector v holds nibble pair P (bytes
-// 32P.. of the super-block's 128), int32 lanes 4P, 4P+1 its low nibbles (sub-block 2P), 4P+2, 4P+3
-// its high nibbles (sub-block 2P + 1, as 16q).
-enum { CK_LEAN_Q4K_X = 0, CK_LEAN_Q4K_TERMS = 4, CK_LEAN_Q4K_VECTORS = 5 };
+// Q4_K: per unit of 4 super-blocks (1024 columns) and token, 20 vectors: LO_0..7 and HI_0..7, the
+// activation bytes matching the weights' lane order, then 4 vectors of floats: XD_LO, XD_HI (the
+// activation scale of lane l's low / high sub-block, the high one divided by 16) and XDXS_LO, XDXS_HI
+// (xd * xsum of the same blocks). Lane l = 4P + i (i = l % 4: the unit's super-block, P = l / 4)
+// holds sub-block 2P (LO) / 2P + 1 (HI) of super-block i, and vector k its elements 4k..4k+3: the
+// weights' nibble pair P (bytes 32P.. of the super-block's 128), dword k, low / high nibbles. A
+// row's last unit reads super-blocks past its end as zero (zero activations here).
+enum { CK_LEAN_Q4K_SUPERS = 4, CK_LEAN_Q4K_LO = 0, CK_LEAN_Q4K_HI = 8, CK_LEAN_Q4K_XD_LO = 16, CK_LEAN_Q4K_VECTORS = 20 };
 
-/// Element (within the super-block's 256) of lane `lane`'s first activation byte in X_v: byte 4i of
-/// 128-bit lane P (lane = 4P + i) is element 64P + 8v + 4i (i < 2), else 64P + 32 + (8v ^ 8) + 4i - 8.
-static inline int ck_lean_q4k_lane(int lane, int v) {
-    const int P = lane / 4, j = 4 * (lane % 4), lo = 8 * v;
-    return 64 * P + (j < 8 ? lo + j : 32 + (lo ^ 8) + j - 8);
+/// Element (within the unit's 1024) of lane `lane`'s first activation byte in LO_k (`high` 0) or HI_k.
+static inline int ck_lean_q4k_element(int lane, int k, int high) {
+    return 256 * (lane % 4) + 64 * (lane / 4) + 32 * high + 4 * k;
 }
 
 /// Block (within its group) and byte offset (within the block's 32 activations) of lane `lane`'s

@@ -153,9 +153,8 @@ typedef void (*lean_rows_fn)(const uint8_t *row, size_t row_bytes, const __m512i
 static inline void lean_rows_passes(const lean_rows_fn (*fns)[8], int type, const void *w, size_t row_bytes, int row0,
                                     int row1, const ck_activations *a, const void *prep, float *y, size_t ldy) {
     const int T = a->tokens;
-    const size_t per_token = type == CK_TYPE_Q4_0   ? (size_t)(a->cols / CK_QK / CK_LEAN_Q4_BLOCKS) * CK_LEAN_Q4_VECTORS * 64
-                             : type == CK_TYPE_Q4_K ? (size_t)(a->cols / 256) * CK_LEAN_Q4K_VECTORS * 64
-                                                    : (size_t)(a->cols / CK_QK / CK_LEAN_Q8_BLOCKS) * CK_LEAN_Q8_VECTORS * 64;
+    const size_t per_token = type == CK_TYPE_Q4_0 ? (size_t)(a->cols / CK_QK / CK_LEAN_Q4_BLOCKS) * CK_LEAN_Q4_VECTORS * 64
+                                                  : (size_t)(a->cols / CK_QK / CK_LEAN_Q8_BLOCKS) * CK_LEAN_Q8_VECTORS * 64;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);
     const int one_pass = T <= 4 || per_token * (size_t)T <= 24576;
     const int R = T <= 4 || !one_pass ? 2 : 1;

@@ -197,3 +197,26 @@ struct SuperBlockKernelCheck {
         }
     }
 }
+
+/// The lean kernels' plain C reference (`ck_lean_rows_reference`) on raw rows `w` of `kernelType`
+/// (Q4_0, Q8_0, Q4_K) for the quantized activations `a`: y [a.tokens, rows] (shared by LeanKernelTests
+/// and LeanQ4KKernelTests).
+func leanReference(_ kernelType: Int32, _ w: [UInt8], rowBytes: Int, rows: Int, _ a: inout ck_activations) -> [Float] {
+    var y = [Float](repeating: .nan, count: Int(a.tokens) * rows)
+    w.withUnsafeBytes { wp in
+        ck_lean_rows_reference(kernelType, wp.baseAddress!, rowBytes, 0, Int32(rows), &a, &y, rows)
+    }
+    return y
+}
+
+/// The same product through `ck_matmul_lean` (the lean kernel where the level has one) on `threads` threads.
+func leanProduct(_ kernelType: Int32, _ w: [UInt8], rowBytes: Int, rows: Int, _ a: inout ck_activations, threads: Int) -> [Float] {
+    var y = [Float](repeating: .nan, count: Int(a.tokens) * rows)
+    w.withUnsafeBytes { wp in
+        y.withUnsafeMutableBufferPointer { yp in
+            var product = ck_product(type: kernelType, w: wp.baseAddress!, row_bytes: rowBytes, rows: Int32(rows), y: yp.baseAddress!, ldy: rows)
+            ck_matmul_lean(&product, 1, &a, Int32(threads))
+        }
+    }
+    return y
+}

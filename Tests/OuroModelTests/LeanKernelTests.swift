@@ -26,15 +26,7 @@ final class LeanKernelTests: XCTestCase {
     }
 
     private func lean(_ type: GGMLType, _ w: [UInt8], rows: Int, cols: Int, _ a: inout ck_activations, threads: Int) -> [Float] {
-        var y = [Float](repeating: .nan, count: Int(a.tokens) * rows)
-        w.withUnsafeBytes { wp in
-            y.withUnsafeMutableBufferPointer { yp in
-                var product = ck_product(type: LinearKernels.integerKernelType(type)!, w: wp.baseAddress!,
-                                         row_bytes: type.rowByteCount(cols)!, rows: Int32(rows), y: yp.baseAddress!, ldy: rows)
-                ck_matmul_lean(&product, 1, &a, Int32(threads))
-            }
-        }
-        return y
+        leanProduct(LinearKernels.integerKernelType(type)!, w, rowBytes: type.rowByteCount(cols)!, rows: rows, &a, threads: threads)
     }
 
     func testLeanProductsAgreeWithPlainC() throws {
@@ -53,10 +45,7 @@ final class LeanKernelTests: XCTestCase {
                     let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
                     try x.withUnsafeBufferPointer { xp in
                         var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-                        var reference = [Float](repeating: .nan, count: tokens * rows)
-                        w.withUnsafeBytes { wp in
-                            ck_lean_rows_reference(kernelType, wp.baseAddress!, type.rowByteCount(cols)!, 0, Int32(rows), &a, &reference, rows)
-                        }
+                        let reference = leanReference(kernelType, w, rowBytes: type.rowByteCount(cols)!, rows: rows, &a)
                         let dense = try w.withUnsafeBytes { try dequantize(type, $0, count: rows * cols) }
                         for threads in [1, 3] {
                             let y = lean(type, w, rows: rows, cols: cols, &a, threads: threads)
@@ -103,10 +92,7 @@ final class LeanKernelTests: XCTestCase {
                     let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
                     x.withUnsafeBufferPointer { xp in
                         var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-                        var reference = [Float](repeating: .nan, count: tokens * rows)
-                        w.withUnsafeBytes { wp in
-                            ck_lean_rows_reference(kernelType, wp.baseAddress!, rowBytes, 0, Int32(rows), &a, &reference, rows)
-                        }
+                        let reference = leanReference(kernelType, w, rowBytes: rowBytes, rows: rows, &a)
                         let scale = reference.map { abs($0) }.max()!
                         for threads in [1, 3] {
                             let unpacked = lean(type, w, rows: rows, cols: cols, &a, threads: threads)
@@ -208,10 +194,7 @@ final class LeanKernelTests: XCTestCase {
             let activations = QuantizedActivations()
             x.withUnsafeBufferPointer { xp in
                 var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-                var y = [Float](repeating: .nan, count: tokens * rows)
-                w.withUnsafeBytes { wp in
-                    ck_lean_rows_reference(LinearKernels.integerKernelType(type)!, wp.baseAddress!, type.rowByteCount(cols)!, 0, Int32(rows), &a, &y, rows)
-                }
+                let y = leanReference(LinearKernels.integerKernelType(type)!, w, rowBytes: type.rowByteCount(cols)!, rows: rows, &a)
                 for t in 0..<tokens {
                     for r in 0..<rows {
                         var expected: Double = 0, magnitude: Double = 0

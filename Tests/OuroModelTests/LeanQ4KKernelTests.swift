@@ -7,9 +7,9 @@ import XCTest
 /// The compute-lean Q4_K kernel (`ck_matmul_lean` on Q4_K, kernels_lean_q4k_vnni512.c; serve's
 /// batched decode steps on the default int4 preset): on raw super-blocks against the plain C
 /// reference (per-32 activations, as the decode kernels) for 1...8 tokens (2...8 take the lean
-/// kernel; 9+ would take the prefill GEMM, which requantizes the activations per 256), row counts around
-/// the kernel's row pairs and the 16-row tasks, column counts whose activations need one pass or
-/// several (5632: more than the kernel keeps in L1 beyond 4 tokens), one and three threads, at every
+/// kernel; 9+ would take the prefill GEMM, which requantizes the activations per 256; 5+ run in passes
+/// of <= 4 tokens), row counts around the 16-row tasks, column counts of 1..22 super-blocks (the
+/// kernel's units of 4 super-blocks whole or with 1-3 of them past the row's end), one and three threads, at every
 /// kernel level (below the 512-bit level the usual kernels take the product: the same contract).
 final class LeanQ4KKernelTests: XCTestCase {
     private var generator = SplitMix(seed: 4115)
@@ -75,15 +75,7 @@ final class LeanQ4KKernelTests: XCTestCase {
     }
 
     private func lean(_ w: [UInt8], rows: Int, cols: Int, _ a: inout ck_activations, threads: Int) -> [Float] {
-        var y = [Float](repeating: .nan, count: Int(a.tokens) * rows)
-        w.withUnsafeBytes { wp in
-            y.withUnsafeMutableBufferPointer { yp in
-                var product = ck_product(type: Int32(CK_TYPE_Q4_K), w: wp.baseAddress!, row_bytes: cols / 256 * 144,
-                                         rows: Int32(rows), y: yp.baseAddress!, ldy: rows)
-                ck_matmul_lean(&product, 1, &a, Int32(threads))
-            }
-        }
-        return y
+        leanProduct(Int32(CK_TYPE_Q4_K), w, rowBytes: cols / 256 * 144, rows: rows, &a, threads: threads)
     }
 
     func testLeanQ4KAgreesWithPlainCAtEveryLevel() throws {
@@ -99,10 +91,7 @@ final class LeanQ4KKernelTests: XCTestCase {
                 let x = (0..<tokens * cols).map { _ in generator.nextFloat() * 4 - 2 }
                 x.withUnsafeBufferPointer { xp in
                     var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-                    var reference = [Float](repeating: .nan, count: tokens * rows)
-                    w.withUnsafeBytes { wp in
-                        ck_lean_rows_reference(Int32(CK_TYPE_Q4_K), wp.baseAddress!, cols / 256 * 144, 0, Int32(rows), &a, &reference, rows)
-                    }
+                    let reference = leanReference(Int32(CK_TYPE_Q4_K), w, rowBytes: cols / 256 * 144, rows: rows, &a)
                     let magnitude = magnitudes(w, rows: rows, cols: cols, a)
                     for level in Int32(CK_LEVEL_SCALAR)...ck_best_level() {
                         XCTAssertEqual(ck_set_level(level), level)
@@ -131,10 +120,7 @@ final class LeanQ4KKernelTests: XCTestCase {
         let activations = QuantizedActivations()
         x.withUnsafeBufferPointer { xp in
             var a = activations.quantize(xp.baseAddress!, tokens: tokens, cols: cols)
-            var y = [Float](repeating: .nan, count: tokens * rows)
-            w.withUnsafeBytes { wp in
-                ck_lean_rows_reference(Int32(CK_TYPE_Q4_K), wp.baseAddress!, cols / 256 * 144, 0, Int32(rows), &a, &y, rows)
-            }
+            let y = leanReference(Int32(CK_TYPE_Q4_K), w, rowBytes: cols / 256 * 144, rows: rows, &a)
             let magnitude = magnitudes(w, rows: rows, cols: cols, a)
             for t in 0..<tokens {
                 for r in 0..<rows {
