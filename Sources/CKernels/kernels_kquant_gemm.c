@@ -251,11 +251,12 @@ enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK, GEMM_FOLDED };
 // D = max|x| / 127 per 256, round to nearest even: within D/2 of q·d, and the block holding the
 // maximum keeps its quants), with per-token side terms: GEMM_MIN int16 pairs of the block sums
 // (4 per super-block), GEMM_GROUPS -offset · sum per 16, GEMM_BLOCK -128 · sum per 32.
-// They cost O(tokens x cols) while a tile of 16 rows costs ~10x that, so they are made once per
-// call and, inside a pool job (tasks of 16 rows), once per thread and job: redone per task they
-// took about as long as the tiles themselves. Reuse also needs the same buffers and a fingerprint
-// of their block scales and sums (~1/16 of an instruction per block), in case a task ever
-// re-quantizes into one buffer within a job.
+// They cost O(tokens x cols) while a tile of 16 rows costs ~10x that, so each thread keeps the last
+// ones it made and reuses them for every product of the same quantization (a->serial): q/k/v and
+// gate/up read one input, and a pool job's tasks of 16 rows all read it (redone per task they took
+// about as long as the tiles themselves). Activations filled by hand (serial 0) are reused only
+// within one pool job, with the same buffers and a fingerprint of their block scales and sums
+// (~1/16 of an instruction per block), in case a task ever re-quantizes into one buffer there.
 typedef struct {
     const int8_t *qs;       // tokens x cols
     const float *d;         // tokens x cols / 256
@@ -264,7 +265,8 @@ typedef struct {
 } act256;
 
 typedef struct {
-    uint64_t job;           // ck_current_job() they were made in (0: not reusable)
+    uint64_t serial;        // the activations' serial (0: filled by hand, see job)
+    uint64_t job;           // with serial 0: ck_current_job() they were made in (0: not reusable)
     const int8_t *qs;
     const float *d;
     int tokens, cols, form, offset;
@@ -313,11 +315,13 @@ static void requantize256(const int8_t *q, const float *d, int8_t *qs, float *D,
 }
 
 static const act256 *gemm_terms_for(const ck_activations *a, int form, int offset) {
-    const uint64_t job = ck_current_job();
+    const uint64_t serial = a->serial, job = serial != 0 ? 0 : ck_current_job();
     const uint32_t fingerprint = job != 0 ? activation_fingerprint(a) : 0;
-    if (job != 0 && terms.job == job && terms.qs == a->qs && terms.d == a->d && terms.tokens == a->tokens &&
-        terms.cols == a->cols && terms.form == form && terms.offset == offset && terms.fingerprint == fingerprint)
+    if ((serial != 0 || job != 0) && terms.serial == serial && terms.job == job && terms.qs == a->qs && terms.d == a->d &&
+        terms.tokens == a->tokens && terms.cols == a->cols && terms.form == form && terms.offset == offset &&
+        terms.fingerprint == fingerprint)
         return &terms.view;
+    terms.serial = 0;
     terms.job = 0;
     const int T = a->tokens, cols = a->cols, nsb = cols / CK_QK_K;
     const int side_stride = form == GEMM_MIN ? 4 * nsb : form == GEMM_GROUPS ? cols / 16 : form == GEMM_FOLDED ? nsb : cols / CK_QK;
@@ -346,7 +350,7 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
             v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
             _mm_storeu_si128((__m128i *)(seed + g), _mm_mullo_epi32(_mm512_castsi512_si128(_mm512_permutexvar_epi32(first, v)), factor));
         }
-        terms = (gemm_terms){ job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
+        terms = (gemm_terms){ serial, job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
                               { a->qs, a->d, seed, cols / 16 } };
         return &terms.view;
     }
@@ -370,7 +374,7 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
             }
         }
     }
-    terms = (gemm_terms){ job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
+    terms = (gemm_terms){ serial, job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
                           { qs, D, side, side_stride } };
     return &terms.view;
 }
