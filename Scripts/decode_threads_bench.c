@@ -284,8 +284,8 @@ int main(int argc, char **argv) {
     }
     float x[FFN];
     for (int i = 0; i < FFN; i++) x[i] = (float)((i * 37) % 101 - 50) * 0.01f;
-    B.a2048 = (ck_activations){ malloc(HIDDEN), malloc(HIDDEN / 32 * 4), malloc(HIDDEN / 32 * 4), HIDDEN, 1 };
-    B.a5632 = (ck_activations){ malloc(FFN), malloc(FFN / 32 * 4), malloc(FFN / 32 * 4), FFN, 1 };
+    B.a2048 = (ck_activations){ malloc(HIDDEN), malloc(HIDDEN / 32 * 4), malloc(HIDDEN / 32 * 4), HIDDEN, 1, 0 };
+    B.a5632 = (ck_activations){ malloc(FFN), malloc(FFN / 32 * 4), malloc(FFN / 32 * 4), FFN, 1, 0 };
     ck_quantize_activations(x, &B.a2048);
     ck_quantize_activations(x, &B.a5632);
     const uint8_t *p = w;

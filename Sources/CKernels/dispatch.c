@@ -122,7 +122,13 @@ void ck_quantize_block_plain(const float *xb, int8_t *q, float *d_out, int32_t *
 }
 
 void ck_quantize_activations(const float *x, ck_activations *a) {
+    static _Atomic uint64_t serials;
+    a->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
 #if defined(__x86_64__)
+    if (ck_level() >= CK_LEVEL_AVX512VNNI) {
+        ck_quantize_activations_avx512(x, a);
+        return;
+    }
     if (ck_level() >= CK_LEVEL_AVX2) {
         ck_quantize_activations_avx2(x, a);
         return;

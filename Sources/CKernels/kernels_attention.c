@@ -354,8 +354,9 @@ ATTEND_FN(attend_q8_0_avx2, AVX2, dot_q8_0_avx2, axpy_q8_0_avx2, softmax_step_av
 void ck_attend(const ck_kv_span *span, ck_attn_rows *s) {
     // Q8_0 rows go through the integer path (kernels_attention_q8.c) when its head dim fits.
     if (span->type == CK_KV_Q8_0 && ck_attend_q8_0_int(span, s)) return;
-    // Several rows over f16 (a verification pass): V rows widened once for four rows at a time.
-    if (ck_attend_f16_rows(span, s)) return;
+    // Several rows over f32 or f16 (a prompt, a verification pass): each K and V row loaded once
+    // for four rows at a time, bit for bit the AVX2 loop below.
+    if (ck_attend_rows(span, s)) return;
 #if defined(__x86_64__)
     if (ck_level() >= CK_LEVEL_AVX2) {
         switch (span->type) {

@@ -74,7 +74,8 @@ int ck_attend_q8_0_int(const ck_kv_span *span, ck_attn_rows *s) {
             // Bit for bit the plain loop below (a libm roundf per element, which cost ~9 % of a 4K decode step).
             if (ck_level() >= CK_LEVEL_AVX2) {
                 ck_activations a = {.qs = qr, .d = dr, .sums = sums, .cols = dim, .tokens = 1};
-                ck_quantize_activations_avx2(x, &a);
+                if (ck_level() >= CK_LEVEL_AVX512VNNI) ck_quantize_activations_avx512(x, &a);
+                else ck_quantize_activations_avx2(x, &a);
             } else
 #endif
             for (int b = 0; b < nb; b++) ck_quantize_block_plain(x + b * CK_QK, qr + b * CK_QK, &dr[b], &sums[b]);

@@ -71,6 +71,7 @@ static inline void ck_prefetch_first_rows(const void *w, size_t row_bytes, int r
 void ck_quantize_block_plain(const float *xb, int8_t *q, float *d, int32_t *sum);
 #if defined(__x86_64__)
 void ck_quantize_activations_avx2(const float *x, ck_activations *a);
+void ck_quantize_activations_avx512(const float *x, ck_activations *a);
 #endif
 
 /// Float to IEEE half, round to nearest even, portable (kernels_kv_store.c).

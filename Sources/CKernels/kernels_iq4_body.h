@@ -89,7 +89,7 @@ void CK_IQ4_ROWS_FN(int type, const void *w, size_t row_bytes, int row0, int row
 #ifdef CK_IQ4_DECODE
     if (ck_has_vbmi()) {
         const ck_activations rest = { a->qs + full * stride, a->d + (size_t)full * nb, a->sums + (size_t)full * nb,
-                                      a->cols, T - full };
+                                      a->cols, T - full, a->serial };
         CK_IQ4_DECODE(type, w, row_bytes, row0, row1, &rest, y + (size_t)full * ldy, ldy);
         return;
     }

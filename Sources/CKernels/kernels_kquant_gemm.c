@@ -19,9 +19,9 @@
 //   block, int8 scales too wide to fold) and moved its fixture KLD by +40-60 %, where Q6_K is
 //   near-lossless.
 // The repack reads 16 bytes of each of the 16 rows at a time and transposes them (lane = row), so
-// every bit field and scale is taken apart for 16 rows per instruction (pack_tile), and fetches
-// the next tile's rows into L2 meanwhile (ck_tile_prefetch_next: the 16-row pattern had it waiting
-// on memory for ~1/5 of the GEMM's time). 8 tokens share each block's eight weight registers; the
+// every bit field and scale is taken apart for 16 rows per instruction (pack_tile); the tile fetches
+// the next tile's rows into L2 a few lines per block step meanwhile (ck_tile_fetch: the 16-row
+// pattern had it waiting on memory). 8 tokens share each block's eight weight registers; the
 // repack costs ~1/T of the multiply work (at T = 64: ~10 % of the GEMM's time), so the dispatcher
 // uses this only for T >= 4.
 #if defined(__x86_64__)
@@ -107,12 +107,9 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     const uint8_t *rows[GEMM_ROWS];
     ck_tile_rows(rows, w, row_bytes, r0, n);
     const __m512i nib = _mm512_set1_epi8(0x0f);
-    const size_t sb_bytes = type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : type == CK_TYPE_Q5_K ? CK_Q5_K_BYTES : type == CK_TYPE_Q6_K ? CK_Q6_K_BYTES
-                          : type == CK_TYPE_Q3_K ? CK_Q3_K_BYTES : CK_IQ4_XS_BYTES;
     for (int s = 0; s < nsb; s++) {
         __m512i *sb = scales + (size_t)s * SB_VECTORS;
         __m512i q[4];
-        if (type != CK_TYPE_Q5_K) ck_tile_prefetch_next(w, row_bytes, r0, (size_t)s * sb_bytes, sb_bytes);   // Q5_K: its tile fetches (tile_fetch)
         if (type == CK_TYPE_Q4_K || type == CK_TYPE_Q5_K) {
             // Block j: nibble j & 1 of qs[32 (j / 2) + l]; Q5_K adds bit j of qh[l] as bit 4.
             const size_t o = (size_t)s * (type == CK_TYPE_Q4_K ? CK_Q4_K_BYTES : CK_Q5_K_BYTES);
@@ -251,11 +248,12 @@ enum { GEMM_MIN, GEMM_GROUPS, GEMM_BLOCK, GEMM_FOLDED };
 // D = max|x| / 127 per 256, round to nearest even: within D/2 of q·d, and the block holding the
 // maximum keeps its quants), with per-token side terms: GEMM_MIN int16 pairs of the block sums
 // (4 per super-block), GEMM_GROUPS -offset · sum per 16, GEMM_BLOCK -128 · sum per 32.
-// They cost O(tokens x cols) while a tile of 16 rows costs ~10x that, so they are made once per
-// call and, inside a pool job (tasks of 16 rows), once per thread and job: redone per task they
-// took about as long as the tiles themselves. Reuse also needs the same buffers and a fingerprint
-// of their block scales and sums (~1/16 of an instruction per block), in case a task ever
-// re-quantizes into one buffer within a job.
+// They cost O(tokens x cols) while a tile of 16 rows costs ~10x that, so each thread keeps the last
+// ones it made and reuses them for every product of the same quantization (a->serial): q/k/v and
+// gate/up read one input, and a pool job's tasks of 16 rows all read it (redone per task they took
+// about as long as the tiles themselves). Activations filled by hand (serial 0) are reused only
+// within one pool job, with the same buffers and a fingerprint of their block scales and sums
+// (~1/16 of an instruction per block), in case a task ever re-quantizes into one buffer there.
 typedef struct {
     const int8_t *qs;       // tokens x cols
     const float *d;         // tokens x cols / 256
@@ -264,7 +262,8 @@ typedef struct {
 } act256;
 
 typedef struct {
-    uint64_t job;           // ck_current_job() they were made in (0: not reusable)
+    uint64_t serial;        // the activations' serial (0: filled by hand, see job)
+    uint64_t job;           // with serial 0: ck_current_job() they were made in (0: not reusable)
     const int8_t *qs;
     const float *d;
     int tokens, cols, form, offset;
@@ -313,11 +312,13 @@ static void requantize256(const int8_t *q, const float *d, int8_t *qs, float *D,
 }
 
 static const act256 *gemm_terms_for(const ck_activations *a, int form, int offset) {
-    const uint64_t job = ck_current_job();
+    const uint64_t serial = a->serial, job = serial != 0 ? 0 : ck_current_job();
     const uint32_t fingerprint = job != 0 ? activation_fingerprint(a) : 0;
-    if (job != 0 && terms.job == job && terms.qs == a->qs && terms.d == a->d && terms.tokens == a->tokens &&
-        terms.cols == a->cols && terms.form == form && terms.offset == offset && terms.fingerprint == fingerprint)
+    if ((serial != 0 || job != 0) && terms.serial == serial && terms.job == job && terms.qs == a->qs && terms.d == a->d &&
+        terms.tokens == a->tokens && terms.cols == a->cols && terms.form == form && terms.offset == offset &&
+        terms.fingerprint == fingerprint)
         return &terms.view;
+    terms.serial = 0;
     terms.job = 0;
     const int T = a->tokens, cols = a->cols, nsb = cols / CK_QK_K;
     const int side_stride = form == GEMM_MIN ? 4 * nsb : form == GEMM_GROUPS ? cols / 16 : form == GEMM_FOLDED ? nsb : cols / CK_QK;
@@ -346,7 +347,7 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
             v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
             _mm_storeu_si128((__m128i *)(seed + g), _mm_mullo_epi32(_mm512_castsi512_si128(_mm512_permutexvar_epi32(first, v)), factor));
         }
-        terms = (gemm_terms){ job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
+        terms = (gemm_terms){ serial, job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
                               { a->qs, a->d, seed, cols / 16 } };
         return &terms.view;
     }
@@ -370,36 +371,16 @@ static const act256 *gemm_terms_for(const ck_activations *a, int form, int offse
             }
         }
     }
-    terms = (gemm_terms){ job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
+    terms = (gemm_terms){ serial, job, a->qs, a->d, T, cols, form, offset, fingerprint, terms.buffer, terms.capacity,
                           { qs, D, side, side_stride } };
     return &terms.view;
 }
 
-// Q5_K: the next tile fetched a few lines per block.
-// Ablations at 64 tokens (Docs/KERNEL-NOTES.md): packing a tile cost ~12 % of Q5_K's GEMM, of
-// which only ~4 % were its instructions (a second pack of the same, now cached, tile) and the rest
-// waiting on the weights, although pack_tile fetches the next tile into L2 while it packs: ~350-1000
-// prefetches at once overflow the miss queue. Here every block step of the tile also fetches two
-// lines of the next tile (its 16 rows are one contiguous range), so they arrive spread over the
-// first token groups: GEMM alone 2-4 % faster. The other types pass no fetch (not measured there).
-typedef struct {
-    const char *next, *end;   // the next tile's bytes not yet fetched
-} tile_fetch;
-
-static inline __attribute__((always_inline)) void fetch_step(tile_fetch *f) {
-    for (int i = 0; i < 2; i++) {
-        if (f->next < f->end) {
-            _mm_prefetch(f->next, _MM_HINT_T1);
-            f->next += 64;
-        }
-    }
-}
-
-// Tokens [t0, t0 + N) against one packed tile; form, N and whether `fetch` is given are constants
-// after inlining.
+// Tokens [t0, t0 + N) against one packed tile, fetching the next tile's rows a few lines per
+// block step (ck_tile_fetch); form and N are constants after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
     int form, const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
-    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask, tile_fetch *fetch) {
+    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask, ck_tile_fetch *fetch) {
     const int nsb = cols / CK_QK_K;
     const size_t stride = (size_t)cols;
     __m512 acc[GEMM_TOKENS];
@@ -414,7 +395,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
         for (int n = 0; n < N; n++)
             isum[n] = form == GEMM_FOLDED ? _mm512_set1_epi32(side0[(size_t)n * (size_t)a->side_stride + (size_t)s]) : _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
-            if (fetch) fetch_step(fetch);
+            ck_tile_fetch_step(fetch);
             const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
             const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
             const __m512i w2 = _mm512_load_si512(wp + 2), w3 = _mm512_load_si512(wp + 3);
@@ -491,7 +472,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
 #endif
 static inline __attribute__((always_inline)) void gemm_tile_block(
     const uint8_t *pack, const __m512i *scales, const act256 *a, int cols,
-    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask) {
+    int t0, int N, float *y, size_t ldy, int r0, __mmask16 store_mask, ck_tile_fetch *fetch) {
     const int nsb = cols / CK_QK_K;
     const size_t stride = (size_t)cols;
     __m512 acc[GEMM_TOKENS];
@@ -505,6 +486,7 @@ static inline __attribute__((always_inline)) void gemm_tile_block(
 #pragma clang loop unroll(full)
         for (int n = 0; n < N; n++) isum[n] = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
+            ck_tile_fetch_step(fetch);
             const __m512i *wp = (const __m512i *)(pack + (size_t)(8 * s + j) * GEMM_BLOCK_BYTES);
             __m512i w[8];
 #pragma clang loop unroll(full)
@@ -555,24 +537,19 @@ int ck_kq_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int 
         const int n = ck_tile_count(r0, row1);
         const __mmask16 mask = ck_tile_mask(n);
         pack_tile(type, w, row_bytes, r0, n, nsb, pack, scales);
-        // Q5_K's next tile (the following 16 rows, one contiguous range) fetched during the token groups.
-        const int next_end = r0 + 2 * GEMM_ROWS < row1 ? r0 + 2 * GEMM_ROWS : row1;
-        tile_fetch fetch = { (const char *)w + (size_t)(r0 + GEMM_ROWS) * row_bytes,
-                             (const char *)w + (size_t)(next_end > r0 + GEMM_ROWS ? next_end : r0 + GEMM_ROWS) * row_bytes };
-#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask, NULL)
-#define TILE_BLOCK(t, N) gemm_tile_block(pack, scales, x, cols, t, N, y, ldy, r0, mask)
-#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask, NULL)
-#define TILE_MIN_FETCH(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
-#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask, NULL)
+        // The next tile's rows fetched during this tile's block steps.
+        ck_tile_fetch fetch = ck_tile_fetch_next(w, row_bytes, r0, row1);
+#define TILE_GROUPS(t, N) gemm_tile(GEMM_GROUPS, pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
+#define TILE_BLOCK(t, N) gemm_tile_block(pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
+#define TILE_MIN(t, N) gemm_tile(GEMM_MIN, pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
+#define TILE_FOLDED(t, N) gemm_tile(GEMM_FOLDED, pack, scales, x, cols, t, N, y, ldy, r0, mask, &fetch)
         if (form == GEMM_GROUPS) GEMM_TOKEN_GROUPS(T, TILE_GROUPS);
         else if (form == GEMM_FOLDED) GEMM_TOKEN_GROUPS(T, TILE_FOLDED);
         else if (form == GEMM_BLOCK) GEMM_TOKEN_GROUPS(T, TILE_BLOCK);
-        else if (type == CK_TYPE_Q5_K) GEMM_TOKEN_GROUPS(T, TILE_MIN_FETCH);
         else GEMM_TOKEN_GROUPS(T, TILE_MIN);
 #undef TILE_GROUPS
 #undef TILE_BLOCK
 #undef TILE_MIN
-#undef TILE_MIN_FETCH
 #undef TILE_FOLDED
     }
     return 1;

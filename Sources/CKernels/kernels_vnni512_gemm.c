@@ -15,8 +15,9 @@
 // - 8 tokens share each block's eight weight registers; the outputs of 16 rows of a token are
 //   contiguous in y (one store, masked for a remainder of rows).
 // The repack costs ~1/T of the multiply work, so the level dispatcher uses this only for T >= 4.
-// While a tile is packed, the next tile's rows are fetched into L2 (ck_tile_prefetch_next: Q4_0's
-// GEMM alone 1.13x, IQ4_NL 1.11x, Q8_0 1.05x at 64 x 2048 x 5632).
+// The next tile's rows are fetched into L2 a few lines per block step of the current tile
+// (ck_tile_fetch; before, all at once while packing, which had given Q4_0's GEMM alone 1.13x,
+// IQ4_NL 1.11x, Q8_0 1.05x at 64 x 2048 x 5632 over no software prefetch).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -55,11 +56,9 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
     ck_tile_rows(rows, w, row_bytes, r0, n);
     // Halves first, converted after: 16 narrow stores read back as one vector would stall.
     uint16_t *halves = (uint16_t *)(scales + (size_t)nb * GEMM_ROWS) ;
-    const int ahead = type == CK_TYPE_Q8_0 ? 4 : 8;   // blocks per stretch of the next tile's rows fetched (~128 bytes)
     for (int b = 0; b < nb; b++) {
         __m512i *out = (__m512i *)(pack + (size_t)b * GEMM_BLOCK_BYTES);
         const size_t o = (size_t)b * bb;
-        if (b % ahead == 0) ck_tile_prefetch_next(w, row_bytes, r0, o, (size_t)(b + ahead <= nb ? ahead : nb - b) * bb);
         for (int i = 0; i < GEMM_ROWS; i++) memcpy(halves + (size_t)b * GEMM_ROWS + i, rows[i] + o, 2);
         __m512i p[4], q[4];
         if (type == CK_TYPE_Q8_0) {
@@ -89,10 +88,11 @@ static void pack_tile(int type, const uint8_t *w, size_t row_bytes, int r0, int 
                         _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(halves + (size_t)b * GEMM_ROWS))));
 }
 
-// Tokens [t0, t0 + N) against one packed tile; N is a constant after inlining.
+// Tokens [t0, t0 + N) against one packed tile, fetching the next tile's rows a few lines per
+// block (ck_tile_fetch); N is a constant after inlining.
 static inline __attribute__((always_inline)) void gemm_tile(
     const uint8_t *pack, const float *scales, const ck_activations *a, int t0, int N, int offset,
-    float *y, size_t ldy, int r0, __mmask16 store_mask) {
+    float *y, size_t ldy, int r0, __mmask16 store_mask, ck_tile_fetch *fetch) {
     const int nb = a->cols / CK_QK;
     const size_t stride = (size_t)a->cols;
     __m512 acc[GEMM_TOKENS];
@@ -102,6 +102,7 @@ static inline __attribute__((always_inline)) void gemm_tile(
     const float *d0 = a->d + (size_t)t0 * nb;
     const int32_t *s0 = a->sums + (size_t)t0 * nb;
     for (int b = 0; b < nb; b++) {
+        ck_tile_fetch_step(fetch);
         const __m512i *wp = (const __m512i *)(pack + (size_t)b * GEMM_BLOCK_BYTES);
         const __m512i w0 = _mm512_load_si512(wp + 0), w1 = _mm512_load_si512(wp + 1);
         const __m512i w2 = _mm512_load_si512(wp + 2), w3 = _mm512_load_si512(wp + 3);
@@ -132,7 +133,8 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
         const int n = ck_tile_count(r0, row1);
         pack_tile(type, w, row_bytes, r0, n, nb, pack, scales);
         const __mmask16 mask = ck_tile_mask(n);
-#define Q8_TILE(t, N) gemm_tile(pack, scales, a, t, N, offset, y, ldy, r0, mask)
+        ck_tile_fetch fetch = ck_tile_fetch_next(w, row_bytes, r0, row1);
+#define Q8_TILE(t, N) gemm_tile(pack, scales, a, t, N, offset, y, ldy, r0, mask, &fetch)
         GEMM_TOKEN_GROUPS(T, Q8_TILE);
 #undef Q8_TILE
     }

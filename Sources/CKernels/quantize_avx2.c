@@ -1,4 +1,4 @@
-// Activation quantization on AVX2, bit for bit the plain definition in dispatch.c (d = max|x| / 127,
+// Activation quantization on AVX2 and AVX-512, bit for bit the plain definition in dispatch.c (d = max|x| / 127,
 // q = roundf(x * (1/d)) clamped to +-127, NaN -> 0). Decode quantizes ~700 activation rows per
 // token on the calling thread while the other threads wait: the plain loop (a libm roundf per
 // element) was ~3 % of one-thread decode, so ~6 % of two-thread decode.
@@ -60,6 +60,46 @@ void ck_quantize_activations_avx2(const float *x, ck_activations *a) {
             s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
             a->d[(size_t)t * nb + b] = d;
             a->sums[(size_t)t * nb + b] = _mm_cvtsi128_si32(s4);
+        }
+    }
+}
+
+#pragma clang attribute pop
+
+// The same on AVX-512 (the VNNI levels), two vectors per block: the same operations lane by lane,
+// with the ±1 added under a mask and the int8 narrowing by vpmovdb, so bit for bit the AVX2 form.
+// ~1/50 of a one-thread 64-token prefill and of a decode token went to the AVX2 form.
+#pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl"))), apply_to = function)
+
+void ck_quantize_activations_avx512(const float *x, ck_activations *a) {
+    const int nb = a->cols / CK_QK;
+    const __m512 sign = _mm512_set1_ps(-0.0f), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    for (int t = 0; t < a->tokens; t++) {
+        for (int b = 0; b < nb; b++) {
+            const size_t o = (size_t)t * a->cols + (size_t)b * CK_QK;
+            const float *xb = x + o;
+            const __m512 v[2] = { _mm512_loadu_ps(xb), _mm512_loadu_ps(xb + 16) };
+            if (_mm512_cmp_ps_mask(v[0], v[0], _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v[1], v[1], _CMP_UNORD_Q)) {
+                ck_quantize_block_plain(xb, a->qs + o, &a->d[(size_t)t * nb + b], &a->sums[(size_t)t * nb + b]);
+                continue;
+            }
+            const float d = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1]))) / 127.0f;
+            const __m512 id = _mm512_set1_ps(d != 0 ? 1.0f / d : 0.0f);
+            __m512i sum = _mm512_setzero_si512();
+            for (int k = 0; k < 2; k++) {
+                const __m512 s = _mm512_mul_ps(v[k], id);
+                const __m512 tr = _mm512_roundscale_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                const __mmask16 away = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(s, tr)), half, _CMP_GE_OQ);
+                const __m512i one_signed = _mm512_ternarylogic_epi32(_mm512_castps_si512(one), _mm512_castps_si512(sign), _mm512_castps_si512(s), 0xf8);   // 1 | (sign & s)
+                const __m512 r = _mm512_mask_add_ps(tr, away, tr, _mm512_castsi512_ps(one_signed));
+                // inf * 0 (an all-inf block) is NaN: 0 there, as the plain path gives.
+                const __m512i q = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(s, s, _CMP_ORD_Q), _mm512_min_ps(_mm512_max_ps(r, lo), hi));
+                _mm_storeu_si128((__m128i *)(a->qs + o + 16 * (size_t)k), _mm512_cvtepi32_epi8(q));
+                sum = _mm512_add_epi32(sum, q);
+            }
+            a->d[(size_t)t * nb + b] = d;
+            a->sums[(size_t)t * nb + b] = _mm512_reduce_add_epi32(sum);
         }
     }
 }

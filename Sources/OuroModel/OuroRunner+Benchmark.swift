@@ -10,11 +10,14 @@ public struct GenerationTiming: Sendable {
     /// The process's CPU seconds (user + system) during the decode steps: with one thread, the decode's
     /// own compute, which time-slicing on a loaded machine does not stretch as it stretches wall time.
     public let decodeCPUSeconds: Double
+    /// The same for the prompt pass.
+    public let prefillCPUSeconds: Double
     public let generated: [Int]
 
     public var prefillTokensPerSecond: Double { Double(promptTokens) / prefillSeconds }
     public var decodeTokensPerSecond: Double { Double(decodedTokens) / decodeSeconds }
     public var decodeTokensPerCPUSecond: Double { Double(decodedTokens) / decodeCPUSeconds }
+    public var prefillTokensPerCPUSecond: Double { Double(promptTokens) / prefillCPUSeconds }
 }
 
 /// CPU seconds this process has used so far (all threads).
@@ -47,6 +50,7 @@ extension OuroRunner {
         let prefill = try makeActivations(tokens: min(prompt.count, chunk), context: total)
         let single = try makeActivations(tokens: 1, context: total)
         let started = DispatchTime.now().uptimeNanoseconds
+        let prefillCPUStarted = processCPUSeconds()
         var outputs: LoopOutputs!
         for first in stride(from: 0, to: prompt.count, by: chunk) {
             outputs = run(prompt[first..<min(first + chunk, prompt.count)], cache: cache, activations: prefill, lastPositionOnly: true,
@@ -55,6 +59,7 @@ extension OuroRunner {
         var generated = [Self.argmax(outputs.logits(exit))]
         var prefillEnded = DispatchTime.now().uptimeNanoseconds
         let prefillSeconds = Double(prefillEnded - started) / 1e9
+        let prefillCPUSeconds = processCPUSeconds() - prefillCPUStarted
         if context > prompt.count {
             try cache.repeatPositions(upTo: context)
             prefillEnded = DispatchTime.now().uptimeNanoseconds
@@ -68,7 +73,7 @@ extension OuroRunner {
         let decodeCPUSeconds = processCPUSeconds() - decodeCPUStarted
         return GenerationTiming(promptTokens: prompt.count, decodedTokens: newTokens - 1,
                                 prefillSeconds: prefillSeconds,
-                                decodeSeconds: Double(ended - prefillEnded) / 1e9, decodeCPUSeconds: decodeCPUSeconds, generated: generated)
+                                decodeSeconds: Double(ended - prefillEnded) / 1e9, decodeCPUSeconds: decodeCPUSeconds, prefillCPUSeconds: prefillCPUSeconds, generated: generated)
     }
 }
 

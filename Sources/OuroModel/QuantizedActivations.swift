@@ -15,7 +15,7 @@ final class QuantizedActivations: @unchecked Sendable {
     func quantize(_ x: UnsafePointer<Float>, tokens: Int, cols: Int) -> ck_activations {
         let count = tokens * cols
         if count > capacity { grow(to: count) }
-        var a = ck_activations(qs: quants, d: scales, sums: sums, cols: Int32(cols), tokens: Int32(tokens))
+        var a = ck_activations(qs: quants, d: scales, sums: sums, cols: Int32(cols), tokens: Int32(tokens), serial: 0)
         ck_quantize_activations(x, &a)
         return a
     }

@@ -22,7 +22,8 @@ extension OuroCommand {
                 first, best of --repeats each) and reports the decode speed ratio, so a long context's \
                 decode cost can be stated against a short one's on a busy machine. Decode speed is \
                 also given per CPU second of the process (decode_tokens_per_cpu_s): with --threads 1 \
-                that is the decode's own compute, which a loaded machine's time-slicing does not stretch.
+                that is the decode's own compute, which a loaded machine's time-slicing does not stretch; \
+                prefill likewise (prefill_tokens_per_cpu_s, the best of --repeats).
                 """)
 
         @Argument(help: "A .gguf file or a checkpoint folder.")
@@ -130,10 +131,13 @@ extension OuroCommand {
                 return b.decodeSeconds + b.prefillSeconds < a.decodeSeconds + a.prefillSeconds ? b : a
             }
             var best: GenerationTiming?, bestAlso: GenerationTiming?
+            var prefillPerCPUSecond = 0.0
             for _ in 0..<repeats {
-                best = better(best, try reportingBadInput {
+                let run = try reportingBadInput {
                     try runner.timedGeneration(prompt: tokens(prompt), newTokens: generate, exit: exitMode, kv: kvOptions, fillContext: fillContext)
-                })
+                }
+                best = better(best, run)
+                prefillPerCPUSecond = max(prefillPerCPUSecond, run.prefillTokensPerCPUSecond)
                 if let alsoPrompt {
                     bestAlso = better(bestAlso, try reportingBadInput {
                         try runner.timedGeneration(prompt: tokens(alsoPrompt), newTokens: generate, exit: exitMode, kv: kvOptions)
@@ -172,6 +176,7 @@ extension OuroCommand {
                 also_prompt_tokens: alsoPrompt, also_decode_tokens_per_s: bestAlso?.decodeTokensPerSecond,
                 decode_ratio_to_also: bestAlso.map { timing.decodeTokensPerSecond / $0.decodeTokensPerSecond },
                 decode_tokens_per_cpu_s: timing.decodeTokensPerCPUSecond,
+                prefill_tokens_per_cpu_s: prefillPerCPUSecond,
                 also_decode_tokens_per_cpu_s: bestAlso?.decodeTokensPerCPUSecond,
                 decode_cpu_ratio_to_also: bestAlso.map { timing.decodeTokensPerCPUSecond / $0.decodeTokensPerCPUSecond },
                 speculation: speculation.map { s in
@@ -255,6 +260,8 @@ struct BenchReport: Encodable {
     /// Decoded tokens per CPU second of the process (with one thread: per second of the decode's own
     /// compute; a loaded machine's time-slicing stretches wall time, not this).
     let decode_tokens_per_cpu_s: Double
+    /// Prompt tokens per CPU second of the process during the prompt pass, best of the repeats.
+    let prefill_tokens_per_cpu_s: Double
     let also_decode_tokens_per_cpu_s: Double?
     /// decode_tokens_per_cpu_s / also_decode_tokens_per_cpu_s.
     let decode_cpu_ratio_to_also: Double?

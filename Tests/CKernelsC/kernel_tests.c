@@ -140,7 +140,7 @@ static void test_matmul(const type_info *t, int rows, int blocks, int tokens, in
     uint8_t *w = malloc(row_bytes * rows);
     fill_blocks(t, w, rows * blocks);
     ck_activations a = { malloc((size_t)tokens * cols), malloc(sizeof(float) * tokens * cols / CK_QK),
-                         malloc(sizeof(int32_t) * tokens * cols / CK_QK), cols, tokens };
+                         malloc(sizeof(int32_t) * tokens * cols / CK_QK), cols, tokens, 0 };
     fill_activations(&a);
     // Rows are written at a stride (ldy) larger than rows, as the model's slices do.
     const size_t ldy = (size_t)rows + 3;
@@ -202,9 +202,16 @@ static void test_matmul(const type_info *t, int rows, int blocks, int tokens, in
 }
 
 static void test_quantization(int best) {
-    const int cols = 256, tokens = 3, nb = cols / CK_QK;
+    const int cols = 256, tokens = 40, nb = cols / CK_QK;
     float *x = malloc(sizeof(float) * cols * tokens);
     for (int i = 0; i < cols * tokens; i++) x[i] = (rnd_unit() - 0.5f) * (float)(1 << (rnd() % 8));
+    // Tokens 3 and up, every third block: halves k / 2 scaled by 2^e with the block's largest 127 · 2^e,
+    // so d = 2^e and every odd k is an exact tie, for e from subnormal to huge scales.
+    for (int b = 3 * nb; b < tokens * nb; b += 3) {
+        const float scale = ldexpf(1.0f, (int)(rnd() % 240) - 140);
+        for (int j = 0; j < CK_QK; j++) x[b * CK_QK + j] = (float)((int)(rnd() % 509) - 254) * 0.5f * scale;
+        x[b * CK_QK + (int)(rnd() % CK_QK)] = (rnd() % 2 ? 127.0f : -127.0f) * scale;
+    }
     // Exact ties (k + 0.5 after scaling by 127 / max), zeros, an all-zero block, NaN and inf blocks.
     for (int j = 0; j < CK_QK; j++) x[j] = (float)(j - 16) + 0.5f;
     x[31] = 127.0f;
@@ -216,7 +223,7 @@ static void test_quantization(int best) {
     int8_t *q0 = malloc(cols * tokens), *q1 = malloc(cols * tokens);
     float *d0 = malloc(sizeof(float) * nb * tokens), *d1 = malloc(sizeof(float) * nb * tokens);
     int32_t *s0 = malloc(sizeof(int32_t) * nb * tokens), *s1 = malloc(sizeof(int32_t) * nb * tokens);
-    ck_activations plain = { q0, d0, s0, cols, tokens }, fast = { q1, d1, s1, cols, tokens };
+    ck_activations plain = { q0, d0, s0, cols, tokens, 0 }, fast = { q1, d1, s1, cols, tokens, 0 };
     ck_set_level(CK_LEVEL_SCALAR);
     ck_quantize_activations(x, &plain);
     for (int level = CK_LEVEL_SCALAR + 1; level <= best; level++) {
@@ -229,6 +236,66 @@ static void test_quantization(int best) {
               memcmp(s0, s1, sizeof(int32_t) * nb * tokens) == 0, what);
     }
     free(x); free(q0); free(q1); free(d0); free(d1); free(s0); free(s1);
+}
+
+// The prefill GEMM keeps each thread's per-256 activations and reuses them for products of the same
+// quantization (ck_activations.serial): products of one input in a row (as q/k/v, gate/up) over
+// every super-block type in turn, then a second input quantized into the same buffers, must each
+// give bit for bit what the product gives on a private copy of its activations filled by hand
+// (serial 0: nothing reused). The references are made first, so the products under test follow
+// each other and the second input's first product meets the first input's kept terms (same
+// buffers, same form): it fails if terms of another form or of a stale input were read.
+static void test_activation_reuse(int best) {
+#if !defined(__x86_64__)
+    (void)best;   // the aarch64 kernels keep nothing between products
+    return;
+#else
+    if (best < CK_LEVEL_AVX512VNNI_GEMM) return;
+    ck_set_level(best);
+    enum { ROWS = 21, BLOCKS = 2, TOKENS = 12, COLS = BLOCKS * 256, INPUTS = 2, PRODUCTS = 6 };
+    const int kq[PRODUCTS] = { CK_TYPE_Q4_K, CK_TYPE_Q5_K, CK_TYPE_IQ4_XS, CK_TYPE_Q3_K, CK_TYPE_Q6_K, CK_TYPE_Q4_K };
+    const size_t nq = (size_t)TOKENS * COLS, nb = nq / CK_QK, ny = (size_t)TOKENS * ROWS;
+    float *x[INPUTS], *reference[INPUTS][PRODUCTS], *y = malloc(sizeof(float) * ny);
+    uint8_t *w[PRODUCTS];
+    const type_info *t[PRODUCTS];
+    for (int k = 0; k < PRODUCTS; k++) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) if (types[i].type == kq[k]) t[k] = &types[i];
+        w[k] = malloc((size_t)ROWS * BLOCKS * t[k]->block_bytes);
+        fill_blocks(t[k], w[k], ROWS * BLOCKS);
+    }
+    ck_activations a = { malloc(nq), malloc(sizeof(float) * nb), malloc(sizeof(int32_t) * nb), COLS, TOKENS, 0 };
+    for (int in = 0; in < INPUTS; in++) {
+        x[in] = malloc(sizeof(float) * nq);
+        for (size_t i = 0; i < nq; i++) x[in][i] = (rnd_unit() - 0.5f) * (float)(1 << (rnd() % 6));
+        ck_activations copy = { malloc(nq), malloc(sizeof(float) * nb), malloc(sizeof(int32_t) * nb), COLS, TOKENS, 0 };
+        ck_quantize_activations(x[in], &copy);
+        copy.serial = 0;
+        for (int k = 0; k < PRODUCTS; k++) {
+            reference[in][k] = malloc(sizeof(float) * ny);
+            ck_matmul_rows(kq[k], w[k], (size_t)BLOCKS * t[k]->block_bytes, 0, ROWS, &copy, reference[in][k], ROWS);
+        }
+        free(copy.qs); free(copy.d); free(copy.sums);
+    }
+    int ok = 1;
+    uint64_t serial = 0;
+    for (int in = 0; in < INPUTS; in++) {
+        ck_quantize_activations(x[in], &a);
+        ok &= a.serial != 0 && a.serial != serial;
+        serial = a.serial;
+        for (int k = 0; k < PRODUCTS; k++)
+            for (int repeat = 0; repeat < 2; repeat++) {
+                ck_matmul_rows(kq[k], w[k], (size_t)BLOCKS * t[k]->block_bytes, 0, ROWS, &a, y, ROWS);
+                ok &= memcmp(y, reference[in][k], sizeof(float) * ny) == 0;
+            }
+    }
+    check(ok, "prefill GEMM: activations prepared once per quantization, reused bit for bit");
+    for (int in = 0; in < INPUTS; in++) {
+        free(x[in]);
+        for (int k = 0; k < PRODUCTS; k++) free(reference[in][k]);
+    }
+    for (int k = 0; k < PRODUCTS; k++) free(w[k]);
+    free(a.qs); free(a.d); free(a.sums); free(y);
+#endif
 }
 
 // K/V filing (kernels_kv_store.c): every level's f16 rounding against the plain C conversion,
@@ -314,6 +381,7 @@ int main(int argc, char **argv) {
     check(ck_level_named("nonsense") == -1 && ck_level_named("c") == CK_LEVEL_SCALAR, "level names");
 
     test_quantization(best);
+    test_activation_reuse(best);
     test_kv_store(best, kv_sampled);
     // Row counts around the i8mm row pairs and the call split; block counts around the block pairs
     // (small types) and several super-blocks; every token count 1..9 (groups of 4, pairs, tails).

@@ -73,10 +73,16 @@ typedef struct {
     int32_t *sums;
     int cols;
     int tokens;
+    /// Which ck_quantize_activations call filled the buffers (unique per call, never 0), or 0 when
+    /// the caller filled them itself. Kernels reuse what they derive from the activations (the
+    /// prefill GEMM's per-256 form) across calls with the same serial, so a caller that rewrites
+    /// the buffers by hand sets it to 0.
+    uint64_t serial;
 } ck_activations;
 
 /// Quantizes x [tokens, cols] into `a` (a->cols, a->tokens and the buffers set by the caller):
-/// d = max|x| / 127, q = round-half-away(x / d), as ggml's quantize_row_q8_0 with an f32 scale.
+/// d = max|x| / 127, q = round-half-away(x / d), as ggml's quantize_row_q8_0 with an f32 scale;
+/// sets a->serial to a new value.
 void ck_quantize_activations(const float *x, ck_activations *a);
 
 /// y[t * ldy + r] = dot(W[r], x[t]) for r in [0, rows), t in [0, a->tokens), W rows of `type`
