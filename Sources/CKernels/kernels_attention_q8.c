@@ -5,8 +5,9 @@
 #include "kernels_attention_q8.h"
 
 void ck_q8_scores_scalar(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb,
-                         float *scores) {
+                         int ahead, float *scores) {
     (void)values;
+    (void)ahead;
     for (int j = 0; j < n; j++) {
         const uint8_t *block = keys + (size_t)j * stride;
         float sum = 0;
@@ -20,7 +21,8 @@ void ck_q8_scores_scalar(const uint8_t *keys, const uint8_t *values, size_t stri
     }
 }
 
-void ck_q8_values_scalar(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out) {
+void ck_q8_values_scalar(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out) {
+    (void)ahead;
     float w[CK_ATTN_Q8_BLOCK];
     int16_t wq[CK_ATTN_Q8_BLOCK];
     for (int b = 0; b < nb; b++) {
@@ -90,9 +92,11 @@ int ck_attend_q8_0_int(const ck_kv_span *span, ck_attn_rows *s) {
                 const int visible = visible_in_block(s, r, p0, n);
                 if (visible == 0) continue;
                 float *row = scores + (r - r0) * CK_ATTN_Q8_BLOCK;
-                scores_fn(keys, values, span->stride, visible, qs + (r - r0) * dim, qd + (r - r0) * nb, nb, row);
+                // The tile's first row reads the block from memory; the others find it in cache.
+                const int ahead = r == r0;
+                scores_fn(keys, values, span->stride, visible, qs + (r - r0) * dim, qd + (r - r0) * nb, nb, ahead, row);
                 ck_attn_softmax_step(s, r, row, visible);
-                values_fn(values, span->stride, visible, row, nb, s->out + (size_t)r * s->ldo);
+                values_fn(values, span->stride, visible, row, nb, ahead, s->out + (size_t)r * s->ldo);
             }
         }
     }

@@ -19,25 +19,29 @@
 /// Largest head dim the integer path takes (its quantized query tile lives on the stack).
 #define CK_ATTN_Q8_MAX_DIM 256
 /// Prefetching: the caller prefetches the next span's first rows (ck_kv_prefetch) where a decode
-/// step jumps between heads, layers and 256-position chunks. Inside a span, the 256-bit kernels
+/// step jumps between heads, layers and chunks. Inside a span, the 256-bit kernels
 /// (kernels_attention_q8_body.h) prefetch each key row's value row (to L1) and the key row one
-/// block ahead (to L2); the AVX-512 head-dim-128 kernels walk K and V rows in address order and
-/// leave the stream to the hardware prefetcher, which measured faster from memory.
+/// block ahead (to L2); the AVX-512 head-dim-128 kernels, when asked (`ahead`: the first query row
+/// of a tile, whose pass is the one that reads the rows from memory), prefetch every line of the
+/// K and V runs CK_ATTN_Q8_AHEAD_BYTES ahead of the rows they read, a few lines per four rows.
+/// One core's demand loads alone keep too few lines in flight behind this much arithmetic per line
+/// (Docs/KV-CACHE.md "Prefetching far ahead").
+#define CK_ATTN_Q8_AHEAD_BYTES 12288
 
 /// scores[j] = sum_b qd[b] * d(k_j, b) * (q_b . k_jb) for n key rows at keys + j * stride
-/// (values: the same positions' value rows, only prefetched).
+/// (values: the same positions' value rows, only prefetched; ahead: prefetch far ahead, above).
 typedef void (*ck_q8_scores_fn)(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q,
-                                const float *qd, int nb, float *scores);
+                                const float *qd, int nb, int ahead, float *scores);
 /// out[0, nb * 32) += sum_j p[j] * V_j over n value rows (weights quantized as above).
-typedef void (*ck_q8_values_fn)(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
+typedef void (*ck_q8_values_fn)(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out);
 
-void ck_q8_scores_scalar(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
-void ck_q8_values_scalar(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
+void ck_q8_scores_scalar(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, int ahead, float *scores);
+void ck_q8_values_scalar(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out);
 #if defined(__x86_64__)
-void ck_q8_scores_avx2(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
-void ck_q8_values_avx2(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
-void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores);
-void ck_q8_values_vnni(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out);
+void ck_q8_scores_avx2(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, int ahead, float *scores);
+void ck_q8_values_avx2(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out);
+void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, int ahead, float *scores);
+void ck_q8_values_vnni(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out);
 #endif
 
 /// Largest quantized weight; 64 positions x 32767 x 127 stays far inside int32.

@@ -41,7 +41,9 @@ static inline __m128i four_dots(const uint8_t *row, const int8_t *q) {
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-CK_BODY_LINKAGE void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb, float *scores) {
+CK_BODY_LINKAGE void CK_SCORES_FN(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb,
+                                   int ahead, float *scores) {
+    (void)ahead;  // prefetch_rows below instead
     if (nb % 4 == 0) {
         // Four blocks at a time: their dots side by side times their four scales in one vector.
         for (int j = 0; j < n; j++) {
@@ -112,7 +114,8 @@ static inline __attribute__((unused)) float block_weights(const uint8_t *values,
     return top / CK_ATTN_Q8_WEIGHT_MAX;
 }
 
-CK_BODY_LINKAGE void CK_VALUES_FN(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out) {
+CK_BODY_LINKAGE void CK_VALUES_FN(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out) {
+    (void)ahead;
     static const int8_t zeros[CK_QK] = {0};
     float w[CK_ATTN_Q8_BLOCK];
     int16_t wq[CK_ATTN_Q8_BLOCK + 2];

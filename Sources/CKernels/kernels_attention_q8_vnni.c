@@ -1,18 +1,18 @@
 // Q8_0 integer attention on AVX-512 VNNI. The shared body (kernels_attention_q8_body.h, 256-bit,
 // one key row at a time) is compiled here as the fallback; the kernels below do fewer instructions
-// per cache byte, the same integers (a 4K decode step is bound by the attention's instruction cost,
-// Docs/BENCHMARKS.md "Where a 4K decode step goes"):
+// per cache byte, the same integers:
 // - scores, 16 positions per pass and one dim block at a time: the key's int8 bytes go in as u8
 //   with their sign bit flipped (k + 128) against the signed query, so one xor replaces abs + sign
 //   per block, and the query's sum times 128 is subtracted once per 16 positions; the 16 positions'
 //   lane sums are reduced together (one transpose-add tree instead of a horizontal sum each) and
-//   their 16 f16 scales come in with one gather and one vcvtph2ps;
+//   their 16 f16 scales come in by one word permute per row (four_row_scales);
 // - weighted V sums in 512 bits: a 32-dim block of two positions widened and paired in 2+2
 //   instructions; at head dim 128 the rows are walked once, in order, all four blocks per row
-//   pair (the weights of all blocks first, from one pass over the rows' scales).
-// From memory (a 4K decode step) the kernel is bound by how fast its rows stream in: walking every
-// row in address order, with no software prefetch inside a span, lets the hardware prefetcher
-// carry the stream (the caller prefetches the next span's first rows, ck_kv_prefetch).
+//   pair (the weights of all blocks first, from one pass over the rows' scales, gathered as the
+//   keys' are).
+// From memory (a 4K decode step) one core keeps too few cache lines in flight behind this much
+// arithmetic per line for the hardware prefetcher alone: the head-dim-128 kernels prefetch the K
+// and V runs CK_ATTN_Q8_AHEAD_BYTES ahead, a few lines per four rows (kernels_attention_q8.h).
 #if defined(__x86_64__)
 #define CK_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define CK_SCORES_FN scores_vnni_rows
@@ -27,6 +27,25 @@
 /// Positions scored together: one zmm of sums.
 #define CK_Q8_GROUP 16
 
+// The four block scales of rows r, r + stride, r + 2 stride, r + 3 stride as f32, lane 4i + b:
+// words 0, 17 of a row's first 64 bytes and 2, 19 of the next 64 (one word permute per row).
+static inline __m512 four_row_scales(const uint8_t *r, size_t stride) {
+    const __m512i scale_words = _mm512_set4_epi32((51 << 16) | 34, (17 << 16) | 0, (51 << 16) | 34, (17 << 16) | 0);
+    __m512i h = _mm512_setzero_si512();
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *row = r + (size_t)i * stride;
+        h = _mm512_or_si512(h, _mm512_maskz_permutex2var_epi16(0xfu << (4 * i), _mm512_loadu_si512(row), scale_words,
+                                                               _mm512_loadu_si512(row + 64)));
+    }
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+}
+
+// Every line of four rows at r, CK_ATTN_Q8_AHEAD_BYTES further on (kernels_attention_q8.h): the K
+// and V runs of one chunk-major decode step are each read as one stream (head after head), so a
+// prefetch past this span's end fetches the next head's rows; prefetches never fault.
+static inline void prefetch_ahead(const uint8_t *r, size_t stride) {
+    for (size_t o = 0; o < 4 * stride; o += 64) _mm_prefetch((const char *)r + CK_ATTN_Q8_AHEAD_BYTES + o, _MM_HINT_T0);
+}
 
 // The 8 lane sums of a0..a7 as [sum a0, ..., sum a7].
 static inline __m256i reduce8(const __m256i a[8]) {
@@ -38,7 +57,7 @@ static inline __m256i reduce8(const __m256i a[8]) {
 }
 
 void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride, int n, const int8_t *q, const float *qd, int nb,
-                       float *scores) {
+                       int ahead, float *scores) {
     const int whole = nb == 4 ? n - n % CK_Q8_GROUP : 0;
     if (whole > 0) {
         const __m256i flip = _mm256_set1_epi8((char)0x80);
@@ -59,26 +78,20 @@ void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride
         for (int j0 = 0; j0 < whole; j0 += CK_Q8_GROUP) {
             const uint8_t *group = keys + (size_t)j0 * stride;
             // Rows in order, four at a time: their 16 block dots reduced together, times the 16
-            // block scales, summed per row below. No software prefetches here: from memory the
-            // hardware prefetcher follows these rows and the in-order V pass (values_vnni_rows4),
-            // and the per-row prefetches (V rows to L1, keys a block ahead to L2) measured 10-20 %
-            // slower in the kernel harness (Docs/BENCHMARKS.md "Where a 4K decode step goes").
+            // block scales, summed per row below.
             __m512 terms[4];
             for (int g = 0; g < 4; g++) {
                 const uint8_t *row = group + (size_t)(4 * g) * stride;
+                if (ahead) prefetch_ahead(row, stride);
                 __m256i d[16];
-                uint16_t h[16];
                 for (int j = 0; j < 4; j++)
                     for (int b = 0; b < 4; b++) {
                         const uint8_t *block = row + (size_t)j * stride + b * CK_Q8_0_BYTES;
                         const __m256i k = _mm256_loadu_si256((const __m256i *)(block + 2));
                         d[4 * j + b] = _mm256_dpbusd_epi32(start[b], _mm256_xor_si256(k, flip), qb[b]);
-                        memcpy(&h[4 * j + b], block, 2);
                     }
                 const __m512i dots = _mm512_inserti64x4(_mm512_castsi256_si512(reduce8(d)), reduce8(d + 8), 1);
-                const __m512 dk = _mm512_cvtph_ps(_mm256_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4],
-                    (short)h[5], (short)h[6], (short)h[7], (short)h[8], (short)h[9], (short)h[10], (short)h[11], (short)h[12],
-                    (short)h[13], (short)h[14], (short)h[15]));
+                const __m512 dk = four_row_scales(row, stride);
                 terms[g] = _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(dk, qd4));
             }
             // Sum each row's four terms: a transpose-add over the four groups.
@@ -90,7 +103,7 @@ void ck_q8_scores_vnni(const uint8_t *keys, const uint8_t *values, size_t stride
         }
     }
     if (whole < n)
-        scores_vnni_rows(keys + (size_t)whole * stride, values + (size_t)whole * stride, stride, n - whole, q, qd, nb, scores + whole);
+        scores_vnni_rows(keys + (size_t)whole * stride, values + (size_t)whole * stride, stride, n - whole, q, qd, nb, ahead, scores + whole);
 }
 
 // Two positions' 32-dim blocks side by side per dim, as int16 pairs: lo holds dims 8L..8L+3 of
@@ -106,21 +119,18 @@ static inline void paired_rows(const int8_t *v, const int8_t *u, __m512i *lo, __
 // the rows' scales, then one pass over the rows summing all four blocks (the per-block kernel
 // below walks the rows once per block, which the hardware prefetcher follows less well from
 // memory). The same integers and the same f32 operations as the per-block kernel.
-static void values_vnni_rows4(const uint8_t *values, size_t stride, int n, const float *p, float *out) {
+static void values_vnni_rows4(const uint8_t *values, size_t stride, int n, const float *p, int ahead, float *out) {
     static const int8_t zeros[CK_QK] = {0};
     // wq[b][j]: block b's quantized weight of row j (zero past n: an odd tail pairs with a zero row).
     int16_t wq[4][CK_ATTN_Q8_BLOCK + 4];
     float w[CK_ATTN_Q8_BLOCK * 4];  // [row][block]
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    // Row j's four block scales sit at j * stride + b * 34: lanes 4r + b of one vector per four rows.
     __m512 top = _mm512_setzero_ps();
     int j = 0;
     for (; j + 4 <= n; j += 4) {
-        const uint8_t *r = values + (size_t)j * stride;
-        uint16_t h[16];
-        for (int i = 0; i < 4; i++)
-            for (int b = 0; b < 4; b++) memcpy(&h[4 * i + b], r + (size_t)i * stride + b * CK_Q8_0_BYTES, 2);
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+        // The first touch of these value rows: the pass that prefetches the V run ahead.
+        if (ahead) prefetch_ahead(values + (size_t)j * stride, stride);
+        const __m512 d = four_row_scales(values + (size_t)j * stride, stride);
         const __m512 pr = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
                                                 _mm512_castps128_ps512(_mm_loadu_ps(p + j)));
         const __m512 x = _mm512_mul_ps(pr, d);
@@ -188,9 +198,9 @@ static void values_vnni_rows4(const uint8_t *values, size_t stride, int n, const
     }
 }
 
-void ck_q8_values_vnni(const uint8_t *values, size_t stride, int n, const float *p, int nb, float *out) {
+void ck_q8_values_vnni(const uint8_t *values, size_t stride, int n, const float *p, int nb, int ahead, float *out) {
     if (nb == 4) {
-        values_vnni_rows4(values, stride, n, p, out);
+        values_vnni_rows4(values, stride, n, p, ahead, out);
         return;
     }
     static const int8_t zeros[CK_QK] = {0};
