@@ -23,6 +23,8 @@
 //   run:   /tmp/decode_threads_bench read 1; /tmp/decode_threads_bench read 2;
 //          /tmp/decode_threads_bench q4_0 2 --gated --tokens 8
 //   Compare variants within one run of the machine (it is shared): alternate them, take ratios.
+//   Prefetch variants of the kernels: build their objects with -DCK_GROUP_AHEAD_BYTES=N -DCK_GROUP_TO_L1=0|1
+//   (the four-row 4-bit kernels' group prefetch, dispatch.c) or -DCK_PREFETCH_BYTES=N (the one-row kernels').
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <linux/futex.h>
