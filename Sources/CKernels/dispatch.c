@@ -2,6 +2,9 @@
 // only these functions use AVX2/VNNI, behind __builtin_cpu_supports.
 #include <math.h>
 #include <stdatomic.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include "kernels_internal.h"
 #include "kernels_kquant.h"
 #include "kernels_newtypes.h"
@@ -23,6 +26,30 @@ static int detect_best(void) {
 #endif
     return CK_LEVEL_SCALAR;
 }
+
+#if defined(__x86_64__)
+// CK_GROUP_AHEAD_BYTES / CK_GROUP_TO_L1 at compile time force a policy (kernel harness experiments).
+ck_group_prefetch ck_decode_group_prefetch(void) {
+#if defined(CK_GROUP_AHEAD_BYTES) && defined(CK_GROUP_TO_L1)
+    return (ck_group_prefetch){ CK_GROUP_AHEAD_BYTES, CK_GROUP_TO_L1 };
+#else
+    static _Atomic int zen5 = -1;
+    int near = atomic_load(&zen5);
+    if (near < 0) {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        near = 0;
+        // Vendor "AuthenticAMD" (ebx, edx, ecx of leaf 0); family = base + extended when base is 0xf.
+        if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) && ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u &&
+            __get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+            const unsigned base = (eax >> 8) & 0xf, family = base == 0xf ? base + ((eax >> 20) & 0xff) : base;
+            near = family >= 0x1a;
+        }
+        atomic_store(&zen5, near);
+    }
+    return near ? (ck_group_prefetch){ 8192, 1 } : (ck_group_prefetch){ 16384, 0 };
+#endif
+}
+#endif
 
 static _Atomic int best_level = -1;
 static _Atomic int current_level = -1;

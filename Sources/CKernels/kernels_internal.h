@@ -11,7 +11,9 @@
 // Decode kernels prefetch this far ahead in a row's stream: weights come from a mapped file in
 // 4 KiB pages, where the hardware prefetcher stops at every page boundary. Measured on the 1.4B
 // file, one thread: 4 KiB ahead +7 % (Q4_0), 8 KiB +17 % (Q4_0) / +23 % (Q8_0), 16 KiB less again.
+#ifndef CK_PREFETCH_BYTES
 #define CK_PREFETCH_BYTES 8192
+#endif
 
 typedef void (*ck_rows_fn)(int type, const void *w, size_t row_bytes, int row0, int row1,
                            const ck_activations *a, float *y, size_t ldy);
@@ -35,6 +37,16 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
 /// The calling thread's 64-byte aligned scratch for packed GEMM tiles, at least `bytes` long (kept
 /// for the thread's life); NULL if it could not be grown.
 uint8_t *ck_gemm_pack_storage(size_t bytes);
+/// The group prefetch of the four-row 4-bit decode kernels (kernels_vnni512_nibbles.c,
+/// kernels_q4k_rows512.c, kernels_iq4xs_rows512.c): how far ahead, into which cache level. Zen 4's
+/// tuning (16 KiB into L2) except on AMD family 0x1A and later (Zen 5: 8 KiB into L1, 1.08-1.13x
+/// the Zen 4 policy there; Docs/KERNEL-NOTES.md, "Zen 5"). Other CPUs were not measured.
+typedef struct { size_t ahead_bytes; int to_l1; } ck_group_prefetch;
+ck_group_prefetch ck_decode_group_prefetch(void);
+/// Whole groups of `group_bytes` that cover at least `ahead_bytes`.
+static inline int ck_ahead_groups(size_t ahead_bytes, size_t group_bytes) {
+    return (int)((ahead_bytes + group_bytes - 1) / group_bytes);
+}
 /// One Q4_0 row times one token on 512-bit VNNI (kernels_vnni512_q4.c).
 float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb);
 #endif

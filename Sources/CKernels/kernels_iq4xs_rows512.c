@@ -20,8 +20,8 @@
 // unpacked per row pair). The four rows' block scales ls - 32 are made together per super-block
 // (two vpmultishiftqb pick each lane's 4 + 2 scale bits from the rows' 8-byte heads) and read back
 // per row from memory (an asm block, as the Q4_K kernel: written as intrinsics, clang forwards the
-// stored vector and spills). Prefetch: as the Q4_K kernel, the stretch CK_IQ4XS_AHEAD_BYTES or more
-// ahead (whole groups of four rows) into L2, at the pace this group is consumed.
+// stored vector and spills). Prefetch: as the Q4_K kernel, the stretch ck_decode_group_prefetch() or
+// more ahead (whole groups of four rows), at the pace this group is consumed.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -31,9 +31,6 @@
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi"))), apply_to = function)
 #include "kernels_kquant_rows512.h"
 
-#ifndef CK_IQ4XS_AHEAD_BYTES
-#define CK_IQ4XS_AHEAD_BYTES 16384
-#endif
 
 // One token's terms per super-block (IQ4XS_TERM_BYTES, 64-byte aligned): the 256 activations as
 // the four grid vectors take them, then the chains' starting values (-128 x each int32 lane's
@@ -164,8 +161,8 @@ static inline __attribute__((always_inline)) void iq4xs_rows(
 }
 
 static void iq4xs_rows4(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
-    const size_t group_bytes = 4 * row_bytes;
-    iq4xs_rows(row, row_bytes, 4, (int)((CK_IQ4XS_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, terms, nsb, y);
+    const ck_group_prefetch policy = ck_decode_group_prefetch();
+    iq4xs_rows(row, row_bytes, 4, ck_ahead_groups(policy.ahead_bytes, 4 * row_bytes), policy.to_l1, terms, nsb, y);
 }
 static void iq4xs_rows1(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
     iq4xs_rows(row, row_bytes, 1, 1, 1, terms, nsb, y);

@@ -22,11 +22,12 @@
 // GB/s (1.15-1.19x; the Q4_0 kernel 31.6-32.9), from DRAM in 2 MiB pages 1.14-1.27x
 // (Docs/KERNEL-NOTES.md, "Q4_K decode kernel").
 //
-// Prefetch: the four rows are one contiguous stretch; the stretch CK_Q4K_AHEAD_BYTES or more ahead
-// (whole groups) is prefetched at the pace this group is consumed, into L2 (as the Q6_K kernel).
+// Prefetch: the four rows are one contiguous stretch; the stretch ck_decode_group_prefetch() or more
+// ahead (whole groups) is prefetched at the pace this group is consumed, into L2 (as the Q6_K kernel).
 // From DRAM in 2 MiB pages, the next group into L1 (the replaced kernel's policy for groups of
 // at most 8 KiB: 2048 columns) ran 0.94x this on 2048 columns and 0.74x on 5632; 8 or 32 KiB
-// ahead into L2 were within the noise. Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
+// ahead into L2 were within the noise. That was Zen 4; on Zen 5, 8 KiB ahead into L1 reads 1.08-1.13x
+// the 16 KiB into L2, gated unit included (Docs/KERNEL-NOTES.md, "Zen 5"): picked there. Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
 // 2048-column rows where the replaced one read ~23, with either prefetch policy and with the
 // scales kept in registers instead (the Q4_0 kernel reads ~14 there too); not understood yet.
 #if defined(__x86_64__)
@@ -38,9 +39,6 @@
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi"))), apply_to = function)
 #include "kernels_kquant_rows512.h"
 
-#ifndef CK_Q4K_AHEAD_BYTES
-#define CK_Q4K_AHEAD_BYTES 16384
-#endif
 
 // One token's terms per super-block (CK_Q4K_TERM_BYTES, 64-byte aligned): the 256 activations
 // as the four quant vectors take them, then xd in lane order (16 floats), then xd_b * xsum_b of
@@ -173,8 +171,8 @@ static inline __attribute__((always_inline)) void q4k_rows(
 }
 
 static void q4k_rows4(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
-    const size_t group_bytes = 4 * row_bytes;
-    q4k_rows(row, row_bytes, 4, (int)((CK_Q4K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, terms, nsb, y);
+    const ck_group_prefetch policy = ck_decode_group_prefetch();
+    q4k_rows(row, row_bytes, 4, ck_ahead_groups(policy.ahead_bytes, 4 * row_bytes), policy.to_l1, terms, nsb, y);
 }
 static void q4k_rows1(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
     q4k_rows(row, row_bytes, 1, 1, 1, terms, nsb, y);

@@ -20,13 +20,15 @@
 // Prefetch: four rows are four short streams (1-3 KiB each on the 1.4B shapes), which the hardware
 // prefetcher follows badly; a per-row CK_PREFETCH_BYTES-ahead prefetch as in the one-row kernels
 // lands inside the same group's later rows. So each step prefetches the stretch of memory whole
-// groups CK_NIBBLE_AHEAD_BYTES (16 KiB) on, at the rate this group is consumed, into L2 (measured,
+// groups ck_decode_group_prefetch() on, at the rate this group is consumed, into L2 (measured,
 // DRAM, one thread, busy machine, 4 rows vs the one-row Q4_0 kernel: per-row prefetch 0.55-0.6x
 // its speed, the group prefetch 1.05-1.15x). The distance and level are the Q4_K kernel's: the
 // next group into L1 (the first policy) lost 10-15 % when a thread alternates between two
 // matrices (the MLP's gated unit: 64 rows of gate, then of up), where 8-32 KiB into L2 lose ~0;
 // Scripts/decode_threads_bench.c, 1.4B shapes in 2 MiB pages, Q4_0 --gated: one thread 21.3-22.1
-// -> 25.4-25.7 GB/s, two 37.9-40.1 -> 42.2-43.3; 16 KiB into L1 15-16 GB/s.
+// -> 25.4-25.7 GB/s, two 37.9-40.1 -> 42.2-43.3; 16 KiB into L1 15-16 GB/s. That was Zen 4. On Zen 5
+// (L1d 48 KiB, L2 1 MiB) 8 KiB ahead into L1 reads 1.10-1.13x the 16 KiB into L2, gated unit included
+// (Docs/KERNEL-NOTES.md, "Zen 5"): ck_decode_group_prefetch picks it there.
 // Blocks past a multiple of four go through the plain per-block sum.
 //
 // Speed, one thread, one 2048 x 2048 product in L3 (in-process, alternating, best of 15): Q4_0
@@ -54,19 +56,12 @@ int ck_has_vbmi(void) {
 
 #include "kernels_nibbles_common.h"
 
-#ifndef CK_NIBBLE_AHEAD_BYTES
-#define CK_NIBBLE_AHEAD_BYTES 16384
-#endif
-#ifndef CK_NIBBLE_TO_L1
-#define CK_NIBBLE_TO_L1 0
-#endif
-
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void nibble_rows(
     const uint8_t *row, size_t row_bytes, int R, int lookup, const int8_t *x, const float *xd,
     const int32_t *xs, int nb, float *y) {
-    const size_t group_bytes = (size_t)R * row_bytes;
-    const int ahead_groups = (int)((CK_NIBBLE_AHEAD_BYTES + group_bytes - 1) / group_bytes);
+    const ck_group_prefetch policy = ck_decode_group_prefetch();
+    const int ahead_groups = ck_ahead_groups(policy.ahead_bytes, (size_t)R * row_bytes);
     // Output byte 16k + j of a step: quant byte j of block k, at 18k + 2 + j of the 72 bytes.
     int8_t gather_bytes[64];
     for (int i = 0; i < 64; i++) gather_bytes[i] = (int8_t)(18 * (i / 16) + 2 + i % 16);
@@ -93,11 +88,8 @@ static inline __attribute__((always_inline)) void nibble_rows(
         // The R rows are one contiguous stretch, consumed R blocks at a time: prefetch the stretch
         // `ahead_groups` groups on at the same pace (R * 72 bytes a step).
         const char *ahead = (const char *)row + (size_t)(ahead_groups * R) * row_bytes + (size_t)b * (R * CK_Q4_0_BYTES);
-#if CK_NIBBLE_TO_L1
-        for (int l = 0; l < (R * 4 * CK_Q4_0_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-#else
-        for (int l = 0; l < (R * 4 * CK_Q4_0_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
-#endif
+        if (policy.to_l1) for (int l = 0; l < (R * 4 * CK_Q4_0_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+        else for (int l = 0; l < (R * 4 * CK_Q4_0_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
         const __m512i seed = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(sums, _mm_cvtsi32_si128(seed_shift)));
         // The 16 f16 scales of the four rows' four blocks (a short group repeats row 0) in one
         // vector: lane 4k + j is row k's block j, times the activation scale of block j.
