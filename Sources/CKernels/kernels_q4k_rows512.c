@@ -23,10 +23,10 @@
 // (Docs/KERNEL-NOTES.md, "Q4_K decode kernel").
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch CK_Q4K_AHEAD_BYTES or more ahead
-// (whole groups) is prefetched at the pace this group is consumed, into L2 (as the Q6_K kernel).
-// From DRAM in 2 MiB pages, the next group into L1 (the replaced kernel's policy for groups of
-// at most 8 KiB: 2048 columns) ran 0.94x this on 2048 columns and 0.74x on 5632; 8 or 32 KiB
-// ahead into L2 were within the noise. Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
+// (whole groups: four rows of 2048 columns are 4.5 KiB, of 5632 12.4 KiB) is prefetched into L1 at
+// the pace this group is consumed (as the Q6_K kernel). On Zen 5 (EPYC family 0x1A, L1d 48 KiB;
+// 2026-11-30) that read 36-38 GB/s of weights from DRAM where 16 KiB ahead into L2 read 34 (the
+// choice on Zen 4, where the next group into L1 ran 0.94x it on 2048 columns and 0.74x on 5632). Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
 // 2048-column rows where the replaced one read ~23, with either prefetch policy and with the
 // scales kept in registers instead (the Q4_0 kernel reads ~14 there too); not understood yet.
 #if defined(__x86_64__)
@@ -39,7 +39,7 @@
 #include "kernels_kquant_rows512.h"
 
 #ifndef CK_Q4K_AHEAD_BYTES
-#define CK_Q4K_AHEAD_BYTES 16384
+#define CK_Q4K_AHEAD_BYTES 8192
 #endif
 
 // One token's terms per super-block (CK_Q4K_TERM_BYTES, 64-byte aligned): the 256 activations
@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) void q4k_rows(
 
 static void q4k_rows4(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
     const size_t group_bytes = 4 * row_bytes;
-    q4k_rows(row, row_bytes, 4, (int)((CK_Q4K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, terms, nsb, y);
+    q4k_rows(row, row_bytes, 4, (int)((CK_Q4K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 1, terms, nsb, y);
 }
 static void q4k_rows1(const uint8_t *row, size_t row_bytes, const uint8_t *terms, int nsb, float *y) {
     q4k_rows(row, row_bytes, 1, 1, 1, terms, nsb, y);

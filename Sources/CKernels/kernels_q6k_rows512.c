@@ -20,10 +20,10 @@
 // 1.01-1.11x (Docs/KERNEL-NOTES.md, "Q6_K decode kernel").
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch CK_Q6K_AHEAD_BYTES or more ahead
-// (whole groups) is prefetched into L2 at the pace this group is consumed. The replaced kernel
-// prefetched the next group only, into L1 when it was at most 8 KiB (2048 columns: 6.7 KiB); with
-// the faster arithmetic that ran 0.75x the old kernel from DRAM on 2048 columns, two groups ahead
-// into L1 0.55-0.6x, into L2 1.0-1.1x (5632 x 2048 rows, 2 MiB pages).
+// (whole groups: four rows of 2048 columns are 6.7 KiB, of 5632 18 KiB) is prefetched into L1 at the
+// pace this group is consumed. On Zen 5 (EPYC family 0x1A, L1d 48 KiB; 2026-11-30) that read 35-38
+// GB/s of weights from DRAM where ~16 KiB ahead into L2, the choice on Zen 4 (where L1 ran 0.55-0.6x),
+// read 28-30 (Docs/KERNEL-NOTES.md, "Q6_K decode kernel").
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@
 #include "kernels_kquant_rows512.h"
 
 #ifndef CK_Q6K_AHEAD_BYTES
-#define CK_Q6K_AHEAD_BYTES 16384
+#define CK_Q6K_AHEAD_BYTES 8192
 #endif
 
 // R rows (1..4, a constant after inlining) from `row` on, one token.
@@ -99,7 +99,7 @@ static inline __attribute__((always_inline)) void q6k_rows(
 
 static void q6k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *seeds, int nsb, float *y) {
     const size_t group_bytes = 4 * row_bytes;
-    q6k_rows(row, row_bytes, 4, (int)((CK_Q6K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, x, xdg, seeds, nsb, y);
+    q6k_rows(row, row_bytes, 4, (int)((CK_Q6K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 1, x, xdg, seeds, nsb, y);
 }
 static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *seeds, int nsb, float *y) {
     q6k_rows(row, row_bytes, 1, 1, 1, x, xdg, seeds, nsb, y);
