@@ -26,7 +26,9 @@
 // (whole groups: four rows of 2048 columns are 4.5 KiB, of 5632 12.4 KiB) is prefetched into L1 at
 // the pace this group is consumed (as the Q6_K kernel). On Zen 5 (EPYC family 0x1A, L1d 48 KiB;
 // 2026-11-30) that read 36-38 GB/s of weights from DRAM where 16 KiB ahead into L2 read 34 (the
-// choice on Zen 4, where the next group into L1 ran 0.94x it on 2048 columns and 0.74x on 5632). Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
+// choice on Zen 4, where the next group into L1 ran 0.94x it on 2048 columns and 0.74x on 5632;
+// Docs/KERNEL-NOTES.md, "Q6_K and Q4_K decode kernels on Zen 5").
+// Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
 // 2048-column rows where the replaced one read ~23, with either prefetch policy and with the
 // scales kept in registers instead (the Q4_0 kernel reads ~14 there too); not understood yet.
 #if defined(__x86_64__)

@@ -23,7 +23,7 @@
 // (whole groups: four rows of 2048 columns are 6.7 KiB, of 5632 18 KiB) is prefetched into L1 at the
 // pace this group is consumed. On Zen 5 (EPYC family 0x1A, L1d 48 KiB; 2026-11-30) that read 35-38
 // GB/s of weights from DRAM where ~16 KiB ahead into L2, the choice on Zen 4 (where L1 ran 0.55-0.6x),
-// read 28-30 (Docs/KERNEL-NOTES.md, "Q6_K decode kernel").
+// read 28-30 (Docs/KERNEL-NOTES.md, "Q6_K and Q4_K decode kernels on Zen 5").
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
