@@ -3,7 +3,7 @@
 // run as decode runs them (one job per q/k/v group, o, gate/up group, down: 384 jobs per token),
 // each job's rows split in contiguous halves over the threads (as pool.c does), a barrier per job.
 // What runs on the rows: a plain read (`read`: xor of 64-byte loads, software prefetch D bytes
-// ahead) or the real decode kernels (`q4_0`, `q4_k`, `iq4_nl`, `iq4_xs`, `q8_0`: ck_matmul_rows in 64-row
+// ahead) or the real decode kernels (`q4_0`, `q4_k`, `iq4_nl`, `iq4_xs`, `q8_0`, `q6_k`: ck_matmul_rows in 64-row
 // chunks).
 // Variants: --barrier spin (default) | futex | none (no barrier at all: each thread streams its
 // halves of every job back to back, the upper bound); --split half (default) | interleave (64-row
@@ -239,12 +239,13 @@ static void *huge_alloc(size_t bytes) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k|iq4_nl|iq4_xs|q8_0 THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
+        fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k|iq4_nl|iq4_xs|q8_0|q6_k THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
                         "       [--prefetch BYTES (read mode)] [--prefetch-next BYTES] [--pool] [--gated] [--gated-rows N] [--pair-prefetch BYTES] [--tokens N]\n");
         return 2;
     }
     B.mode = strcmp(argv[1], "read") == 0 ? 0 : strcmp(argv[1], "q4_0") == 0 ? CK_TYPE_Q4_0 : strcmp(argv[1], "q4_k") == 0 ? CK_TYPE_Q4_K : strcmp(argv[1], "iq4_nl") == 0 ? CK_TYPE_IQ4_NL
-           : strcmp(argv[1], "iq4_xs") == 0 ? CK_TYPE_IQ4_XS : strcmp(argv[1], "q8_0") == 0 ? CK_TYPE_Q8_0 : -1;
+           : strcmp(argv[1], "iq4_xs") == 0 ? CK_TYPE_IQ4_XS : strcmp(argv[1], "q8_0") == 0 ? CK_TYPE_Q8_0
+           : strcmp(argv[1], "q6_k") == 0 ? CK_TYPE_Q6_K : -1;
     B.threads = atoi(argv[2]);
     B.prefetch = 8192;
     B.gated_rows = CHUNK_ROWS;
@@ -266,9 +267,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     // Q4_0 / IQ4_NL: 18 bytes per 32; Q4_K: 144 per 256 - all 0.5625 bytes per weight; IQ4_XS: 136 per 256;
-    // Q8_0: 34 per 32.
-    const int k_type = B.mode == CK_TYPE_Q4_K || B.mode == CK_TYPE_IQ4_XS;
-    const size_t sb_bytes = B.mode == CK_TYPE_IQ4_XS ? 136 : 144, block32_bytes = B.mode == CK_TYPE_Q8_0 ? 34 : 18;
+    // Q6_K: 210 per 256; Q8_0: 34 per 32.
+    const int k_type = B.mode == CK_TYPE_Q4_K || B.mode == CK_TYPE_IQ4_XS || B.mode == CK_TYPE_Q6_K;
+    const size_t sb_bytes = B.mode == CK_TYPE_IQ4_XS ? 136 : B.mode == CK_TYPE_Q6_K ? 210 : 144, block32_bytes = B.mode == CK_TYPE_Q8_0 ? 34 : 18;
     const size_t row2048 = k_type ? HIDDEN / 256 * sb_bytes : HIDDEN / 32 * block32_bytes, row5632 = k_type ? FFN / 256 * sb_bytes : FFN / 32 * block32_bytes;
     const size_t layer_bytes = 4 * (size_t)HIDDEN * row2048 + 2 * (size_t)FFN * row2048 + (size_t)HIDDEN * row5632;
     const size_t total = layer_bytes * LAYERS;
@@ -276,12 +277,13 @@ int main(int argc, char **argv) {
     float *y = malloc(sizeof(float) * (3 * HIDDEN + 2 * FFN + HIDDEN));
     if (!w || !y) { fprintf(stderr, "decode_threads_bench: out of memory\n"); return 1; }
     // Random bytes with small finite f16 scales (every 2 bytes of a Q4_0 block's head; Q4_K's d, dmin;
-    // IQ4_XS's d, its second f16 slot being scale bits).
+    // IQ4_XS's d, its second f16 slot being scale bits; Q6_K's d at its end).
     uint64_t s = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < total; i += 8) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; memcpy(w + i, &s, 8); }
     const size_t block = k_type ? sb_bytes : block32_bytes;
     for (size_t i = 0; i + block <= total; i += block) {
         const uint16_t h = 0x2000;   // f16 ~0.0078
+        if (B.mode == CK_TYPE_Q6_K) { memcpy(w + i + 208, &h, 2); continue; }
         memcpy(w + i, &h, 2);
         if (k_type) memcpy(w + i + 2, &h, 2);
     }

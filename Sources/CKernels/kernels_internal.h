@@ -37,10 +37,11 @@ int ck_gemm_vnni512(int type, const void *w, size_t row_bytes, int row0, int row
 /// The calling thread's 64-byte aligned scratch for packed GEMM tiles, at least `bytes` long (kept
 /// for the thread's life); NULL if it could not be grown.
 uint8_t *ck_gemm_pack_storage(size_t bytes);
-/// The group prefetch of the four-row 4-bit decode kernels (kernels_vnni512_nibbles.c,
-/// kernels_q4k_rows512.c, kernels_iq4xs_rows512.c): how far ahead, into which cache level. Zen 4's
-/// tuning (16 KiB into L2) except on AMD family 0x1A and later (Zen 5: 8 KiB into L1, 1.08-1.13x
-/// the Zen 4 policy there; Docs/KERNEL-NOTES.md, "Zen 5"). Other CPUs were not measured.
+/// The group prefetch of the four-row decode kernels (kernels_vnni512_nibbles.c,
+/// kernels_q4k_rows512.c, kernels_iq4xs_rows512.c, kernels_q6k_rows512.c): how far ahead, into
+/// which cache level. Zen 4's tuning (16 KiB into L2) except on AMD family 0x1A and later (Zen 5:
+/// 8 KiB into L1, 1.08-1.13x the Zen 4 policy there, Q6_K 1.2x; Docs/KERNEL-NOTES.md, "Zen 5").
+/// Other CPUs were not measured.
 typedef struct { size_t ahead_bytes; int to_l1; } ck_group_prefetch;
 ck_group_prefetch ck_decode_group_prefetch(void);
 /// Whole groups of `group_bytes` that cover at least `ahead_bytes`.

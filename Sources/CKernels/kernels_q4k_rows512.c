@@ -23,11 +23,12 @@
 // (Docs/KERNEL-NOTES.md, "Q4_K decode kernel").
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch ck_decode_group_prefetch() or more
-// ahead (whole groups) is prefetched at the pace this group is consumed, into L2 (as the Q6_K kernel).
-// From DRAM in 2 MiB pages, the next group into L1 (the replaced kernel's policy for groups of
-// at most 8 KiB: 2048 columns) ran 0.94x this on 2048 columns and 0.74x on 5632; 8 or 32 KiB
-// ahead into L2 were within the noise. That was Zen 4; on Zen 5, 8 KiB ahead into L1 reads 1.08-1.13x
-// the 16 KiB into L2, gated unit included (Docs/KERNEL-NOTES.md, "Zen 5"): picked there. Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
+// ahead (whole groups) is prefetched at the pace this group is consumed (as the Q6_K kernel). On
+// Zen 4, from DRAM in 2 MiB pages, 16 KiB ahead into L2 was the pick: the next group into L1 (the
+// replaced kernel's policy for groups of at most 8 KiB: 2048 columns) ran 0.94x it on 2048 columns
+// and 0.74x on 5632; 8 or 32 KiB ahead into L2 were within the noise. On Zen 5, 8 KiB ahead into L1
+// reads 1.08-1.13x the 16 KiB into L2, gated unit included (Docs/KERNEL-NOTES.md, "Zen 5"): picked
+// there. Known problem: in 4 KiB pages (`--weights mapped`) this kernel reads ~15 GB/s on
 // 2048-column rows where the replaced one read ~23, with either prefetch policy and with the
 // scales kept in registers instead (the Q4_0 kernel reads ~14 there too); not understood yet.
 #if defined(__x86_64__)

@@ -19,11 +19,12 @@
 // vector ops per row and super-block, accumulators in registers; in L3 1.07-1.10x, from DRAM
 // 1.01-1.11x (Docs/KERNEL-NOTES.md, "Q6_K decode kernel").
 //
-// Prefetch: the four rows are one contiguous stretch; the stretch CK_Q6K_AHEAD_BYTES or more ahead
-// (whole groups) is prefetched into L2 at the pace this group is consumed. The replaced kernel
-// prefetched the next group only, into L1 when it was at most 8 KiB (2048 columns: 6.7 KiB); with
-// the faster arithmetic that ran 0.75x the old kernel from DRAM on 2048 columns, two groups ahead
-// into L1 0.55-0.6x, into L2 1.0-1.1x (5632 x 2048 rows, 2 MiB pages).
+// Prefetch: the four rows are one contiguous stretch; the stretch ck_decode_group_prefetch() or more
+// ahead (whole groups: four rows of 2048 columns are 6.7 KiB, of 5632 18 KiB) is prefetched at the
+// pace this group is consumed: 16 KiB into L2 on Zen 4 (where the next groups into L1 ran
+// 0.55-0.6x), 8 KiB into L1 on Zen 5 (EPYC family 0x1A, L1d 48 KiB), which read 35-38 GB/s of
+// weights from DRAM there where the Zen 4 policy read 28-30 (Docs/KERNEL-NOTES.md, "Q6_K and Q4_K
+// decode kernels on Zen 5").
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -32,10 +33,6 @@
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi"))), apply_to = function)
 #include "kernels_kquant_rows512.h"
-
-#ifndef CK_Q6K_AHEAD_BYTES
-#define CK_Q6K_AHEAD_BYTES 16384
-#endif
 
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void q6k_rows(
@@ -98,8 +95,8 @@ static inline __attribute__((always_inline)) void q6k_rows(
 }
 
 static void q6k_rows4(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *seeds, int nsb, float *y) {
-    const size_t group_bytes = 4 * row_bytes;
-    q6k_rows(row, row_bytes, 4, (int)((CK_Q6K_AHEAD_BYTES + group_bytes - 1) / group_bytes), 0, x, xdg, seeds, nsb, y);
+    const ck_group_prefetch policy = ck_decode_group_prefetch();
+    q6k_rows(row, row_bytes, 4, ck_ahead_groups(policy.ahead_bytes, 4 * row_bytes), policy.to_l1, x, xdg, seeds, nsb, y);
 }
 static void q6k_rows1(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xdg, const int32_t *seeds, int nsb, float *y) {
     q6k_rows(row, row_bytes, 1, 1, 1, x, xdg, seeds, nsb, y);
