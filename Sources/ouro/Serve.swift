@@ -87,7 +87,7 @@ extension OuroCommand {
 
         @Flag(inversion: .prefixedNo, help: ArgumentHelp(
             "With --parallel above 1, keep a copy of the Q4_0/Q8_0 matrices packed for the batched steps' kernels (off by default).",
-            discussion: "Costs as much memory again as those matrices (Ouro-1.4B: ~0.7 GiB q4_0, ~1.4 GiB q8_0), made at start; one request at a time still reads the file's weights. Nothing on CPUs without those kernels (AVX-512 VNNI), nothing for Q4_K matrices (their batched kernel reads the file's weights). Off by default: 4 streams of the 1.4B q4_0 cost ~10 % less CPU per token with it; on q8_0 the packed kernel is the slower one (Docs/BENCHMARKS.md)."))
+            discussion: "Costs as much memory again as those matrices (Ouro-1.4B: ~0.7 GiB q4_0, ~1.4 GiB q8_0), made at start; one request at a time still reads the file's weights. Nothing on CPUs without those kernels (AVX-512 VNNI), nothing for Q4_K matrices (their batched kernel reads the file's weights). Off by default: 4 streams of the 1.4B q4_0 cost ~10 % less CPU per token with it on a Zen 4 and nothing less on a Zen 5; on q8_0 the packed kernel is the slower one (Docs/BENCHMARKS.md)."))
         var packWeights = false
 
         func validate() throws {
