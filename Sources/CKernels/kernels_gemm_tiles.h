@@ -1,5 +1,6 @@
-// The 512-bit GEMM tiles' shared pieces (kernels_vnni512_gemm.c, kernels_kquant_gemm.c): include
-// after the file's AVX-512 target pragma. Both pack 16 weight rows per tile (lane = row).
+// The 512-bit GEMM tiles' shared pieces (kernels_vnni512_gemm.c, kernels_kquant_gemm.c; the lean
+// Q4_K kernel takes ck_transpose4): include after the file's AVX-512 target pragma. Both GEMMs pack
+// 16 weight rows per tile (lane = row).
 #ifndef OURO_CKERNELS_GEMM_TILES_H
 #define OURO_CKERNELS_GEMM_TILES_H
 #include <immintrin.h>
@@ -89,7 +90,7 @@ static inline __attribute__((always_inline)) void ck_tile_fetch_step(ck_tile_fet
 
 // In-lane 4x4 dword transpose: q[g] lane L = dword g of lanes L of p[0..3], i.e. dword g of rows
 // 4L, 4L + 1, 4L + 2, 4L + 3 in row order.
-static inline void ck_transpose4(const __m512i p[4], __m512i q[4]) {
+static inline __attribute__((always_inline)) void ck_transpose4(const __m512i p[4], __m512i q[4]) {
     const __m512i t0 = _mm512_unpacklo_epi32(p[0], p[1]), t1 = _mm512_unpackhi_epi32(p[0], p[1]);
     const __m512i t2 = _mm512_unpacklo_epi32(p[2], p[3]), t3 = _mm512_unpackhi_epi32(p[2], p[3]);
     q[0] = _mm512_unpacklo_epi64(t0, t2);

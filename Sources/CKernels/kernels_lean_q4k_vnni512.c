@@ -27,19 +27,9 @@
 
 #pragma clang attribute push (__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx512dq,gfni"))), apply_to = function)
 
+#include "kernels_gemm_tiles.h"
 #include "kernels_kquant_rows512.h"
 #include "kernels_lean_vnni512_body.h"
-
-// Per 128-bit lane, the 4 x 4 dword transpose of v[0..3]: dword i of lane P of out[k] is dword k of
-// lane P of v[i].
-static inline __attribute__((always_inline)) void transpose4(const __m512i v[4], __m512i out[4]) {
-    const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
-    out[0] = _mm512_unpacklo_epi64(t0, t2);
-    out[1] = _mm512_unpackhi_epi64(t0, t2);
-    out[2] = _mm512_unpacklo_epi64(t1, t3);
-    out[3] = _mm512_unpackhi_epi64(t1, t3);
-}
 
 // The vpermb / vpermps indexes that put a unit's factors in lanes (lane l = 4P + i: super-block i,
 // sub-blocks 2P and 2P + 1): sc / m from ck_q4k_scales4's vector (super-block i's sc_j at byte
@@ -90,8 +80,8 @@ static inline __attribute__((always_inline)) void q4k_unit_weights(const uint8_t
     }
     const __m512i heads = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(head[1], head[0])), _mm256_set_m128i(head[3], head[2]), 1);
     __m512i t[8];
-    transpose4(half[0], t);
-    transpose4(half[1], t + 4);
+    ck_transpose4(half[0], t);
+    ck_transpose4(half[1], t + 4);
     const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8((char)0xf0);
     for (int k = 0; k < 8; k++) {
         w[k] = _mm512_and_si512(t[k], low);
