@@ -72,15 +72,10 @@ int ck_attend_q8_0_int(const ck_kv_span *span, ck_attn_rows *s) {
             float *dr = qd + (r - r0) * nb;
             const float *x = s->q + (size_t)r * s->ldq;
             int32_t sums[CK_ATTN_Q8_MAX_DIM / CK_QK];
-#if defined(__x86_64__)
-            // Bit for bit the plain loop below (a libm roundf per element, which cost ~9 % of a 4K decode step).
-            if (ck_level() >= CK_LEVEL_AVX2) {
-                ck_activations a = {.qs = qr, .d = dr, .sums = sums, .cols = dim, .tokens = 1};
-                if (ck_level() >= CK_LEVEL_AVX512VNNI) ck_quantize_activations_avx512(x, &a);
-                else ck_quantize_activations_avx2(x, &a);
-            } else
-#endif
-            for (int b = 0; b < nb; b++) ck_quantize_block_plain(x + b * CK_QK, qr + b * CK_QK, &dr[b], &sums[b]);
+            // The weights' activation quantization: bit for bit the plain per-block definition at
+            // every level (a plain loop, a libm roundf per element, cost ~9 % of a 4K decode step).
+            ck_activations a = {.qs = qr, .d = dr, .sums = sums, .cols = dim, .tokens = 1};
+            ck_quantize_activations(x, &a);
             for (int b = 0; b < nb; b++) dr[b] *= s->scale;
         }
         for (int b = 0; b < span->count && span->first + b < tile_limit; b += CK_ATTN_Q8_BLOCK) {
