@@ -26,6 +26,7 @@ uint64_t ck_current_job(void);
 void ck_rows_scalar(int type, const void *w, size_t row_bytes, int row0, int row1,
                     const ck_activations *a, float *y, size_t ldy);
 #if defined(__x86_64__)
+#include <immintrin.h>
 void ck_rows_avx2(int type, const void *w, size_t row_bytes, int row0, int row1,
                   const ck_activations *a, float *y, size_t ldy);
 void ck_rows_vnni(int type, const void *w, size_t row_bytes, int row0, int row1,
@@ -47,6 +48,15 @@ ck_group_prefetch ck_decode_group_prefetch(void);
 /// Whole groups of `group_bytes` that cover at least `ahead_bytes`.
 static inline int ck_ahead_groups(size_t ahead_bytes, size_t group_bytes) {
     return (int)((ahead_bytes + group_bytes - 1) / group_bytes);
+}
+/// The prefetch that paces a group of rows: step s of the group being read prefetches the
+/// `stretch` bytes at ahead + s * stretch (what the rows read later take per step), into L1 or
+/// L2; every 64-byte line once.
+static inline __attribute__((always_inline)) void ck_prefetch_stretch(const uint8_t *ahead, int s, size_t stretch, int to_l1) {
+    const char *pf = (const char *)ahead + (size_t)s * stretch;
+    const size_t lines = (stretch + 63) / 64;
+    if (to_l1) for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+    else for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
 }
 /// One Q4_0 row times one token on 512-bit VNNI (kernels_vnni512_q4.c).
 float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb);

@@ -30,16 +30,6 @@ static inline uint8_t *ck_rows512_token_terms(size_t bytes) {
     return buffer;
 }
 
-// The prefetch that paces a group of rows: super-block s of the group being read prefetches the
-// `stretch` bytes at ahead + s * stretch (the rows read later, one super-block's bytes of each
-// row), into L1 or L2; every 64-byte line once.
-static inline __attribute__((always_inline)) void ck_prefetch_stretch(const uint8_t *ahead, int s, size_t stretch, int to_l1) {
-    const char *pf = (const char *)ahead + (size_t)s * stretch;
-    const size_t lines = (stretch + 63) / 64;
-    if (to_l1) for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-    else for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
-}
-
 // ck_q4k_scales_xmm on four rows' 12 scale bytes at once, one row per 128-bit lane: row k's sc_j
 // at byte 16k + j, m_j at 16k + 8 + j.
 static inline __m512i ck_q4k_scales4(__m512i v) {

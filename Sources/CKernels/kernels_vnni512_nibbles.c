@@ -20,7 +20,7 @@
 // Prefetch: four rows are four short streams (1-3 KiB each on the 1.4B shapes), which the hardware
 // prefetcher follows badly; a per-row CK_PREFETCH_BYTES-ahead prefetch as in the one-row kernels
 // lands inside the same group's later rows. So each step prefetches the stretch of memory whole
-// groups ck_decode_group_prefetch() on, at the rate this group is consumed, into L2 (measured,
+// groups ck_decode_group_prefetch() on, at the rate this group is consumed (measured,
 // DRAM, one thread, busy machine, 4 rows vs the one-row Q4_0 kernel: per-row prefetch 0.55-0.6x
 // its speed, the group prefetch 1.05-1.15x). The distance and level are the Q4_K kernel's: the
 // next group into L1 (the first policy) lost 10-15 % when a thread alternates between two
@@ -87,9 +87,7 @@ static inline __attribute__((always_inline)) void nibble_rows(
         const __m512i sums = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(xs + b))));
         // The R rows are one contiguous stretch, consumed R blocks at a time: prefetch the stretch
         // `ahead_groups` groups on at the same pace (R * 72 bytes a step).
-        const char *ahead = (const char *)row + (size_t)(ahead_groups * R) * row_bytes + (size_t)b * (R * CK_Q4_0_BYTES);
-        if (policy.to_l1) for (int l = 0; l < (R * 4 * CK_Q4_0_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-        else for (int l = 0; l < (R * 4 * CK_Q4_0_BYTES + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+        ck_prefetch_stretch(row + (size_t)(ahead_groups * R) * row_bytes, b / 4, (size_t)R * 4 * CK_Q4_0_BYTES, policy.to_l1);
         const __m512i seed = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(sums, _mm_cvtsi32_si128(seed_shift)));
         // The 16 f16 scales of the four rows' four blocks (a short group repeats row 0) in one
         // vector: lane 4k + j is row k's block j, times the activation scale of block j.
