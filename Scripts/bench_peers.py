@@ -14,6 +14,7 @@ llama-gguf and llama-bench need numpy and gguf-py (PyPI: gguf); report needs onl
 """
 import json
 import os
+import statistics
 import sys
 
 # Ouro's --type -> the llama-quantize type it is compared with. Ouro's q4_k is uniform Q4_K; the
@@ -150,6 +151,16 @@ def best(rows, key):
     return max(rows, key=lambda r: r[key]) if rows else None
 
 
+def round_ratios(ours, peer, loop):
+    """Decode ours / llama.cpp round by round: the two ran back to back, so each ratio saw one machine
+    state (two-core bandwidth here drifts over minutes, and best-of per side can pair different states)."""
+    peer_by_round = {r["round"]: r["decode_tokens_per_s"] / loop for r in peer}
+    ratios = sorted(r["decode_tokens_per_s"] / peer_by_round[r["round"]] for r in ours if r["round"] in peer_by_round)
+    if len(ratios) < 2:
+        return ""
+    return f"{ratios[0]:.2f} / {statistics.median(ratios):.2f} / {ratios[-1]:.2f}"
+
+
 def report(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     by = lambda label: [r for r in rows if r["label"] == label]
@@ -161,7 +172,7 @@ def report(path):
           f"{machine['load_before']}, after {after[0]['load'] if after else '?'}. OuroKit {str(machine['ouro_commit'])}, "
           f"llama.cpp from llama-cpp-python {machine['llama_cpp_python']} (build {commits[0] if commits else '?'}). "
           f"Prompt {machine['prompt']} tokens, {machine['generate']} generated, best of {machine['rounds']} "
-          f"round(s); llama.cpp tok/s divided by {loop} (Ouro runs the blocks {loop} times per token). Speed ratios above 1 and time ratios below 1 favour OuroKit.")
+          f"round(s) per side (the round-by-round column instead pairs each round's two back-to-back runs); llama.cpp tok/s divided by {loop} (Ouro runs the blocks {loop} times per token). Speed ratios above 1 and time ratios below 1 favour OuroKit.")
     if machine.get("slow_types"):
         print(f"\n{', '.join(machine['slow_types'])}: {machine['slow_generate']} generated tokens on both sides "
               f"(a slow code path of ours today).")
@@ -171,8 +182,9 @@ def report(path):
     ours = lambda t, n: [r for r in bench if r["side"] == "ouro" and r["type"] == t and r["threads"] == n]
     peer = lambda t, n: [r for r in bench if r["side"] == "llama.cpp" and r["type"] == t and r["threads"] == n]
     print(f"| ours | llama.cpp | threads | prefill tok/s | llama.cpp /{loop} | **prefill ours / llama.cpp** | decode tok/s | "
-          f"llama.cpp /{loop} | **decode ours / llama.cpp** | our decode / limit | llama.cpp decode / limit | our path |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"llama.cpp /{loop} | **decode ours / llama.cpp** | decode ratio by round, min / median / max | "
+          f"our decode / limit | llama.cpp decode / limit | our path |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in machine["threads"]:
         for t in machine["types"]:
             o, p = ours(t, n), peer(PAIRS[t], n)
@@ -186,10 +198,11 @@ def report(path):
                 # The peer's share of the same read bandwidth: one pass of its matrices per token.
                 plimit = od["read_bandwidth_gb_per_s"] * 1e9 / pd["matrix_bytes_per_pass"]
                 cells += [f"{ppre:.2f}", f"**{op['prefill_tokens_per_s'] / ppre:.2f}**",
-                          f"{od['decode_tokens_per_s']:.2f}", f"{pdec:.2f}", f"**{od['decode_tokens_per_s'] / pdec:.2f}**"]
+                          f"{od['decode_tokens_per_s']:.2f}", f"{pdec:.2f}", f"**{od['decode_tokens_per_s'] / pdec:.2f}**",
+                          round_ratios(o, p, loop)]
                 tail = f"{pd['decode_tokens_per_s'] / plimit:.2f}"
             else:
-                cells += ["", "", f"{od['decode_tokens_per_s']:.2f}", "", ""]
+                cells += ["", "", f"{od['decode_tokens_per_s']:.2f}", "", "", ""]
                 tail = ""
             cells += [f"{od['decode_fraction_of_limit']:.2f}", tail,
                       "integer" if op["prefill_path"] == "integer" else "f32 tiles"]
