@@ -18,10 +18,11 @@
 // The 29-op kernel (four separate vpdpbusd per row, a 9-op unpack-and-add, the int8 scales by
 // vpshufb + vpmovsxbd, d from a converted vector) was bound by its instructions at about the DRAM
 // rate: on Zen 5 with the next groups into L1, the Ouro-1.4B decode pattern
-// (Scripts/decode_threads_bench.c q6_k 1) read 31-33 GB/s of weights per CPU second where this one
-// reads 35-39 (the plain read 40.8; Docs/KERNEL-NOTES.md, "Q6_K decode kernel on Zen 5: 25 vector
-// ops"). On Zen 4 with its L2 policy this arrangement read 0.90-0.97x the 29-op kernel from DRAM
-// (KERNEL-NOTES, "before Zen 5"; not rerun: that CPU is gone).
+// (Scripts/decode_threads_bench.c q6_k 1) read 30-33 GB/s of weights per CPU second where this one
+// reads 35-38 (a plain read 40.5-41.7), the one-thread model decodes 1.08-1.15x faster
+// (Docs/KERNEL-NOTES.md, "Q6_K decode kernel on Zen 5: 25 vector ops"). On Zen 4 with its L2
+// policy this arrangement read 0.90-0.97x the 29-op kernel from DRAM (KERNEL-NOTES, "before Zen
+// 5"; not rerun: that CPU is gone).
 //
 // Prefetch: the four rows are one contiguous stretch; the stretch ck_decode_group_prefetch() or more
 // ahead (whole groups: four rows of 2048 columns are 6.7 KiB, of 5632 18 KiB) is prefetched at the
