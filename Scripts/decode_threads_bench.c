@@ -11,9 +11,11 @@
 // first BYTES of its share of the next job); --pool (the real ck_parallel_for instead of this
 // file's threads); --gated (the gate/up job's task i is rows [64i, 64i + 64) of gate and then of
 // up, as the model's gated unit; --gated-rows N instead of 64; --pair-prefetch BYTES: the other
-// matrix's first rows of the task into L2 first). Prints GB/s of weights per token (best and
-// median of the timed tokens), GB per CPU second of the timing thread (best token: on a shared
-// machine the one-thread figure that descheduling does not stretch) and process CPU seconds / wall seconds.
+// matrix's first rows of the task into L2 first); --chunk-rows N (rows per task of the other jobs,
+// 64 as the pool's decode chunks; 0: whole matrices, as the model calls them at one thread).
+// Prints GB/s of weights per token (best and median of the timed tokens), GB per CPU second of the
+// timing thread (best token: on a shared machine the one-thread figure that descheduling does not
+// stretch) and process CPU seconds / wall seconds.
 //
 //   build (a folder of its own: gemm_bench.c's object would add a second main):
 //          mkdir -p /tmp/ck-dtb && for f in Sources/CKernels/*.c; do clang -O2 -ISources/CKernels/include \
@@ -44,7 +46,6 @@
 #define STEPS 4
 #define HIDDEN 2048
 #define FFN 5632
-#define CHUNK_ROWS 64
 #define MAX_THREADS 2
 
 typedef struct { const uint8_t *w; size_t row_bytes; int rows, cols; float *y; } product;
@@ -55,6 +56,7 @@ static struct {
     int threads, barrier, split;
     size_t prefetch, prefetch_next;
     int gated_rows;
+    int chunk_rows;            // rows per task of the ungated jobs (--chunk-rows; 0: whole matrices)
     size_t pair_prefetch;
     job jobs[LAYERS * 4];
     ck_activations a2048, a5632;
@@ -121,7 +123,7 @@ static uint64_t run_chunk(const job *j, int c) {
     }
     int k = 0;
     for (;;) {
-        const int n = (j->p[k].rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+        const int n = (j->p[k].rows + B.chunk_rows - 1) / B.chunk_rows;
         if (c < n) break;
         c -= n;
         k++;
@@ -130,7 +132,7 @@ static uint64_t run_chunk(const job *j, int c) {
 }
 
 static uint64_t run_rows(const product *p, int c) {
-    const int r0 = c * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < p->rows ? r0 + CHUNK_ROWS : p->rows;
+    const int r0 = c * B.chunk_rows, r1 = r0 + B.chunk_rows < p->rows ? r0 + B.chunk_rows : p->rows;
     return run_range(p, r0, r1);
 }
 
@@ -154,9 +156,9 @@ static void prefetch_share(const job *j, int self, int threads) {
     if (!B.prefetch_next) return;
     const int c0 = j->chunks * self / threads;
     int c = c0, k = 0;
-    while (!j->paired && k < j->count && c >= (j->p[k].rows + CHUNK_ROWS - 1) / CHUNK_ROWS) c -= (j->p[k].rows + CHUNK_ROWS - 1) / CHUNK_ROWS, k++;
+    while (!j->paired && k < j->count && c >= (j->p[k].rows + B.chunk_rows - 1) / B.chunk_rows) c -= (j->p[k].rows + B.chunk_rows - 1) / B.chunk_rows, k++;
     if (k >= j->count) return;
-    const uint8_t *p = j->p[k].w + (size_t)c * CHUNK_ROWS * j->p[k].row_bytes;
+    const uint8_t *p = j->p[k].w + (size_t)c * B.chunk_rows * j->p[k].row_bytes;
     for (size_t o = 0; o < B.prefetch_next; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
@@ -240,7 +242,7 @@ static void *huge_alloc(size_t bytes) {
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: decode_threads_bench read|q4_0|q4_k|iq4_nl|iq4_xs|q8_0|q6_k THREADS [--barrier spin|futex|none] [--split half|interleave]\n"
-                        "       [--prefetch BYTES (read mode)] [--prefetch-next BYTES] [--pool] [--gated] [--gated-rows N] [--pair-prefetch BYTES] [--tokens N]\n");
+                        "       [--prefetch BYTES (read mode)] [--prefetch-next BYTES] [--pool] [--gated] [--gated-rows N] [--pair-prefetch BYTES] [--chunk-rows N] [--tokens N]\n");
         return 2;
     }
     B.mode = strcmp(argv[1], "read") == 0 ? 0 : strcmp(argv[1], "q4_0") == 0 ? CK_TYPE_Q4_0 : strcmp(argv[1], "q4_k") == 0 ? CK_TYPE_Q4_K : strcmp(argv[1], "iq4_nl") == 0 ? CK_TYPE_IQ4_NL
@@ -248,7 +250,8 @@ int main(int argc, char **argv) {
            : strcmp(argv[1], "q6_k") == 0 ? CK_TYPE_Q6_K : -1;
     B.threads = atoi(argv[2]);
     B.prefetch = 8192;
-    B.gated_rows = CHUNK_ROWS;
+    B.gated_rows = 64;
+    B.chunk_rows = 64;
     int tokens = 6, use_pool = 0, gated = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--barrier") && i + 1 < argc) { i++; B.barrier = !strcmp(argv[i], "spin") ? BARRIER_SPIN : !strcmp(argv[i], "futex") ? BARRIER_FUTEX : !strcmp(argv[i], "none") ? BARRIER_NONE : -1; }
@@ -260,9 +263,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--gated")) gated = 1;
         else if (!strcmp(argv[i], "--pair-prefetch") && i + 1 < argc) B.pair_prefetch = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--gated-rows") && i + 1 < argc) B.gated_rows = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--chunk-rows") && i + 1 < argc) B.chunk_rows = atoi(argv[++i]);
         else { fprintf(stderr, "decode_threads_bench: unknown or incomplete option %s\n", argv[i]); return 2; }
     }
-    if (B.mode < 0 || B.gated_rows < 4 || B.gated_rows % 4 || B.threads < 1 || B.threads > MAX_THREADS || B.barrier < 0 || B.split < 0 || tokens < 1) {
+    if (B.chunk_rows == 0) B.chunk_rows = FFN;   // whole matrices: one thread's model calls
+    if (B.mode < 0 || B.chunk_rows < 1 || B.gated_rows < 4 || B.gated_rows % 4 || B.threads < 1 || B.threads > MAX_THREADS || B.barrier < 0 || B.split < 0 || tokens < 1) {
         fprintf(stderr, "decode_threads_bench: bad arguments (THREADS is 1 or 2)\n");
         return 2;
     }
@@ -305,7 +310,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < LAYERS * 4; i++) {
         B.jobs[i].chunks = 0;
-        for (int k = 0; k < B.jobs[i].count; k++) B.jobs[i].chunks += (B.jobs[i].p[k].rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+        for (int k = 0; k < B.jobs[i].count; k++) B.jobs[i].chunks += (B.jobs[i].p[k].rows + B.chunk_rows - 1) / B.chunk_rows;
         if (gated && i % 4 == 2) {
             B.jobs[i].paired = 1;
             B.jobs[i].chunks = (FFN + B.gated_rows - 1) / B.gated_rows;
@@ -343,9 +348,9 @@ int main(int argc, char **argv) {
     qsort(times + warm, tokens, sizeof(double), cmp_double);
     qsort(cpu_times + warm, tokens, sizeof(double), cmp_double);
     const double gb = (double)total * STEPS / 1e9;
-    printf("%-5s threads %d %-6s %-10s%s rows %d pair %zu prefetch %5zu next %5zu %s: GB/token %.3f  best %.1f GB/s  median %.1f GB/s  per main-thread CPU s: best %.1f GB/s  cpu/wall %.2f  (%d tokens) %llx\n",
+    printf("%-5s threads %d %-6s %-10s%s chunk %d rows %d pair %zu prefetch %5zu next %5zu %s: GB/token %.3f  best %.1f GB/s  median %.1f GB/s  per main-thread CPU s: best %.1f GB/s  cpu/wall %.2f  (%d tokens) %llx\n",
            argv[1], B.threads, use_pool ? "pool" : B.barrier == BARRIER_SPIN ? "spin" : B.barrier == BARRIER_FUTEX ? "futex" : "none",
-           B.split == SPLIT_HALF ? "half" : "interleave", gated ? " gated" : "", B.gated_rows, B.pair_prefetch, B.prefetch, B.prefetch_next, use_pool ? "(ck_parallel_for)" : "",
+           B.split == SPLIT_HALF ? "half" : "interleave", gated ? " gated" : "", B.chunk_rows, B.gated_rows, B.pair_prefetch, B.prefetch, B.prefetch_next, use_pool ? "(ck_parallel_for)" : "",
            gb, gb / times[warm], gb / times[warm + tokens / 2], gb / cpu_times[warm], cpu / (wall + times[0]), tokens, (unsigned long long)(atomic_load(&B.sink) & 0xf));
     return 0;
 }

@@ -364,6 +364,64 @@ static void test_kv_store(int best, int sampled) {
     free(x); free(plain); free(fast); free(one); free(all);
 }
 
+#if defined(__x86_64__)
+// The 512-bit Q6_K decode kernel's rows bit for bit: per row, lane L (0..15) of a float accumulator
+// takes group g = 4 (L % 4) + L / 4 of every super-block, fmaf((float)(integer dot * scale), xd_g * d,
+// lane), and the 16 lanes are summed as _mm512_reduce_add_ps sums them (halves, quarters, then pairs).
+// The kernel's own lanes are in another order and put back in this one before the sum; this pins its
+// results to the previous kernel's (which summed this order directly), every row path (four-row
+// groups and single rows: 13 rows), 1-3 super-blocks, 1-3 tokens.
+static void test_q6k_decode_order(int best) {
+    if (best < CK_LEVEL_AVX512VNNI || !ck_has_vbmi()) return;
+    const type_info t = { CK_TYPE_Q6_K, "q6_k", 256, CK_Q6_K_BYTES };
+    const int rows = 13;
+    for (int blocks = 1; blocks <= 3; blocks++)
+        for (int tokens = 1; tokens <= 3; tokens++) {
+            const int cols = 256 * blocks, nb = cols / CK_QK;
+            const size_t row_bytes = (size_t)blocks * CK_Q6_K_BYTES;
+            uint8_t *w = malloc(row_bytes * rows);
+            fill_blocks(&t, w, rows * blocks);
+            ck_activations a = { malloc((size_t)tokens * cols), malloc(sizeof(float) * tokens * nb),
+                                 malloc(sizeof(int32_t) * tokens * nb), cols, tokens, 0 };
+            fill_activations(&a);
+            float *want = malloc(sizeof(float) * rows * tokens), *got = malloc(sizeof(float) * rows * tokens);
+            for (int k = 0; k < tokens; k++)
+                for (int r = 0; r < rows; r++) {
+                    float lanes[16] = { 0 };
+                    for (int s = 0; s < blocks; s++) {
+                        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)s * CK_Q6_K_BYTES;
+                        const float d = ck_half_at(b + 208);
+                        for (int L = 0; L < 16; L++) {
+                            const int g = 4 * (L % 4) + L / 4;
+                            int32_t dot = 0;
+                            for (int e = 16 * g; e < 16 * g + 16; e++) {
+                                const int half = e / 128, l = e % 32, quarter = (e % 128) / 32;
+                                const uint8_t ql = b[64 * half + l + (quarter % 2) * 32], qh = b[128 + 32 * half + l];
+                                const int q = ((quarter < 2 ? ql & 15 : ql >> 4) | ((qh >> (2 * quarter)) & 3) << 4) - 32;
+                                dot += q * a.qs[(size_t)k * cols + 256 * s + e];
+                            }
+                            const float xd = a.d[(size_t)k * nb + 8 * s + g / 2];
+                            lanes[L] = fmaf((float)(dot * (int8_t)b[192 + g]), xd * d, lanes[L]);
+                        }
+                    }
+                    float h[8], q[4];
+                    for (int i = 0; i < 8; i++) h[i] = lanes[i] + lanes[i + 8];
+                    for (int i = 0; i < 4; i++) q[i] = h[i] + h[i + 4];
+                    want[(size_t)k * rows + r] = (q[0] + q[2]) + (q[1] + q[3]);
+                }
+            for (int level = CK_LEVEL_AVX512VNNI; level <= best; level++) {
+                ck_set_level(level);
+                for (int i = 0; i < rows * tokens; i++) got[i] = NAN;
+                ck_matmul_rows(CK_TYPE_Q6_K, w, row_bytes, 0, rows, &a, got, rows);
+                char what[120];
+                snprintf(what, sizeof what, "q6_k decode bit for bit, level %s, %d super-blocks x %d tokens", ck_level_name(level), blocks, tokens);
+                check(memcmp(want, got, sizeof(float) * rows * tokens) == 0, what);
+            }
+            free(w); free(a.qs); free(a.d); free(a.sums); free(want); free(got);
+        }
+}
+#endif
+
 int main(int argc, char **argv) {
     const char *expect_best = NULL, *expect_start = NULL;
     int kv_sampled = 0;
@@ -381,6 +439,9 @@ int main(int argc, char **argv) {
     check(ck_level_named("nonsense") == -1 && ck_level_named("c") == CK_LEVEL_SCALAR, "level names");
 
     test_quantization(best);
+#if defined(__x86_64__)
+    test_q6k_decode_order(best);
+#endif
     test_activation_reuse(best);
     test_kv_store(best, kv_sampled);
     // Row counts around the i8mm row pairs and the call split; block counts around the block pairs
