@@ -142,6 +142,7 @@ void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int ro
                                const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
     const int lookup = type == CK_TYPE_IQ4_NL;
+    const int four_rows = lookup || ck_q4_0_decode_rows() == 4;
     ck_prefetch_first_rows(w, row_bytes, row0, row1);   // (cheap; below the shared machine's noise when added)
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;
@@ -149,7 +150,7 @@ void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int ro
         const int32_t *xs = a->sums + (size_t)t * nb;
         float *yt = y + (size_t)t * ldy;
         int r = row0;
-        for (; r + 4 <= row1; r += 4)
+        for (; four_rows && r + 4 <= row1; r += 4)
             (lookup ? iq4_rows4 : q4_rows4)((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, xd, xs, nb, yt + r);
         for (; r < row1; r++)
             (lookup ? iq4_rows1 : q4_rows1)((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, xd, xs, nb, yt + r);
