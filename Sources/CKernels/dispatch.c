@@ -60,15 +60,19 @@ static _Atomic int q4_0_rows_forced = 0;
 
 void ck_set_q4_0_decode_rows(int rows) { atomic_store(&q4_0_rows_forced, rows == 1 || rows == 4 ? rows : 0); }
 
-// CK_Q4_0_DECODE_ROWS at compile time forces it too (harness experiments).
-int ck_q4_0_decode_rows(void) {
-    const int forced = atomic_load(&q4_0_rows_forced);
-    if (forced) return forced;
-#if defined(CK_Q4_0_DECODE_ROWS)
-    return CK_Q4_0_DECODE_ROWS;
+// CK_Q4_0_DECODE_ROWS / CK_Q4_0_ROW_AHEAD_BYTES at compile time force them (harness experiments).
+ck_q4_0_decode_plan ck_q4_0_decode(void) {
+#if defined(CK_Q4_0_ROW_AHEAD_BYTES)
+    const ck_q4_0_decode_plan one_row = { 1, { CK_Q4_0_ROW_AHEAD_BYTES, 1 } };
 #else
-    return zen5_or_later() ? 1 : 4;
+    const ck_q4_0_decode_plan one_row = { 1, { 12288, 1 } };
 #endif
+    int rows = atomic_load(&q4_0_rows_forced);
+#if defined(CK_Q4_0_DECODE_ROWS)
+    if (!rows) rows = CK_Q4_0_DECODE_ROWS;
+#endif
+    if (!rows) rows = zen5_or_later() ? 1 : 4;
+    return rows == 1 ? one_row : (ck_q4_0_decode_plan){ 4, ck_decode_group_prefetch() };
 }
 #endif
 
