@@ -30,11 +30,11 @@
 // (L1d 48 KiB, L2 1 MiB) 8 KiB ahead into L1 reads 1.10-1.13x the 16 KiB into L2, gated unit included
 // (Docs/KERNEL-NOTES.md, "Zen 5"): ck_decode_group_prefetch picks it there.
 // Blocks past a multiple of four go through the plain per-block sum.
-// Rows per pass (ck_q4_0_decode_rows): on Zen 5 Q4_0 runs the single-row pass on every row. It
-// reads ~44-50 GB/s in cache where the four-row pass reads 70-95, but a core reads ~40 from DRAM,
-// and from DRAM in decode's pattern the single row (one demand stream, 8 KiB ahead into L1, as
-// the Q8_0 kernel; 12 KiB ahead: 1.02-1.05x 8 KiB) reads 1.1-1.2x the four rows (Docs/KERNEL-NOTES.md, "Zen 5: one row per
-// pass"). The single-row pass gives each row the same sums in the same order: bit for bit equal.
+// Rows per pass (ck_q4_0_decode): on Zen 5 Q4_0 runs the single-row pass on every row, 12 KiB
+// ahead into L1. It computes ~44-50 GB/s in cache where the four-row pass computes 70-95, but a
+// core reads ~40 from DRAM, and there the single row (one demand stream instead of four) reads
+// 1.1-1.2x the four rows in decode's pattern (Docs/KERNEL-NOTES.md, "Zen 5: one row per pass").
+// It gives each row the same sums in the same order: y bit for bit the four-row pass's.
 //
 // Speed, one thread, one 2048 x 2048 product in L3 (in-process, alternating, best of 15): Q4_0
 // 59 GMAC/s (the one-row ck_q4_dot_vnni512: 37), IQ4_NL 47 (the lookups are the difference).
