@@ -26,7 +26,9 @@
 //          /tmp/decode_threads_bench q4_0 2 --gated --tokens 8
 //   Compare variants within one run of the machine (it is shared): alternate them, take ratios.
 //   Prefetch variants of the kernels: build their objects with -DCK_GROUP_AHEAD_BYTES=N -DCK_GROUP_TO_L1=0|1
-//   (the four-row 4-bit kernels' group prefetch, dispatch.c) or -DCK_PREFETCH_BYTES=N (the one-row kernels').
+//   (the four-row 4-bit kernels' group prefetch, dispatch.c) or -DCK_PREFETCH_BYTES=N (the one-row kernels'),
+//   the Q4_0 decode pass with -DCK_Q4_0_DECODE_ROWS=1|4 and -DCK_Q4_0_ROW_AHEAD_BYTES=N (its single-row
+//   distance into L1, dispatch.c).
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <linux/futex.h>

@@ -28,11 +28,9 @@ static int detect_best(void) {
 }
 
 #if defined(__x86_64__)
-// CK_GROUP_AHEAD_BYTES / CK_GROUP_TO_L1 at compile time force a policy (kernel harness experiments).
-ck_group_prefetch ck_decode_group_prefetch(void) {
-#if defined(CK_GROUP_AHEAD_BYTES) && defined(CK_GROUP_TO_L1)
-    return (ck_group_prefetch){ CK_GROUP_AHEAD_BYTES, CK_GROUP_TO_L1 };
-#else
+// AMD family 0x1A (Zen 5) or later: where the decode prefetch and row grouping were measured to
+// differ from Zen 4's (Docs/KERNEL-NOTES.md, "Zen 5").
+static int zen5_or_later(void) {
     static _Atomic int zen5 = -1;
     int near = atomic_load(&zen5);
     if (near < 0) {
@@ -46,8 +44,35 @@ ck_group_prefetch ck_decode_group_prefetch(void) {
         }
         atomic_store(&zen5, near);
     }
-    return near ? (ck_group_prefetch){ 8192, 1 } : (ck_group_prefetch){ 16384, 0 };
+    return near;
+}
+
+// CK_GROUP_AHEAD_BYTES / CK_GROUP_TO_L1 at compile time force a policy (kernel harness experiments).
+ck_group_prefetch ck_decode_group_prefetch(void) {
+#if defined(CK_GROUP_AHEAD_BYTES) && defined(CK_GROUP_TO_L1)
+    return (ck_group_prefetch){ CK_GROUP_AHEAD_BYTES, CK_GROUP_TO_L1 };
+#else
+    return zen5_or_later() ? (ck_group_prefetch){ 8192, 1 } : (ck_group_prefetch){ 16384, 0 };
 #endif
+}
+
+static _Atomic int q4_0_rows_forced = 0;
+
+void ck_set_q4_0_decode_rows(int rows) { atomic_store(&q4_0_rows_forced, rows == 1 || rows == 4 ? rows : 0); }
+
+// CK_Q4_0_DECODE_ROWS / CK_Q4_0_ROW_AHEAD_BYTES at compile time force them (harness experiments).
+ck_q4_0_decode_plan ck_q4_0_decode(void) {
+#if defined(CK_Q4_0_ROW_AHEAD_BYTES)
+    const ck_q4_0_decode_plan one_row = { 1, { CK_Q4_0_ROW_AHEAD_BYTES, 1 } };
+#else
+    const ck_q4_0_decode_plan one_row = { 1, { 12288, 1 } };
+#endif
+    int rows = atomic_load(&q4_0_rows_forced);
+#if defined(CK_Q4_0_DECODE_ROWS)
+    if (!rows) rows = CK_Q4_0_DECODE_ROWS;
+#endif
+    if (!rows) rows = zen5_or_later() ? 1 : 4;
+    return rows == 1 ? one_row : (ck_q4_0_decode_plan){ 4, ck_decode_group_prefetch() };
 }
 #endif
 

@@ -45,6 +45,16 @@ uint8_t *ck_gemm_pack_storage(size_t bytes);
 /// Other CPUs were not measured.
 typedef struct { size_t ahead_bytes; int to_l1; } ck_group_prefetch;
 ck_group_prefetch ck_decode_group_prefetch(void);
+/// How the Q4_0 decode kernel (kernels_vnni512_nibbles.c) passes over the rows: four rows per
+/// activation load (the least work per byte) with ck_decode_group_prefetch(), except on AMD family
+/// 0x1A and later, where one row per pass, 12 KiB ahead into L1, reads DRAM 1.1-1.2x faster in
+/// decode's pattern: one demand stream instead of four, and Zen 5 computes it faster than a core
+/// reads (Docs/KERNEL-NOTES.md, "Zen 5: one row per pass"). IQ4_NL keeps four rows everywhere (its
+/// single-row pass is bound by its lookups).
+typedef struct { int rows; ck_group_prefetch prefetch; } ck_q4_0_decode_plan;
+ck_q4_0_decode_plan ck_q4_0_decode(void);
+/// Tests: force 1 or 4 rows per pass whatever the CPU; 0 gives the choice back to the CPU check.
+void ck_set_q4_0_decode_rows(int rows);
 /// Whole groups of `group_bytes` that cover at least `ahead_bytes`.
 static inline int ck_ahead_groups(size_t ahead_bytes, size_t group_bytes) {
     return (int)((ahead_bytes + group_bytes - 1) / group_bytes);

@@ -30,6 +30,11 @@
 // (L1d 48 KiB, L2 1 MiB) 8 KiB ahead into L1 reads 1.10-1.13x the 16 KiB into L2, gated unit included
 // (Docs/KERNEL-NOTES.md, "Zen 5"): ck_decode_group_prefetch picks it there.
 // Blocks past a multiple of four go through the plain per-block sum.
+// Rows per pass (ck_q4_0_decode): on Zen 5 Q4_0 runs the single-row pass on every row, 12 KiB
+// ahead into L1. It computes ~44-50 GB/s in cache where the four-row pass computes 70-95, but a
+// core reads ~40 from DRAM, and there the single row (one demand stream instead of four) reads
+// 1.1-1.2x the four rows in decode's pattern (Docs/KERNEL-NOTES.md, "Zen 5: one row per pass").
+// It gives each row the same sums in the same order: y bit for bit the four-row pass's.
 //
 // Speed, one thread, one 2048 x 2048 product in L3 (in-process, alternating, best of 15): Q4_0
 // 59 GMAC/s (the one-row ck_q4_dot_vnni512: 37), IQ4_NL 47 (the lookups are the difference).
@@ -58,9 +63,8 @@ int ck_has_vbmi(void) {
 
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void nibble_rows(
-    const uint8_t *row, size_t row_bytes, int R, int lookup, const int8_t *x, const float *xd,
-    const int32_t *xs, int nb, float *y) {
-    const ck_group_prefetch policy = ck_decode_group_prefetch();
+    const uint8_t *row, size_t row_bytes, int R, int lookup, ck_group_prefetch policy, const int8_t *x,
+    const float *xd, const int32_t *xs, int nb, float *y) {
     const int ahead_groups = ck_ahead_groups(policy.ahead_bytes, (size_t)R * row_bytes);
     // Output byte 16k + j of a step: quant byte j of block k, at 18k + 2 + j of the 72 bytes.
     int8_t gather_bytes[64];
@@ -128,9 +132,9 @@ static inline __attribute__((always_inline)) void nibble_rows(
 }
 
 #define NIBBLE_VARIANT(name, R, lookup)                                                                       \
-    static void name(const uint8_t *row, size_t row_bytes, const int8_t *x, const float *xd,                  \
-                     const int32_t *xs, int nb, float *y) {                                                   \
-        nibble_rows(row, row_bytes, R, lookup, x, xd, xs, nb, y);                                             \
+    static void name(const uint8_t *row, size_t row_bytes, ck_group_prefetch policy, const int8_t *x,        \
+                     const float *xd, const int32_t *xs, int nb, float *y) {                                  \
+        nibble_rows(row, row_bytes, R, lookup, policy, x, xd, xs, nb, y);                                     \
     }
 NIBBLE_VARIANT(q4_rows4, 4, 0)
 NIBBLE_VARIANT(q4_rows1, 1, 0)
@@ -142,6 +146,7 @@ void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int ro
                                const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
     const int lookup = type == CK_TYPE_IQ4_NL;
+    const ck_q4_0_decode_plan plan = lookup ? (ck_q4_0_decode_plan){ 4, ck_decode_group_prefetch() } : ck_q4_0_decode();
     ck_prefetch_first_rows(w, row_bytes, row0, row1);   // (cheap; below the shared machine's noise when added)
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;
@@ -149,10 +154,10 @@ void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int ro
         const int32_t *xs = a->sums + (size_t)t * nb;
         float *yt = y + (size_t)t * ldy;
         int r = row0;
-        for (; r + 4 <= row1; r += 4)
-            (lookup ? iq4_rows4 : q4_rows4)((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, xd, xs, nb, yt + r);
+        for (; plan.rows == 4 && r + 4 <= row1; r += 4)
+            (lookup ? iq4_rows4 : q4_rows4)((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, plan.prefetch, x, xd, xs, nb, yt + r);
         for (; r < row1; r++)
-            (lookup ? iq4_rows1 : q4_rows1)((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, x, xd, xs, nb, yt + r);
+            (lookup ? iq4_rows1 : q4_rows1)((const uint8_t *)w + (size_t)r * row_bytes, row_bytes, plan.prefetch, x, xd, xs, nb, yt + r);
     }
 }
 

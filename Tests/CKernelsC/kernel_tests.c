@@ -459,6 +459,20 @@ int main(int argc, char **argv) {
             for (int b = 0; b < nbk; b++)
                 for (int tokens = 1; tokens <= 9; tokens++) test_matmul(t, rows[r], blocks[b], tokens, best);
     }
+#if defined(__x86_64__)
+    // Q4_0's decode pass over one row and over four (which one runs depends on the CPU): both, with
+    // 4-row groups and remainders (7 = 3 + 4 rows after the split, 13 = 7 + 6).
+    const int q4_rows[] = { 7, 13 };
+    for (int forced = 1; forced <= 4; forced += 3) {
+        ck_set_q4_0_decode_rows(forced);
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (types[i].type == CK_TYPE_Q4_0)
+                for (int r = 0; r < 2; r++)
+                    for (int b = 0; b < 5; b++)
+                        for (int tokens = 1; tokens <= 3; tokens++) test_matmul(&types[i], q4_rows[r], small_blocks[b], tokens, best);
+    }
+    ck_set_q4_0_decode_rows(0);
+#endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
