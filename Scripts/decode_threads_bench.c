@@ -28,7 +28,7 @@
 //   Prefetch variants of the kernels: build their objects with -DCK_GROUP_AHEAD_BYTES=N -DCK_GROUP_TO_L1=0|1
 //   (the four-row 4-bit kernels' group prefetch, dispatch.c) or -DCK_PREFETCH_BYTES=N (the one-row kernels'),
 //   the Q4_0 decode pass with -DCK_Q4_0_DECODE_ROWS=1|4 and -DCK_Q4_0_ROW_AHEAD_BYTES=N (its single-row
-//   distance into L1, dispatch.c).
+//   distance into L1, dispatch.c), Q4_K's with -DCK_Q4_K_DECODE_ROWS / -DCK_Q4_K_ROW_AHEAD_BYTES.
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <linux/futex.h>

@@ -56,23 +56,40 @@ ck_group_prefetch ck_decode_group_prefetch(void) {
 #endif
 }
 
-static _Atomic int q4_0_rows_forced = 0;
+static _Atomic int q4_0_rows_forced = 0, q4_k_rows_forced = 0;
 
-void ck_set_q4_0_decode_rows(int rows) { atomic_store(&q4_0_rows_forced, rows == 1 || rows == 4 ? rows : 0); }
+static void force_rows(_Atomic int *forced, int rows) { atomic_store(forced, rows == 1 || rows == 4 ? rows : 0); }
+void ck_set_q4_0_decode_rows(int rows) { force_rows(&q4_0_rows_forced, rows); }
+void ck_set_q4_k_decode_rows(int rows) { force_rows(&q4_k_rows_forced, rows); }
 
-// CK_Q4_0_DECODE_ROWS / CK_Q4_0_ROW_AHEAD_BYTES at compile time force them (harness experiments).
-ck_q4_0_decode_plan ck_q4_0_decode(void) {
-#if defined(CK_Q4_0_ROW_AHEAD_BYTES)
-    const ck_q4_0_decode_plan one_row = { 1, { CK_Q4_0_ROW_AHEAD_BYTES, 1 } };
-#else
-    const ck_q4_0_decode_plan one_row = { 1, { 12288, 1 } };
-#endif
-    int rows = atomic_load(&q4_0_rows_forced);
-#if defined(CK_Q4_0_DECODE_ROWS)
-    if (!rows) rows = CK_Q4_0_DECODE_ROWS;
-#endif
+// One row per pass on Zen 5 (`one_row_ahead` bytes ahead into L1), four rows with the group
+// prefetch elsewhere, unless a test forced it (`forced`) or the build did (`built`, 0: not).
+static ck_decode_rows_plan decode_rows_plan(_Atomic int *forced, int built, size_t one_row_ahead) {
+    int rows = atomic_load(forced);
+    if (!rows) rows = built;
     if (!rows) rows = zen5_or_later() ? 1 : 4;
-    return rows == 1 ? one_row : (ck_q4_0_decode_plan){ 4, ck_decode_group_prefetch() };
+    return rows == 1 ? (ck_decode_rows_plan){ 1, { one_row_ahead, 1 } } : (ck_decode_rows_plan){ 4, ck_decode_group_prefetch() };
+}
+
+// CK_Q4_0_DECODE_ROWS / CK_Q4_0_ROW_AHEAD_BYTES (and the Q4_K ones) at compile time force them
+// (harness experiments).
+#if !defined(CK_Q4_0_DECODE_ROWS)
+#define CK_Q4_0_DECODE_ROWS 0
+#endif
+#if !defined(CK_Q4_0_ROW_AHEAD_BYTES)
+#define CK_Q4_0_ROW_AHEAD_BYTES 12288
+#endif
+#if !defined(CK_Q4_K_DECODE_ROWS)
+#define CK_Q4_K_DECODE_ROWS 0
+#endif
+#if !defined(CK_Q4_K_ROW_AHEAD_BYTES)
+#define CK_Q4_K_ROW_AHEAD_BYTES 12288
+#endif
+ck_decode_rows_plan ck_q4_0_decode(void) {
+    return decode_rows_plan(&q4_0_rows_forced, CK_Q4_0_DECODE_ROWS, CK_Q4_0_ROW_AHEAD_BYTES);
+}
+ck_decode_rows_plan ck_q4_k_decode(void) {
+    return decode_rows_plan(&q4_k_rows_forced, CK_Q4_K_DECODE_ROWS, CK_Q4_K_ROW_AHEAD_BYTES);
 }
 #endif
 

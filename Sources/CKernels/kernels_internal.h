@@ -51,10 +51,15 @@ ck_group_prefetch ck_decode_group_prefetch(void);
 /// decode's pattern: one demand stream instead of four, and Zen 5 computes it faster than a core
 /// reads (Docs/KERNEL-NOTES.md, "Zen 5: one row per pass"). IQ4_NL keeps four rows everywhere (its
 /// single-row pass is bound by its lookups).
-typedef struct { int rows; ck_group_prefetch prefetch; } ck_q4_0_decode_plan;
-ck_q4_0_decode_plan ck_q4_0_decode(void);
+typedef struct { int rows; ck_group_prefetch prefetch; } ck_decode_rows_plan;
+ck_decode_rows_plan ck_q4_0_decode(void);
 /// Tests: force 1 or 4 rows per pass whatever the CPU; 0 gives the choice back to the CPU check.
 void ck_set_q4_0_decode_rows(int rows);
+/// The same choice for the Q4_K decode kernel (kernels_q4k_rows512.c): on AMD family 0x1A and
+/// later its single-row pass (four super-blocks per step, their scales unpacked together),
+/// 12 KiB ahead into L1; elsewhere four rows with ck_decode_group_prefetch(). Its test hook.
+ck_decode_rows_plan ck_q4_k_decode(void);
+void ck_set_q4_k_decode_rows(int rows);
 /// Whole groups of `group_bytes` that cover at least `ahead_bytes`.
 static inline int ck_ahead_groups(size_t ahead_bytes, size_t group_bytes) {
     return (int)((ahead_bytes + group_bytes - 1) / group_bytes);

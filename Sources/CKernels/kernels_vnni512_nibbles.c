@@ -146,7 +146,7 @@ void ck_decode_nibbles_vnni512(int type, const void *w, size_t row_bytes, int ro
                                const ck_activations *a, float *y, size_t ldy) {
     const int nb = a->cols / CK_QK;
     const int lookup = type == CK_TYPE_IQ4_NL;
-    const ck_q4_0_decode_plan plan = lookup ? (ck_q4_0_decode_plan){ 4, ck_decode_group_prefetch() } : ck_q4_0_decode();
+    const ck_decode_rows_plan plan = lookup ? (ck_decode_rows_plan){ 4, ck_decode_group_prefetch() } : ck_q4_0_decode();
     ck_prefetch_first_rows(w, row_bytes, row0, row1);   // (cheap; below the shared machine's noise when added)
     for (int t = 0; t < a->tokens; t++) {
         const int8_t *x = a->qs + (size_t)t * a->cols;

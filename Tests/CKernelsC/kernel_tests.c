@@ -371,6 +371,37 @@ static void test_kv_store(int best, int sampled) {
 // The kernel's own lanes are in another order and put back in this one before the sum; this pins its
 // results to the previous kernel's (which summed this order directly), every row path (four-row
 // groups and single rows: 13 rows), 1-3 super-blocks, 1-3 tokens.
+// Q4_K's single-row decode pass gives each row the four-row pass's sums in the same order: y bit
+// for bit, 13 rows (4 + 4 + 4 + 1), 1-3 tokens, at the levels that run the 512-bit decode kernel.
+static void test_q4k_decode_passes_identical(int blocks, int best) {
+    if (best < CK_LEVEL_AVX512VNNI || !ck_has_vbmi()) return;
+    const type_info t = { CK_TYPE_Q4_K, "q4_k", 256, CK_Q4_K_BYTES };
+    const int rows = 13, cols = 256 * blocks, nb = cols / CK_QK;
+    const size_t row_bytes = (size_t)blocks * CK_Q4_K_BYTES;
+    uint8_t *w = malloc(row_bytes * rows);
+    fill_blocks(&t, w, rows * blocks);
+    for (int tokens = 1; tokens <= 3; tokens++) {
+        ck_activations a = { malloc((size_t)tokens * cols), malloc(sizeof(float) * tokens * nb),
+                             malloc(sizeof(int32_t) * tokens * nb), cols, tokens, 0 };
+        fill_activations(&a);
+        float *one = malloc(sizeof(float) * rows * tokens), *four = malloc(sizeof(float) * rows * tokens);
+        for (int level = CK_LEVEL_AVX512VNNI; level <= best; level++) {
+            ck_set_level(level);
+            ck_set_q4_k_decode_rows(1);
+            ck_matmul_rows(CK_TYPE_Q4_K, w, row_bytes, 0, rows, &a, one, rows);
+            ck_set_q4_k_decode_rows(4);
+            ck_matmul_rows(CK_TYPE_Q4_K, w, row_bytes, 0, rows, &a, four, rows);
+            char what[160];
+            snprintf(what, sizeof what, "q4_k decode one-row pass = four-row pass bit for bit, level %s, %d super-blocks x %d tokens",
+                     ck_level_name(level), blocks, tokens);
+            check(memcmp(one, four, sizeof(float) * rows * tokens) == 0, what);
+        }
+        free(one), free(four), free(a.qs), free(a.d), free(a.sums);
+    }
+    ck_set_q4_k_decode_rows(0);
+    free(w);
+}
+
 static void test_q6k_decode_order(int best) {
     if (best < CK_LEVEL_AVX512VNNI || !ck_has_vbmi()) return;
     const type_info t = { CK_TYPE_Q6_K, "q6_k", 256, CK_Q6_K_BYTES };
@@ -472,6 +503,19 @@ int main(int argc, char **argv) {
                         for (int tokens = 1; tokens <= 3; tokens++) test_matmul(&types[i], q4_rows[r], small_blocks[b], tokens, best);
     }
     ck_set_q4_0_decode_rows(0);
+    // Q4_K's the same: super-block counts around the single-row pass's steps of four (1-3, 4, 4 + 1,
+    // 8, 8 + 1, 22 = 5 * 4 + 2), each pass against plain C, and the two passes' y bit for bit.
+    const int q4k_blocks[] = { 1, 2, 3, 4, 5, 8, 9, 22 };
+    for (int forced = 1; forced <= 4; forced += 3) {
+        ck_set_q4_k_decode_rows(forced);
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (types[i].type == CK_TYPE_Q4_K)
+                for (int r = 0; r < 2; r++)
+                    for (int b = 0; b < 8; b++)
+                        for (int tokens = 1; tokens <= 3; tokens++) test_matmul(&types[i], q4_rows[r], q4k_blocks[b], tokens, best);
+    }
+    for (int b = 0; b < 8; b++) test_q4k_decode_passes_identical(q4k_blocks[b], best);
+    ck_set_q4_k_decode_rows(0);
 #endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
