@@ -365,12 +365,6 @@ static void test_kv_store(int best, int sampled) {
 }
 
 #if defined(__x86_64__)
-// The 512-bit Q6_K decode kernel's rows bit for bit: per row, lane L (0..15) of a float accumulator
-// takes group g = 4 (L % 4) + L / 4 of every super-block, fmaf((float)(integer dot * scale), xd_g * d,
-// lane), and the 16 lanes are summed as _mm512_reduce_add_ps sums them (halves, quarters, then pairs).
-// The kernel's own lanes are in another order and put back in this one before the sum; this pins its
-// results to the previous kernel's (which summed this order directly), every row path (four-row
-// groups and single rows: 13 rows), 1-3 super-blocks, 1-3 tokens.
 // Q4_K's single-row decode pass gives each row the four-row pass's sums in the same order: y bit
 // for bit, 13 rows (4 + 4 + 4 + 1), 1-3 tokens, at the levels that run the 512-bit decode kernel.
 static void test_q4k_decode_passes_identical(int blocks, int best) {
@@ -396,12 +390,18 @@ static void test_q4k_decode_passes_identical(int blocks, int best) {
                      ck_level_name(level), blocks, tokens);
             check(memcmp(one, four, sizeof(float) * rows * tokens) == 0, what);
         }
-        free(one), free(four), free(a.qs), free(a.d), free(a.sums);
+        free(one); free(four); free(a.qs); free(a.d); free(a.sums);
     }
     ck_set_q4_k_decode_rows(0);
     free(w);
 }
 
+// The 512-bit Q6_K decode kernel's rows bit for bit: per row, lane L (0..15) of a float accumulator
+// takes group g = 4 (L % 4) + L / 4 of every super-block, fmaf((float)(integer dot * scale), xd_g * d,
+// lane), and the 16 lanes are summed as _mm512_reduce_add_ps sums them (halves, quarters, then pairs).
+// The kernel's own lanes are in another order and put back in this one before the sum; this pins its
+// results to the previous kernel's (which summed this order directly), every row path (four-row
+// groups and single rows: 13 rows), 1-3 super-blocks, 1-3 tokens.
 static void test_q6k_decode_order(int best) {
     if (best < CK_LEVEL_AVX512VNNI || !ck_has_vbmi()) return;
     const type_info t = { CK_TYPE_Q6_K, "q6_k", 256, CK_Q6_K_BYTES };
