@@ -453,6 +453,24 @@ static void test_q6k_decode_order(int best) {
 }
 #endif
 
+#if defined(__x86_64__)
+// A type whose decode pass (one row or four) depends on the CPU: each pass forced in turn through
+// `force` (then given back to the CPU check), on 7 and 13 rows, each block count, 1-3 tokens.
+static void test_both_decode_passes(int type, void (*force)(int), const int *blocks, int nblocks, int best) {
+    static const int rows[] = { 7, 13 };
+    const type_info *t = NULL;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (types[i].type == type) t = &types[i];
+    for (int forced = 1; forced <= 4; forced += 3) {
+        force(forced);
+        for (int r = 0; r < 2; r++)
+            for (int b = 0; b < nblocks; b++)
+                for (int tokens = 1; tokens <= 3; tokens++) test_matmul(t, rows[r], blocks[b], tokens, best);
+    }
+    force(0);
+}
+#endif
+
 int main(int argc, char **argv) {
     const char *expect_best = NULL, *expect_start = NULL;
     int kv_sampled = 0;
@@ -493,29 +511,12 @@ int main(int argc, char **argv) {
 #if defined(__x86_64__)
     // Q4_0's decode pass over one row and over four (which one runs depends on the CPU): both, with
     // 4-row groups and remainders (7 = 3 + 4 rows after the split, 13 = 7 + 6).
-    const int q4_rows[] = { 7, 13 };
-    for (int forced = 1; forced <= 4; forced += 3) {
-        ck_set_q4_0_decode_rows(forced);
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (types[i].type == CK_TYPE_Q4_0)
-                for (int r = 0; r < 2; r++)
-                    for (int b = 0; b < 5; b++)
-                        for (int tokens = 1; tokens <= 3; tokens++) test_matmul(&types[i], q4_rows[r], small_blocks[b], tokens, best);
-    }
-    ck_set_q4_0_decode_rows(0);
+    test_both_decode_passes(CK_TYPE_Q4_0, ck_set_q4_0_decode_rows, small_blocks, 5, best);
     // Q4_K's the same: super-block counts around the single-row pass's steps of four (1-3, 4, 4 + 1,
     // 8, 8 + 1, 22 = 5 * 4 + 2), each pass against plain C, and the two passes' y bit for bit.
     const int q4k_blocks[] = { 1, 2, 3, 4, 5, 8, 9, 22 };
-    for (int forced = 1; forced <= 4; forced += 3) {
-        ck_set_q4_k_decode_rows(forced);
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (types[i].type == CK_TYPE_Q4_K)
-                for (int r = 0; r < 2; r++)
-                    for (int b = 0; b < 8; b++)
-                        for (int tokens = 1; tokens <= 3; tokens++) test_matmul(&types[i], q4_rows[r], q4k_blocks[b], tokens, best);
-    }
+    test_both_decode_passes(CK_TYPE_Q4_K, ck_set_q4_k_decode_rows, q4k_blocks, 8, best);
     for (int b = 0; b < 8; b++) test_q4k_decode_passes_identical(q4k_blocks[b], best);
-    ck_set_q4_k_decode_rows(0);
 #endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
