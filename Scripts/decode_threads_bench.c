@@ -104,6 +104,9 @@ static uint64_t read_rows(const uint8_t *p, size_t n, size_t ahead) {
 /// Runs chunk `c` (64 rows of one product) of job `j`.
 static uint64_t run_range(const product *p, int r0, int r1);
 static uint64_t run_rows(const product *p, int c);
+// Tasks of B.chunk_rows rows that cover a product's rows.
+static int chunks_of(const product *p) { return (p->rows + B.chunk_rows - 1) / B.chunk_rows; }
+
 static uint64_t run_chunk(const job *j, int c) {
     if (j->paired) {   // as the model's gated unit: task c is rows [64c, 64c + 64) of every product
         uint64_t acc = 0;
@@ -125,7 +128,7 @@ static uint64_t run_chunk(const job *j, int c) {
     }
     int k = 0;
     for (;;) {
-        const int n = (j->p[k].rows + B.chunk_rows - 1) / B.chunk_rows;
+        const int n = chunks_of(&j->p[k]);
         if (c < n) break;
         c -= n;
         k++;
@@ -158,7 +161,7 @@ static void prefetch_share(const job *j, int self, int threads) {
     if (!B.prefetch_next) return;
     const int c0 = j->chunks * self / threads;
     int c = c0, k = 0;
-    while (!j->paired && k < j->count && c >= (j->p[k].rows + B.chunk_rows - 1) / B.chunk_rows) c -= (j->p[k].rows + B.chunk_rows - 1) / B.chunk_rows, k++;
+    while (!j->paired && k < j->count && c >= chunks_of(&j->p[k])) c -= chunks_of(&j->p[k]), k++;
     if (k >= j->count) return;
     const uint8_t *p = j->p[k].w + (size_t)c * B.chunk_rows * j->p[k].row_bytes;
     for (size_t o = 0; o < B.prefetch_next; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
@@ -312,7 +315,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < LAYERS * 4; i++) {
         B.jobs[i].chunks = 0;
-        for (int k = 0; k < B.jobs[i].count; k++) B.jobs[i].chunks += (B.jobs[i].p[k].rows + B.chunk_rows - 1) / B.chunk_rows;
+        for (int k = 0; k < B.jobs[i].count; k++) B.jobs[i].chunks += chunks_of(&B.jobs[i].p[k]);
         if (gated && i % 4 == 2) {
             B.jobs[i].paired = 1;
             B.jobs[i].chunks = (FFN + B.gated_rows - 1) / B.gated_rows;
