@@ -64,14 +64,16 @@ void ck_set_q4_k_decode_rows(int rows);
 static inline int ck_ahead_groups(size_t ahead_bytes, size_t group_bytes) {
     return (int)((ahead_bytes + group_bytes - 1) / group_bytes);
 }
+/// The 64-byte lines [l0, l1) from pf on, into L1 or L2.
+static inline __attribute__((always_inline)) void ck_prefetch_line_range(const char *pf, size_t l0, size_t l1, int to_l1) {
+    if (to_l1) for (size_t l = l0; l < l1; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+    else for (size_t l = l0; l < l1; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+}
 /// The prefetch that paces a group of rows: step s of the group being read prefetches the
 /// `stretch` bytes at ahead + s * stretch (what the rows read later take per step), into L1 or
 /// L2; every 64-byte line once.
 static inline __attribute__((always_inline)) void ck_prefetch_stretch(const uint8_t *ahead, int s, size_t stretch, int to_l1) {
-    const char *pf = (const char *)ahead + (size_t)s * stretch;
-    const size_t lines = (stretch + 63) / 64;
-    if (to_l1) for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-    else for (size_t l = 0; l < lines; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+    ck_prefetch_line_range((const char *)ahead + (size_t)s * stretch, 0, (stretch + 63) / 64, to_l1);
 }
 /// One Q4_0 row times one token on 512-bit VNNI (kernels_vnni512_q4.c).
 float ck_q4_dot_vnni512(const uint8_t *row, const int8_t *x, const float *xd, const int32_t *xs, int nb);

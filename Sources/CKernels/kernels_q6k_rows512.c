@@ -111,11 +111,6 @@ static inline float q6k_row_sum(__m512 acc) {
     return _mm512_reduce_add_ps(lanes);
 }
 
-// Lines [l0, l1) of the stretch at pf, into L1 or L2.
-static inline __attribute__((always_inline)) void q6k_prefetch_lines(const char *pf, int l0, int l1, int to_l1) {
-    if (to_l1) for (int l = l0; l < l1; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-    else for (int l = l0; l < l1; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
-}
 
 // R rows (1..4, a constant after inlining) from `row` on, one token.
 static inline __attribute__((always_inline)) void q6k_rows(
@@ -147,7 +142,7 @@ static inline __attribute__((always_inline)) void q6k_rows(
         // This super-block's share of the stretch ahead, spread over the rows (four lines each;
         // the whole stretch in one burst at the top ran 0.9-0.97x this).
         const char *pf = (const char *)ahead + (size_t)s * stretch;
-        if (R == 1) q6k_prefetch_lines(pf, 0, lines, to_l1);
+        if (R == 1) ck_prefetch_line_range(pf, 0, lines, to_l1);
         const uint8_t *t = terms + (size_t)s * Q6K_TERM_BYTES;
         const __m512i xg0 = _mm512_load_si512(t), xg1 = _mm512_load_si512(t + 64);
         const __m512i xh0 = _mm512_load_si512(t + 128), xh1 = _mm512_load_si512(t + 192);
@@ -165,7 +160,7 @@ static inline __attribute__((always_inline)) void q6k_rows(
 #define Q6K_ROW(k, acc)                                                                                                  \
         if (R > k) {                                                                                                     \
             const uint8_t *q = p + (size_t)(k) * row_bytes;                                                              \
-            if (R > 1) q6k_prefetch_lines(pf, 4 * (k), 4 * (k) + 4 < lines ? 4 * (k) + 4 : lines, to_l1);                 \
+            if (R > 1) ck_prefetch_line_range(pf, 4 * (k), 4 * (k) + 4 < lines ? 4 * (k) + 4 : lines, to_l1);                 \
             const __m512i ql0 = q6k_load(q), ql1 = q6k_load(q + 64), qh = q6k_load(q + 128);                         \
             const __m512i b0 = _mm512_permutexvar_epi32(qh_order0, qh), b1 = _mm512_permutexvar_epi32(qh_order1, qh);   \
             const __m512i w0 = _mm512_unpacklo_epi32(ql0, ql1), w1 = _mm512_unpackhi_epi32(ql0, ql1);                   \
